@@ -1,0 +1,170 @@
+"""File formats in: uploads, zip archives and server folders become validated image files.
+
+No HTTP and no database here: the functions yield ``Candidate`` objects (a readable image with
+its bytes, size, hash and optional class label) or ``Rejected`` ones (a name and a reason).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+FORMAT_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "BMP": ".bmp", "WEBP": ".webp", "TIFF": ".tif"}
+IGNORED_PARTS = {"__MACOSX", ".DS_Store", "Thumbs.db"}
+
+
+@dataclass
+class Candidate:
+    """A file that opened as an image."""
+
+    name: str
+    data: bytes
+    sha256: str
+    width: int
+    height: int
+    suffix: str
+    label: str | None = None
+
+
+@dataclass
+class Rejected:
+    name: str
+    error: str
+
+
+@dataclass
+class Limits:
+    max_pixels: int = 64_000_000
+    max_file_bytes: int = 200 * 1024 * 1024
+    max_zip_members: int = 100_000
+    max_zip_ratio: int = 200
+
+
+def check_image(name: str, data: bytes, *, limits: Limits, label: str | None = None) -> Candidate | Rejected:
+    """Open ``data`` with Pillow and check that it is a complete image within the limits."""
+    if not data:
+        return Rejected(name, "empty file")
+    if len(data) > limits.max_file_bytes:
+        return Rejected(name, f"file is larger than {limits.max_file_bytes // (1024 * 1024)} MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+                fmt = img.format or ""
+                if width * height > limits.max_pixels:
+                    return Rejected(
+                        name, f"image is too large ({width}×{height} pixels; the limit is {limits.max_pixels:,} pixels)"
+                    )
+                if fmt not in FORMAT_SUFFIX:
+                    return Rejected(name, f"unsupported image format {fmt or 'unknown'}")
+                img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return Rejected(name, f"image is too large (more than {limits.max_pixels:,} pixels)")
+    except UnidentifiedImageError:
+        return Rejected(name, "not a readable image (unknown or unsupported format)")
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        reason = str(exc) or exc.__class__.__name__
+        if "truncated" in reason.lower():
+            reason = "image file is truncated"
+        return Rejected(name, f"image could not be decoded: {reason}")
+    digest = hashlib.sha256(data).hexdigest()
+    return Candidate(name, data, digest, width, height, FORMAT_SUFFIX[fmt], label)
+
+
+def _is_ignored(path: PurePosixPath) -> bool:
+    return any(part in IGNORED_PARTS or part.startswith("._") for part in path.parts)
+
+
+def _label_from_path(path: PurePosixPath, labels: set[str]) -> str | None:
+    """The class of a file is the name of its nearest parent folder, when that is a class."""
+    for parent in reversed(path.parts[:-1]):
+        if parent in labels:
+            return parent
+    return None
+
+
+def iter_zip(name: str, fileobj: BinaryIO, *, limits: Limits, labels: set[str]) -> Iterator[Candidate | Rejected]:
+    """Yield the images in a zip archive, refusing unsafe or oversized members by name."""
+    try:
+        archive = zipfile.ZipFile(fileobj)
+    except (zipfile.BadZipFile, OSError) as exc:
+        yield Rejected(name, f"not a readable zip archive: {exc}")
+        return
+    with archive:
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        if len(members) > limits.max_zip_members:
+            yield Rejected(name, f"zip archive holds {len(members):,} files; the limit is {limits.max_zip_members:,}")
+            return
+        for info in members:
+            member_name = f"{name}/{info.filename}"
+            path = PurePosixPath(info.filename.replace("\\", "/"))
+            if path.is_absolute() or ".." in path.parts:
+                yield Rejected(member_name, "unsafe path in zip archive")
+                continue
+            if _is_ignored(path):
+                continue
+            if path.suffix.lower() == ".zip":
+                yield Rejected(member_name, "nested zip archives are not imported")
+                continue
+            if info.file_size > limits.max_file_bytes:
+                yield Rejected(member_name, f"file is larger than {limits.max_file_bytes // (1024 * 1024)} MB")
+                continue
+            if info.compress_size and info.file_size / info.compress_size > limits.max_zip_ratio:
+                yield Rejected(member_name, f"compression ratio above {limits.max_zip_ratio}:1 (possible zip bomb)")
+                continue
+            try:
+                with archive.open(info) as member:
+                    data = member.read(limits.max_file_bytes + 1)
+            except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as exc:
+                yield Rejected(member_name, f"could not be read from the zip archive: {exc}")
+                continue
+            yield check_image(str(path), data, limits=limits, label=_label_from_path(path, labels))
+
+
+def iter_uploads(
+    files: Iterable[tuple[str, BinaryIO]], *, limits: Limits, labels: set[str]
+) -> Iterator[Candidate | Rejected]:
+    """Yield checked images from uploaded files; ``.zip`` files are expanded."""
+    for name, fileobj in files:
+        name = os.path.basename(name.replace("\\", "/")) or "unnamed"
+        if name.lower().endswith(".zip"):
+            yield from iter_zip(name, fileobj, limits=limits, labels=labels)
+            continue
+        data = fileobj.read(limits.max_file_bytes + 1)
+        yield check_image(name, data, limits=limits)
+
+
+def iter_folder(root: Path, *, limits: Limits, labels: set[str]) -> Iterator[Candidate | Rejected]:
+    """Yield checked images below ``root``; a file inside a folder named after a class gets that label."""
+    root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_PARTS and not d.startswith("."))
+        for filename in sorted(filenames):
+            path = Path(dirpath) / filename
+            rel = PurePosixPath(path.relative_to(root).as_posix())
+            if _is_ignored(rel) or filename.startswith("."):
+                continue
+            if path.is_symlink():
+                yield Rejected(str(rel), "symbolic links are not followed")
+                continue
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                yield Rejected(str(rel), f"not an image file type ({path.suffix or 'no extension'})")
+                continue
+            try:
+                with path.open("rb") as fh:
+                    data = fh.read(limits.max_file_bytes + 1)
+            except OSError as exc:
+                yield Rejected(str(rel), f"could not be read: {exc.strerror or exc}")
+                continue
+            yield check_image(str(rel), data, limits=limits, label=_label_from_path(rel, labels))

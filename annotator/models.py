@@ -1,0 +1,200 @@
+"""The schema: projects and their classes, items in the queue, annotations, model versions.
+
+Invariants live here as constraints and indexes; behaviour lives in services and selectors.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class QueryStrategy(models.TextChoices):
+    LEAST_CONFIDENCE = "least_confidence", "Least confidence"
+    MARGIN = "margin", "Margin"
+    ENTROPY = "entropy", "Entropy"
+    RANDOM = "random", "Random"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    retrain_every = models.PositiveIntegerField(default=10, help_text="Retrain after this many new labels.")
+    strategy = models.CharField(max_length=32, choices=QueryStrategy.choices, default=QueryStrategy.ENTROPY)
+    input_size = models.PositiveSmallIntegerField(default=32, help_text="Side of the square model input, pixels.")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+    # Training coordination: one run at a time per project; requests coalesce.
+    training_requested = models.BooleanField(default=False)
+    training_lock_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        MANAGER = "manager", "Manager"
+        ANNOTATOR = "annotator", "Annotator"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} as {self.role}"
+
+
+class LabelClass(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="classes")
+    name = models.CharField(max_length=100)
+    hotkey = models.CharField(max_length=1, blank=True)
+    index = models.PositiveSmallIntegerField(help_text="Position in the project's ordered list; the model's output index.")
+
+    class Meta:
+        ordering = ["project", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="labelclass_unique_name"),
+            models.UniqueConstraint(fields=["project", "index"], name="labelclass_unique_index"),
+            models.UniqueConstraint(
+                fields=["project", "hotkey"], condition=~Q(hotkey=""), name="labelclass_unique_hotkey"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def item_upload_to(instance: Item, filename: str) -> str:
+    """Store files under a random name; the original name is kept in the row."""
+    suffix = PurePosixPath(filename).suffix.lower()[:10]
+    return f"projects/{instance.project_id}/{uuid.uuid4().hex}{suffix}"
+
+
+class Item(models.Model):
+    class Status(models.TextChoices):
+        UNLABELED = "unlabeled", "Unlabeled"
+        LABELED = "labeled", "Labeled"
+        SKIPPED = "skipped", "Skipped"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    file = models.FileField(upload_to=item_upload_to, max_length=300)
+    original_name = models.CharField(max_length=500)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created = models.DateTimeField(auto_now_add=True)
+    cache_row = models.IntegerField(null=True, blank=True, help_text="Row in the project's decoded-array cache.")
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNLABELED)
+    label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    labeled_at = models.DateTimeField(null=True, blank=True)
+
+    priority = models.FloatField(default=0.0, help_text="Higher is served first.")
+    lease_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    # The current model's pre-label for this item.
+    pred_label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    pred_confidence = models.FloatField(null=True, blank=True)
+    pred_probs = models.JSONField(null=True, blank=True)
+    pred_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    score = models.FloatField(null=True, blank=True, help_text="The strategy's score; higher = more worth labeling.")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["project", "sha256"], name="item_unique_content")]
+        indexes = [
+            models.Index(fields=["project", "status", "-priority", "id"], name="item_queue"),
+            models.Index(fields=["project", "status", "labeled_at"], name="item_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class Annotation(models.Model):
+    """One person's (or an import's) label for an item. Rows are kept as history: a changed
+    or undone label deactivates the row instead of deleting it."""
+
+    class Source(models.TextChoices):
+        HUMAN = "human", "Human"
+        IMPORT = "import", "Import"
+
+    class Prelabel(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted the pre-label"
+        CORRECTED = "corrected", "Corrected the pre-label"
+        NONE = "none", "No pre-label"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="annotations"
+    )
+    label = models.ForeignKey(LabelClass, on_delete=models.CASCADE, related_name="annotations")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.HUMAN)
+    prelabel = models.CharField(max_length=16, choices=Prelabel.choices, default=Prelabel.NONE)
+    client_token = models.CharField(max_length=100, null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "client_token"],
+                condition=Q(client_token__isnull=False),
+                name="annotation_unique_client_token",
+            ),
+            models.UniqueConstraint(
+                fields=["item", "user"],
+                condition=Q(active=True, user__isnull=False),
+                name="annotation_one_active_per_user",
+            ),
+        ]
+        indexes = [models.Index(fields=["item", "active"], name="annotation_item_active")]
+
+    def __str__(self) -> str:
+        return f"{self.item_id}: {self.label_id}"
+
+
+class ModelVersion(models.Model):
+    class Status(models.TextChoices):
+        TRAINING = "training", "Training"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRAINING)
+    strategy = models.CharField(max_length=32, choices=QueryStrategy.choices)
+    n_labels = models.PositiveIntegerField(help_text="Labeled items when training began.")
+    metrics = models.JSONField(default=dict, blank=True)
+    weights = models.CharField(max_length=500, blank=True, help_text="Path of the weights under DATA_DIR.")
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "number"]
+        constraints = [models.UniqueConstraint(fields=["project", "number"], name="modelversion_unique_number")]
+        indexes = [models.Index(fields=["project", "status", "-number"], name="modelversion_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.project} v{self.number} ({self.status})"

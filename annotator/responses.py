@@ -1,0 +1,50 @@
+"""HTTP responses shared by the pages and the API: exports and item images."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import PurePosixPath
+
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+
+from annotator import exports, selectors
+from annotator.models import Item, Project
+
+EXPORT_FORMATS = ("csv", "imagefolder")
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "project"
+
+
+def export_response(project: Project, fmt: str) -> HttpResponse | StreamingHttpResponse:
+    """The project's labeled items as a CSV stream or an ImageFolder zip download."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"Unknown export format {fmt!r}; valid formats: {', '.join(EXPORT_FORMATS)}.")
+    rows = selectors.export_rows(project=project)
+    base = f"{_slug(project.name)}-labels"
+    if fmt == "csv":
+        response = StreamingHttpResponse(exports.csv_lines(rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{base}.csv"'
+        return response
+    spool = tempfile.TemporaryFile()
+
+    def with_stored_suffix(row: dict) -> dict:
+        # Name each file after its original name, with the suffix of its real format.
+        stem = PurePosixPath(row["filename"].replace("\\", "/")).stem
+        return {**row, "filename": stem + PurePosixPath(row["item"].file.name).suffix}
+
+    exports.write_imagefolder((with_stored_suffix(r) for r in rows), spool, open_item_file)
+    spool.seek(0)
+    return FileResponse(spool, as_attachment=True, filename=f"{base}.zip", content_type="application/zip")
+
+
+def open_item_file(item: Item):  # noqa: ANN201 - a binary file object
+    return item.file.open("rb")
+
+
+def item_image_response(item: Item) -> FileResponse:
+    response = FileResponse(item.file.open("rb"))
+    response["Cache-Control"] = "private, max-age=86400"
+    return response

@@ -1,0 +1,528 @@
+"""Writes: every change to projects, items, annotations and model versions goes through here.
+
+Services are atomic, take keyword-only arguments, and enqueue Celery work with
+``transaction.on_commit`` so that a worker never sees uncommitted rows.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import random
+import string
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotator import imports, paths
+from annotator.models import Annotation, Item, LabelClass, Membership, ModelVersion, Project, QueryStrategy
+from ml import data as ml_data
+
+logger = logging.getLogger(__name__)
+
+RESERVED_KEYS = {"s", "z"}
+DEFAULT_HOTKEYS = [str(d) for d in range(1, 10)] + [c for c in string.ascii_lowercase if c not in RESERVED_KEYS]
+IMPORT_CHUNK = 200
+
+
+class ServiceError(Exception):
+    """A request that cannot be carried out; the message is shown to the user."""
+
+
+# Projects -----------------------------------------------------------------------------------------
+
+
+def _normalise_labels(labels: Sequence[str | dict[str, Any]]) -> list[tuple[str, str]]:
+    if not labels:
+        raise ServiceError("A project needs at least one class label.")
+    names: list[str] = []
+    wanted: list[str | None] = []
+    for entry in labels:
+        if isinstance(entry, dict):
+            name, hotkey = str(entry.get("name", "")).strip(), entry.get("hotkey")
+        else:
+            name, hotkey = str(entry).strip(), None
+        if not name:
+            raise ServiceError("Class labels must not be empty.")
+        if "/" in name or "\\" in name or name in {".", ".."}:
+            raise ServiceError(f"Class label {name!r} must not contain slashes.")
+        if name in names:
+            raise ServiceError(f"Class label {name!r} is given twice.")
+        if hotkey is not None:
+            hotkey = str(hotkey).lower()
+            if len(hotkey) != 1 or not hotkey.isalnum() or hotkey in RESERVED_KEYS:
+                raise ServiceError(f"Hotkey {hotkey!r} for {name!r} must be one letter or digit other than s and z.")
+            if hotkey in wanted:
+                raise ServiceError(f"Hotkey {hotkey!r} is given twice.")
+        names.append(name)
+        wanted.append(hotkey)
+    free = iter(k for k in DEFAULT_HOTKEYS if k not in wanted)
+    return [(name, key if key is not None else next(free, "")) for name, key in zip(names, wanted)]
+
+
+@transaction.atomic
+def project_create(
+    *,
+    name: str,
+    labels: Sequence[str | dict[str, Any]],
+    user: AbstractBaseUser | None,
+    retrain_every: int = 10,
+    strategy: str = QueryStrategy.ENTROPY,
+    input_size: int = 32,
+) -> Project:
+    """Create a project with its ordered classes; the creator becomes its manager."""
+    name = name.strip()
+    if not name:
+        raise ServiceError("A project needs a name.")
+    if strategy not in QueryStrategy.values:
+        raise ServiceError(f"Unknown strategy {strategy!r}; valid: {', '.join(QueryStrategy.values)}.")
+    if not 1 <= retrain_every <= 100_000:
+        raise ServiceError("retrain_every must be between 1 and 100000.")
+    if not 8 <= input_size <= 512:
+        raise ServiceError("input_size must be between 8 and 512 pixels.")
+    pairs = _normalise_labels(labels)
+    project = Project.objects.create(
+        name=name, created_by=user, retrain_every=retrain_every, strategy=strategy, input_size=input_size
+    )
+    LabelClass.objects.bulk_create(
+        LabelClass(project=project, name=label, hotkey=key, index=i) for i, (label, key) in enumerate(pairs)
+    )
+    if user is not None:
+        Membership.objects.create(project=project, user=user, role=Membership.Role.MANAGER)
+    return project
+
+
+def membership_add(*, project: Project, user: AbstractBaseUser, role: str = Membership.Role.ANNOTATOR) -> Membership:
+    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+    return membership
+
+
+# Import -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportSummary:
+    imported: int = 0
+    duplicates: int = 0
+    labeled: int = 0
+    rejected: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "labeled": self.labeled,
+            "rejected": self.rejected,
+        }
+
+
+def import_limits() -> imports.Limits:
+    return imports.Limits(
+        max_pixels=settings.MAX_IMAGE_PIXELS,
+        max_zip_members=settings.MAX_ZIP_MEMBERS,
+        max_zip_ratio=settings.MAX_ZIP_RATIO,
+    )
+
+
+def items_import_uploads(
+    *, project: Project, files: Iterable[tuple[str, BinaryIO]], user: AbstractBaseUser | None
+) -> ImportSummary:
+    """Import uploaded images and zip archives."""
+    labels = set(project.classes.values_list("name", flat=True))
+    return items_import(
+        project=project, candidates=imports.iter_uploads(files, limits=import_limits(), labels=labels), user=user
+    )
+
+
+def items_import_folder(*, project: Project, root: Path, user: AbstractBaseUser | None) -> ImportSummary:
+    """Import a server folder; subfolders named after classes bring their labels."""
+    if not root.is_dir():
+        raise ServiceError(f"{root} is not a folder.")
+    labels = set(project.classes.values_list("name", flat=True))
+    return items_import(
+        project=project, candidates=imports.iter_folder(root, limits=import_limits(), labels=labels), user=user
+    )
+
+
+def items_import(
+    *, project: Project, candidates: Iterable[imports.Candidate | imports.Rejected], user: AbstractBaseUser | None
+) -> ImportSummary:
+    """Store checked images in chunks: files, decoded cache rows, items, and imported labels."""
+    summary = ImportSummary()
+    chunk: list[imports.Candidate] = []
+    for candidate in candidates:
+        if isinstance(candidate, imports.Rejected):
+            summary.rejected.append({"name": candidate.name, "error": candidate.error})
+            continue
+        chunk.append(candidate)
+        if len(chunk) >= IMPORT_CHUNK:
+            _import_chunk(project, chunk, user, summary)
+            chunk = []
+    if chunk:
+        _import_chunk(project, chunk, user, summary)
+    return summary
+
+
+def _import_chunk(
+    project: Project, chunk: list[imports.Candidate], user: AbstractBaseUser | None, summary: ImportSummary
+) -> None:
+    existing = set(
+        Item.objects.filter(project=project, sha256__in=[c.sha256 for c in chunk]).values_list("sha256", flat=True)
+    )
+    fresh: list[imports.Candidate] = []
+    arrays: list[np.ndarray] = []
+    for candidate in chunk:
+        if candidate.sha256 in existing:
+            summary.duplicates += 1
+            continue
+        try:
+            arrays.append(ml_data.decode_image(io.BytesIO(candidate.data), project.input_size))
+        except Exception as exc:  # noqa: BLE001 - any decoder failure rejects this one file only
+            summary.rejected.append({"name": candidate.name, "error": f"image could not be decoded: {exc}"})
+            continue
+        existing.add(candidate.sha256)
+        fresh.append(candidate)
+    if not fresh:
+        return
+    rows = ml_data.cache_append(paths.cache_path(project.id, project.input_size), np.stack(arrays))
+    classes = {c.name: c for c in project.classes.all()}
+    saved: list[str] = []
+    items: list[Item] = []
+    try:
+        for candidate, row in zip(fresh, rows):
+            item = Item(
+                project=project,
+                original_name=candidate.name[:500],
+                width=candidate.width,
+                height=candidate.height,
+                sha256=candidate.sha256,
+                cache_row=row,
+                priority=random.random(),
+            )
+            label = classes.get(candidate.label) if candidate.label else None
+            if label is not None:
+                item.status, item.label, item.labeled_at = Item.Status.LABELED, label, timezone.now()
+            item.file.save(candidate.name, ContentFile(candidate.data), save=False)
+            saved.append(item.file.name)
+            items.append(item)
+        with transaction.atomic():
+            Item.objects.bulk_create(items)
+            Annotation.objects.bulk_create(
+                Annotation(item=item, user=user, label=item.label, source=Annotation.Source.IMPORT)
+                for item in items
+                if item.label is not None
+            )
+    except IntegrityError:
+        # A concurrent import stored some of the same images; fall back to one by one.
+        _delete_files(saved)
+        for candidate in fresh:
+            summary_one = ImportSummary()
+            _import_chunk_one(project, candidate, user, summary_one)
+            summary.imported += summary_one.imported
+            summary.duplicates += summary_one.duplicates
+            summary.labeled += summary_one.labeled
+        return
+    except Exception:
+        _delete_files(saved)
+        raise
+    summary.imported += len(items)
+    summary.labeled += sum(1 for item in items if item.label is not None)
+    if summary.labeled:
+        transaction.on_commit(lambda: training_maybe_request(project_id=project.id))
+
+
+def _import_chunk_one(
+    project: Project, candidate: imports.Candidate, user: AbstractBaseUser | None, summary: ImportSummary
+) -> None:
+    try:
+        with transaction.atomic():
+            _import_chunk(project, [candidate], user, summary)
+    except IntegrityError:
+        summary.duplicates += 1
+
+
+def _delete_files(names: Iterable[str]) -> None:
+    from django.core.files.storage import default_storage
+
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.warning("could not delete %s", name)
+
+
+def items_ensure_cached(*, project: Project) -> int:
+    """Decode items that have no cache row yet (e.g. after the input size changed). Returns how many."""
+    missing = list(Item.objects.filter(project=project, cache_row__isnull=True).only("id", "file"))
+    for start in range(0, len(missing), IMPORT_CHUNK):
+        part = missing[start : start + IMPORT_CHUNK]
+        arrays = []
+        for item in part:
+            with item.file.open("rb") as fh:
+                arrays.append(ml_data.decode_image(fh, project.input_size))
+        rows = ml_data.cache_append(paths.cache_path(project.id, project.input_size), np.stack(arrays))
+        for item, row in zip(part, rows):
+            item.cache_row = row
+        Item.objects.bulk_update(part, ["cache_row"])
+    return len(missing)
+
+
+# Labeling -----------------------------------------------------------------------------------------
+
+
+def _lease_free(now: Any) -> Q:
+    return Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+
+
+def item_lease_next(*, project: Project, user: AbstractBaseUser, exclude: Sequence[int] = ()) -> Item | None:
+    """Lease the most useful free item to ``user`` and return it; ``None`` when the queue is empty.
+
+    An item already leased to ``user`` (and not in ``exclude``, the items the caller holds) comes
+    back first, so a reloaded page resumes where it was.
+    """
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.LEASE_SECONDS)
+    mine = (
+        Item.objects.filter(project=project, status=Item.Status.UNLABELED, lease_user=user, lease_until__gt=now)
+        .exclude(id__in=exclude)
+        .order_by("-priority", "id")
+        .first()
+    )
+    if mine is not None:
+        Item.objects.filter(id=mine.id).update(lease_until=until)
+        mine.lease_until = until
+        return mine
+    for status in (Item.Status.UNLABELED, Item.Status.SKIPPED):
+        queue = (
+            Item.objects.filter(project=project, status=status)
+            .filter(_lease_free(now))
+            .exclude(id__in=exclude)
+            .order_by("-priority", "id")
+        )
+        item = _lease_first(queue, user=user, now=now, until=until)
+        if item is not None:
+            return item
+    return None
+
+
+def _lease_first(queue: Any, *, user: AbstractBaseUser, now: Any, until: Any) -> Item | None:
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            item = queue.select_for_update(skip_locked=True, of=("self",)).first()
+            if item is None:
+                return None
+            Item.objects.filter(id=item.id).update(lease_user=user, lease_until=until)
+            item.lease_user, item.lease_until = user, until
+            return item
+    # Elsewhere (SQLite): an atomic conditional update; retry if another caller won the race.
+    for _ in range(20):
+        candidate = queue.first()
+        if candidate is None:
+            return None
+        won = (
+            Item.objects.filter(id=candidate.id, status=candidate.status)
+            .filter(_lease_free(now))
+            .update(lease_user=user, lease_until=until)
+        )
+        if won:
+            candidate.lease_user, candidate.lease_until = user, until
+            return candidate
+    return None
+
+
+def item_skip(*, item: Item, user: AbstractBaseUser) -> None:
+    """Skip an item: it leaves the main queue and the caller's lease is released."""
+    Item.objects.filter(id=item.id, status=Item.Status.UNLABELED).update(status=Item.Status.SKIPPED)
+    Item.objects.filter(id=item.id, lease_user=user).update(lease_user=None, lease_until=None)
+
+
+def item_release(*, item: Item, user: AbstractBaseUser) -> None:
+    Item.objects.filter(id=item.id, lease_user=user).update(lease_user=None, lease_until=None)
+
+
+def annotation_create(
+    *,
+    item: Item,
+    user: AbstractBaseUser,
+    label: str,
+    client_token: str | None = None,
+    duration_ms: int | None = None,
+) -> tuple[Annotation, bool]:
+    """Store ``user``'s label for ``item``; returns ``(annotation, created)``.
+
+    Idempotent on ``client_token``: a repeated post returns the stored annotation. A new label
+    from the same person replaces their earlier one (which stays as inactive history). A label
+    posted after the lease expired is accepted all the same.
+    """
+    if client_token:
+        existing = Annotation.objects.filter(user=user, client_token=client_token).first()
+        if existing is not None:
+            return existing, False
+    label_class = LabelClass.objects.filter(project_id=item.project_id, name=label).first()
+    if label_class is None:
+        valid = ", ".join(LabelClass.objects.filter(project_id=item.project_id).values_list("name", flat=True))
+        raise ServiceError(f"Unknown label {label!r}; valid labels: {valid}.")
+    if item.pred_label_id is None:
+        prelabel = Annotation.Prelabel.NONE
+    elif item.pred_label_id == label_class.id:
+        prelabel = Annotation.Prelabel.ACCEPTED
+    else:
+        prelabel = Annotation.Prelabel.CORRECTED
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            Annotation.objects.filter(item=item, user=user, active=True).update(active=False)
+            annotation = Annotation.objects.create(
+                item=item,
+                user=user,
+                label=label_class,
+                prelabel=prelabel,
+                client_token=client_token or None,
+                duration_ms=duration_ms,
+            )
+            Item.objects.filter(id=item.id).update(
+                status=Item.Status.LABELED,
+                label=label_class,
+                labeled_at=Coalesce("labeled_at", now),
+                lease_user=None,
+                lease_until=None,
+            )
+            project_id = item.project_id
+            transaction.on_commit(lambda: training_maybe_request(project_id=project_id))
+    except IntegrityError:
+        if client_token:
+            existing = Annotation.objects.filter(user=user, client_token=client_token).first()
+            if existing is not None:
+                return existing, False
+        raise
+    return annotation, True
+
+
+# Training -----------------------------------------------------------------------------------------
+
+
+def labeled_count(*, project_id: int) -> int:
+    return Item.objects.filter(project_id=project_id, status=Item.Status.LABELED).count()
+
+
+def training_maybe_request(*, project_id: int) -> bool:
+    """Request a retrain once ``retrain_every`` labels have come in since the last version began."""
+    project = Project.objects.filter(id=project_id).only("id", "retrain_every").first()
+    if project is None:
+        return False
+    last = (
+        ModelVersion.objects.filter(project_id=project_id).order_by("-number").values_list("n_labels", flat=True).first()
+    ) or 0
+    if labeled_count(project_id=project_id) - last >= project.retrain_every:
+        training_request(project_id=project_id)
+        return True
+    return False
+
+
+def training_request(*, project_id: int) -> None:
+    """Ask for a retrain. Requests made while one runs coalesce into a single follow-up run."""
+    now = timezone.now()
+    flipped = Project.objects.filter(id=project_id, training_requested=False).update(training_requested=True)
+    lock_free = Project.objects.filter(id=project_id).filter(
+        Q(training_lock_until__isnull=True) | Q(training_lock_until__lt=now)
+    ).exists()
+    if flipped or lock_free:
+        transaction.on_commit(lambda: _enqueue_training(project_id))
+
+
+def _enqueue_training(project_id: int) -> None:
+    from ml.tasks import train_project_task
+
+    try:
+        train_project_task.apply_async((project_id,), retry=False)
+    except Exception:  # noqa: BLE001 - the broker being down must never lose a label
+        logger.exception("could not enqueue training for project %s; it stays requested", project_id)
+
+
+def training_begin(*, project_id: int) -> ModelVersion | None:
+    """Take the project's training lock and open a new version; ``None`` if another run holds it
+    or nothing is requested."""
+    now = timezone.now()
+    got = (
+        Project.objects.filter(id=project_id, training_requested=True)
+        .filter(Q(training_lock_until__isnull=True) | Q(training_lock_until__lt=now))
+        .update(training_requested=False, training_lock_until=now + timedelta(seconds=settings.TRAINING_LOCK_SECONDS))
+    )
+    if not got:
+        return None
+    project = Project.objects.get(id=project_id)
+    with transaction.atomic():
+        ModelVersion.objects.filter(project_id=project_id, status=ModelVersion.Status.TRAINING).update(
+            status=ModelVersion.Status.FAILED, error="interrupted: the worker stopped during training", finished=now
+        )
+        number = (ModelVersion.objects.filter(project_id=project_id).aggregate(n=Max("number"))["n"] or 0) + 1
+        return ModelVersion.objects.create(
+            project=project,
+            number=number,
+            strategy=project.strategy,
+            n_labels=labeled_count(project_id=project_id),
+        )
+
+
+def training_end(*, project_id: int) -> None:
+    """Release the training lock; run again if requests came in meanwhile."""
+    Project.objects.filter(id=project_id).update(training_lock_until=None)
+    if Project.objects.filter(id=project_id, training_requested=True).exists():
+        _enqueue_training(project_id)
+
+
+def model_version_publish(
+    *,
+    version: ModelVersion,
+    item_ids: Sequence[int],
+    probs: np.ndarray,
+    scores: np.ndarray,
+    priorities: np.ndarray,
+    metrics: dict[str, Any],
+    weights: str,
+) -> ModelVersion:
+    """Write every pre-label and priority, then mark the version ready, in one transaction.
+
+    ``probs`` is (N, C) mean class probabilities for ``item_ids``; ``scores`` and ``priorities`` (N,).
+    """
+    class_ids = list(LabelClass.objects.filter(project_id=version.project_id).order_by("index").values_list("id", flat=True))
+    best = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
+    items = [
+        Item(
+            id=int(item_id),
+            pred_label_id=class_ids[int(best[i])],
+            pred_confidence=float(probs[i, best[i]]),
+            pred_probs=[round(float(p), 4) for p in probs[i]],
+            pred_version_id=version.id,
+            score=float(scores[i]),
+            priority=float(priorities[i]),
+        )
+        for i, item_id in enumerate(item_ids)
+    ]
+    with transaction.atomic():
+        Item.objects.bulk_update(
+            items, ["pred_label", "pred_confidence", "pred_probs", "pred_version", "score", "priority"], batch_size=500
+        )
+        version.status = ModelVersion.Status.READY
+        version.metrics = metrics
+        version.weights = weights
+        version.finished = timezone.now()
+        version.save(update_fields=["status", "metrics", "weights", "finished"])
+    return version
+
+
+def model_version_fail(*, version: ModelVersion, error: str) -> None:
+    ModelVersion.objects.filter(id=version.id).update(
+        status=ModelVersion.Status.FAILED, error=error[:5000], finished=timezone.now()
+    )

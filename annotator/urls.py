@@ -1,0 +1,35 @@
+"""URL routes: pages, the REST API under /api/, the admin console and login."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from annotator import apis, views
+
+api = [
+    path("projects/", apis.ProjectListCreateApi.as_view(), name="api-projects"),
+    path("projects/<int:project_id>/", apis.ProjectDetailApi.as_view(), name="api-project"),
+    path("projects/<int:project_id>/items/", apis.ItemImportApi.as_view(), name="api-items-import"),
+    path("projects/<int:project_id>/next/", apis.NextItemApi.as_view(), name="api-next"),
+    path("projects/<int:project_id>/model-versions/", apis.ModelVersionListApi.as_view(), name="api-model-versions"),
+    path("projects/<int:project_id>/train/", apis.TrainApi.as_view(), name="api-train"),
+    path("projects/<int:project_id>/export/", apis.ExportApi.as_view(), name="api-export"),
+    path("items/<int:item_id>/", apis.ItemDetailApi.as_view(), name="api-item"),
+    path("items/<int:item_id>/annotations/", apis.AnnotationCreateApi.as_view(), name="api-annotations"),
+    path("items/<int:item_id>/image/", apis.ItemImageApi.as_view(), name="api-item-image"),
+    path("items/<int:item_id>/skip/", apis.ItemSkipApi.as_view(), name="api-skip"),
+    path("items/<int:item_id>/release/", apis.ItemReleaseApi.as_view(), name="api-release"),
+]
+
+urlpatterns = [
+    path("", views.project_list, name="project-list"),
+    path("projects/<int:project_id>/", views.project_detail, name="project-detail"),
+    path("projects/<int:project_id>/label/", views.label_page, name="label"),
+    path("projects/<int:project_id>/upload/", views.project_upload, name="project-upload"),
+    path("projects/<int:project_id>/train/", views.project_train, name="project-train"),
+    path("projects/<int:project_id>/export/", views.project_export, name="project-export"),
+    path("api/", include(api)),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+]

