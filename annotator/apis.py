@@ -128,9 +128,7 @@ class ItemImportApi(APIView):
         files = request.FILES.getlist("files")
         if not files:
             raise ValidationError({"files": ["Attach one or more images or .zip files as 'files'."]})
-        summary = services.items_import_uploads(
-            project=project, files=[(f.name, f) for f in files], user=request.user
-        )
+        summary = services.items_import_uploads(project=project, files=[(f.name, f) for f in files], user=request.user)
         return Response(summary.as_dict(), status=status.HTTP_201_CREATED)
 
 

@@ -61,7 +61,9 @@ class LabelClass(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="classes")
     name = models.CharField(max_length=100)
     hotkey = models.CharField(max_length=1, blank=True)
-    index = models.PositiveSmallIntegerField(help_text="Position in the project's ordered list; the model's output index.")
+    index = models.PositiveSmallIntegerField(
+        help_text="Position in the project's ordered list; the model's output index."
+    )
 
     class Meta:
         ordering = ["project", "index"]
@@ -112,9 +114,7 @@ class Item(models.Model):
     pred_label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     pred_confidence = models.FloatField(null=True, blank=True)
     pred_probs = models.JSONField(null=True, blank=True)
-    pred_version = models.ForeignKey(
-        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    pred_version = models.ForeignKey("ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     score = models.FloatField(null=True, blank=True, help_text="The strategy's score; higher = more worth labeling.")
 
     class Meta:

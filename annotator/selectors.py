@@ -60,9 +60,7 @@ def project_counts(*, project: Project) -> dict[str, int]:
 
 def model_version_current(*, project: Project) -> ModelVersion | None:
     """The newest ready version: the one whose pre-labels are being served."""
-    return (
-        ModelVersion.objects.filter(project=project, status=ModelVersion.Status.READY).order_by("-number").first()
-    )
+    return ModelVersion.objects.filter(project=project, status=ModelVersion.Status.READY).order_by("-number").first()
 
 
 def model_version_list(*, project: Project) -> QuerySet[ModelVersion]:

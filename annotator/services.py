@@ -68,7 +68,7 @@ def _normalise_labels(labels: Sequence[str | dict[str, Any]]) -> list[tuple[str,
         names.append(name)
         wanted.append(hotkey)
     free = iter(k for k in DEFAULT_HOTKEYS if k not in wanted)
-    return [(name, key if key is not None else next(free, "")) for name, key in zip(names, wanted)]
+    return [(name, key if key is not None else next(free, "")) for name, key in zip(names, wanted, strict=False)]
 
 
 @transaction.atomic
@@ -188,7 +188,7 @@ def _import_chunk(
             continue
         try:
             arrays.append(ml_data.decode_image(io.BytesIO(candidate.data), project.input_size))
-        except Exception as exc:  # noqa: BLE001 - any decoder failure rejects this one file only
+        except Exception as exc:
             summary.rejected.append({"name": candidate.name, "error": f"image could not be decoded: {exc}"})
             continue
         existing.add(candidate.sha256)
@@ -200,7 +200,7 @@ def _import_chunk(
     saved: list[str] = []
     items: list[Item] = []
     try:
-        for candidate, row in zip(fresh, rows):
+        for candidate, row in zip(fresh, rows, strict=False):
             item = Item(
                 project=project,
                 original_name=candidate.name[:500],
@@ -272,7 +272,7 @@ def items_ensure_cached(*, project: Project) -> int:
             with item.file.open("rb") as fh:
                 arrays.append(ml_data.decode_image(fh, project.input_size))
         rows = ml_data.cache_append(paths.cache_path(project.id, project.input_size), np.stack(arrays))
-        for item, row in zip(part, rows):
+        for item, row in zip(part, rows, strict=False):
             item.cache_row = row
         Item.objects.bulk_update(part, ["cache_row"])
     return len(missing)
@@ -422,7 +422,10 @@ def training_maybe_request(*, project_id: int) -> bool:
     if project is None:
         return False
     last = (
-        ModelVersion.objects.filter(project_id=project_id).order_by("-number").values_list("n_labels", flat=True).first()
+        ModelVersion.objects.filter(project_id=project_id)
+        .order_by("-number")
+        .values_list("n_labels", flat=True)
+        .first()
     ) or 0
     if labeled_count(project_id=project_id) - last >= project.retrain_every:
         training_request(project_id=project_id)
@@ -434,9 +437,11 @@ def training_request(*, project_id: int) -> None:
     """Ask for a retrain. Requests made while one runs coalesce into a single follow-up run."""
     now = timezone.now()
     flipped = Project.objects.filter(id=project_id, training_requested=False).update(training_requested=True)
-    lock_free = Project.objects.filter(id=project_id).filter(
-        Q(training_lock_until__isnull=True) | Q(training_lock_until__lt=now)
-    ).exists()
+    lock_free = (
+        Project.objects.filter(id=project_id)
+        .filter(Q(training_lock_until__isnull=True) | Q(training_lock_until__lt=now))
+        .exists()
+    )
     if flipped or lock_free:
         transaction.on_commit(lambda: _enqueue_training(project_id))
 
@@ -446,7 +451,7 @@ def _enqueue_training(project_id: int) -> None:
 
     try:
         train_project_task.apply_async((project_id,), retry=False)
-    except Exception:  # noqa: BLE001 - the broker being down must never lose a label
+    except Exception:
         logger.exception("could not enqueue training for project %s; it stays requested", project_id)
 
 
@@ -496,7 +501,9 @@ def model_version_publish(
 
     ``probs`` is (N, C) mean class probabilities for ``item_ids``; ``scores`` and ``priorities`` (N,).
     """
-    class_ids = list(LabelClass.objects.filter(project_id=version.project_id).order_by("index").values_list("id", flat=True))
+    class_ids = list(
+        LabelClass.objects.filter(project_id=version.project_id).order_by("index").values_list("id", flat=True)
+    )
     best = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
     items = [
         Item(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -25,7 +24,7 @@ class ProjectForm(forms.Form):
     input_size = forms.IntegerField(min_value=8, max_value=512, initial=32)
 
 
-def _is_manager(request: HttpRequest, project) -> bool:  # noqa: ANN001
+def _is_manager(request: HttpRequest, project) -> bool:
     return selectors.project_role(user=request.user, project=project) == Membership.Role.MANAGER
 
 
@@ -72,7 +71,9 @@ def project_upload(request: HttpRequest, project_id: int) -> HttpResponse:
         messages.error(request, "Choose one or more images or .zip files first.")
         return redirect("project-detail", project_id=project.id)
     summary = services.items_import_uploads(project=project, files=[(f.name, f) for f in files], user=request.user)
-    text = f"Imported {summary.imported} images ({summary.labeled} with labels), skipped {summary.duplicates} duplicates."
+    text = (
+        f"Imported {summary.imported} images ({summary.labeled} with labels), skipped {summary.duplicates} duplicates."
+    )
     messages.success(request, text)
     for rejected in summary.rejected[:20]:
         messages.warning(request, f"Rejected {rejected['name']}: {rejected['error']}")

@@ -57,12 +57,12 @@ def train_project_task(project_id: int) -> int | None:
             probs=result.probs,
             scores=result.scores,
             priorities=priorities_from_scores(result.scores),
-            metrics={**result.metrics, "n_pool": int(len(data.pool_ids))},
+            metrics={**result.metrics, "n_pool": len(data.pool_ids)},
             weights=relpath,
         )
         logger.info("project %s: published version %s %s", project_id, version.number, result.metrics)
         return version.number
-    except Exception as exc:  # noqa: BLE001 - recorded on the version; the previous one keeps serving
+    except Exception as exc:
         logger.exception("project %s: training version %s failed", project_id, version.number)
         services.model_version_fail(version=version, error=f"{exc}\n\n{traceback.format_exc()}")
         return None

@@ -66,18 +66,16 @@ def _broker_for_every_test(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-def user(db):  # noqa: ANN001, ANN201
+def user(db):
     from tests.factories import make_user
 
     return make_user("alice")
 
 
 @pytest.fixture
-def api(user):  # noqa: ANN001, ANN201
+def api(user):
     from rest_framework.test import APIClient
 
     client = APIClient()
     client.force_authenticate(user)
     return client
-
-

@@ -14,14 +14,14 @@ from annotator import services
 from annotator.models import Project
 
 
-def make_user(username: str, *, superuser: bool = False):  # noqa: ANN201
+def make_user(username: str, *, superuser: bool = False):
     User = get_user_model()
     if superuser:
         return User.objects.create_superuser(username=username, password="pw-" + username)
     return User.objects.create_user(username=username, password="pw-" + username)
 
 
-def make_project(user, *, labels: Sequence[str] = ("cat", "dog"), **kwargs) -> Project:  # noqa: ANN001, ANN003
+def make_project(user, *, labels: Sequence[str] = ("cat", "dog"), **kwargs) -> Project:
     return services.project_create(name=kwargs.pop("name", "Pets"), labels=list(labels), user=user, **kwargs)
 
 

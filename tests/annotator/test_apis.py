@@ -12,12 +12,12 @@ from rest_framework.test import APIClient
 
 from annotator import services
 from annotator.models import Annotation, Item, ModelVersion
-from tests.factories import make_project, make_user, png_bytes, zip_bytes
+from tests.factories import make_user, png_bytes, zip_bytes
 
 pytestmark = pytest.mark.django_db
 
 
-def files(*pairs):  # noqa: ANN002, ANN201
+def files(*pairs):
     out = []
     for name, data in pairs:
         f = io.BytesIO(data)
@@ -27,7 +27,7 @@ def files(*pairs):  # noqa: ANN002, ANN201
 
 
 @pytest.fixture
-def project(api):  # noqa: ANN001, ANN201
+def project(api):
     response = api.post("/api/projects/", {"name": "Pets", "labels": ["cat", "dog"]}, format="json")
     assert response.status_code == 201
     return response.json()
@@ -56,8 +56,14 @@ def test_create_project(project):
 
 @pytest.mark.parametrize(
     "body",
-    [{"name": "x"}, {"name": "x", "labels": []}, {"name": "x", "labels": ["a", "a"]}, {"labels": ["a"]},
-     {"name": "x", "labels": ["a"], "strategy": "psychic"}, {"name": "x", "labels": [3]}],
+    [
+        {"name": "x"},
+        {"name": "x", "labels": []},
+        {"name": "x", "labels": ["a", "a"]},
+        {"labels": ["a"]},
+        {"name": "x", "labels": ["a"], "strategy": "psychic"},
+        {"name": "x", "labels": [3]},
+    ],
 )
 def test_create_project_rejects_bad_input(api, body):
     response = api.post("/api/projects/", body, format="json")
@@ -68,7 +74,11 @@ def test_create_project_rejects_bad_input(api, body):
 def test_upload_images_and_zip(api, project):
     response = api.post(
         f"/api/projects/{project['id']}/items/",
-        files(("a.png", png_bytes(1)), ("bad.png", b"\x89PNG\r\n\x1a\nnope"), ("set.zip", zip_bytes({"b.png": png_bytes(2), "a.png": png_bytes(1)}))),
+        files(
+            ("a.png", png_bytes(1)),
+            ("bad.png", b"\x89PNG\r\n\x1a\nnope"),
+            ("set.zip", zip_bytes({"b.png": png_bytes(2), "a.png": png_bytes(1)})),
+        ),
         format="multipart",
     )
     assert response.status_code == 201
@@ -157,7 +167,10 @@ def test_annotator_cannot_train_import_or_export(project):
     pid = project["id"]
     assert client.post(f"/api/projects/{pid}/train/").status_code == 403
     assert client.get(f"/api/projects/{pid}/export/?format=csv").status_code == 403
-    assert client.post(f"/api/projects/{pid}/items/", files(("a.png", png_bytes(1))), format="multipart").status_code == 403
+    assert (
+        client.post(f"/api/projects/{pid}/items/", files(("a.png", png_bytes(1))), format="multipart").status_code
+        == 403
+    )
     assert client.get(f"/api/projects/{pid}/next/").status_code == 204
 
 

@@ -18,7 +18,7 @@ from tests.factories import make_project, make_user, png_bytes, zip_bytes
 pytestmark = pytest.mark.django_db
 
 
-def upload(project, files, user=None):  # noqa: ANN001, ANN201
+def upload(project, files, user=None):
     return services.items_import_uploads(
         project=project, files=[(name, io.BytesIO(data)) for name, data in files], user=user
     )
@@ -86,7 +86,7 @@ def test_import_folder(user, tmp_path):
     assert summary.rejected[0]["name"] == "readme.txt"
 
 
-def make_items(project, n):  # noqa: ANN001, ANN201
+def make_items(project, n):
     upload(project, [(f"{i}.png", png_bytes(100 + i)) for i in range(n)])
     return list(Item.objects.filter(project=project).order_by("id"))
 
@@ -136,7 +136,7 @@ def test_concurrent_leases_never_hand_out_one_item_twice():
     got: list[int] = []
     lock = threading.Lock()
 
-    def worker(u):  # noqa: ANN001, ANN202
+    def worker(u):
         try:
             for _ in range(2):
                 item = services.item_lease_next(project=project, user=u)

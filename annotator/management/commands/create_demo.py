@@ -34,10 +34,10 @@ def render_digits(folder: Path, *, limit: int | None = None) -> list[int]:
 class Command(BaseCommand):
     help = 'Create the demo project "Digits" (1,797 unlabeled images) unless it exists.'
 
-    def add_arguments(self, parser):  # noqa: ANN001
+    def add_arguments(self, parser):
         parser.add_argument("--limit", type=int, default=None, help="Import only the first N digits.")
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         if Project.objects.filter(name=DEMO_NAME).exists():
             self.stdout.write(f'Demo project "{DEMO_NAME}" exists.')
             return

@@ -14,7 +14,7 @@ class Command(BaseCommand):
         "or 'admin' with a generated password (printed, and kept in DATA_DIR/admin-password.txt)."
     )
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         User = get_user_model()
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME") or "admin"
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
@@ -37,4 +37,6 @@ class Command(BaseCommand):
         elif saved.exists() and user.check_password(saved.read_text().strip()):
             self.stdout.write(f"Admin account: {username} / {saved.read_text().strip()}")
         else:
-            self.stdout.write(f"Admin account: {username} (change its password with: manage.py changepassword {username})")
+            self.stdout.write(
+                f"Admin account: {username} (change its password with: manage.py changepassword {username})"
+            )

@@ -12,12 +12,12 @@ from annotator.models import Project
 class Command(BaseCommand):
     help = "Import the images in a folder; files inside subfolders named after classes are labeled."
 
-    def add_arguments(self, parser):  # noqa: ANN001
+    def add_arguments(self, parser):
         parser.add_argument("--project", type=int, required=True, help="Project id.")
         parser.add_argument("--user", help="Username recorded as the importer (default: none).")
         parser.add_argument("path", type=Path)
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         project = Project.objects.filter(id=options["project"]).first()
         if project is None:
             raise CommandError(f"No project with id {options['project']}.")

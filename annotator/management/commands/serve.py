@@ -20,13 +20,19 @@ from annotator import embedded_redis
 class Command(BaseCommand):
     help = "Run the web server, a Celery worker and (without REDIS_URL) an embedded Redis, until Ctrl-C."
 
-    def add_arguments(self, parser):  # noqa: ANN001
+    def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
         parser.add_argument("--no-worker", action="store_true", help="Do not start a Celery worker.")
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+
+        # Explicit handlers: a shell that starts us in the background would otherwise ignore SIGINT.
+        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGTERM, interrupt)
         redis_process = None
         if not settings.REDIS_URL:
             redis_process = embedded_redis.start(settings.REDIS_SOCKET)
@@ -37,16 +43,45 @@ class Command(BaseCommand):
             if not options["no_worker"]:
                 children.append(
                     subprocess.Popen(
-                        [python, "-m", "celery", "-A", "annotator", "worker", "-Q", "default,training",
-                         "--concurrency", "1", "--loglevel", "INFO", "-n", "worker@%h"],
+                        [
+                            python,
+                            "-m",
+                            "celery",
+                            "-A",
+                            "annotator",
+                            "worker",
+                            "-Q",
+                            "default,training",
+                            "--concurrency",
+                            "1",
+                            "--loglevel",
+                            "INFO",
+                            "-n",
+                            "worker@%h",
+                        ],
                     )
                 )
             bind = f"{options['host']}:{options['port']}"
             children.append(
                 subprocess.Popen(
-                    [python, "-m", "gunicorn", "annotator.wsgi", "--bind", bind,
-                     "--workers", str(options["web_workers"]), "--threads", "4", "--timeout", "300",
-                     "--access-logfile", "-", "--log-level", "warning"],
+                    [
+                        python,
+                        "-m",
+                        "gunicorn",
+                        "annotator.wsgi",
+                        "--bind",
+                        bind,
+                        "--workers",
+                        str(options["web_workers"]),
+                        "--threads",
+                        "4",
+                        "--timeout",
+                        "300",
+                        "--access-logfile",
+                        "-",
+                        "--log-level",
+                        "warning",
+                    ],
                 )
             )
             host = "localhost" if options["host"] in {"127.0.0.1", "0.0.0.0"} else options["host"]

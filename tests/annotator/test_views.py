@@ -1,0 +1,92 @@
+"""Pages: login required, project creation, upload, labeling page, retrain and export buttons."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.test import Client
+
+from annotator.models import Item, Project
+from tests.factories import make_project, make_user, png_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_pages_need_login():
+    client = Client()
+    for path in ["/", "/projects/1/", "/projects/1/label/"]:
+        response = client.get(path)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_login_page_and_login(user):
+    client = Client()
+    assert client.get("/accounts/login/").status_code == 200
+    response = client.post("/accounts/login/", {"username": "alice", "password": "pw-alice"})
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+
+
+def test_create_project_from_the_page(browser):
+    response = browser.post(
+        "/", {"name": "Fruit", "labels": "apple, pear", "strategy": "margin", "retrain_every": 5, "input_size": 32}
+    )
+    project = Project.objects.get(name="Fruit")
+    assert response.status_code == 302 and response["Location"] == f"/projects/{project.id}/"
+    assert list(project.classes.values_list("name", flat=True)) == ["apple", "pear"]
+
+
+def test_create_project_form_shows_errors(browser):
+    response = browser.post(
+        "/", {"name": "Fruit", "labels": "a, a", "strategy": "margin", "retrain_every": 5, "input_size": 32}
+    )
+    assert response.status_code == 200
+    assert "given twice" in response.content.decode()
+    assert not Project.objects.exists()
+
+
+def test_upload_form_reports_rejections(browser, user):
+    project = make_project(user)
+    good = io.BytesIO(png_bytes(1))
+    good.name = "good.png"
+    bad = io.BytesIO(b"GIF89a broken")
+    bad.name = "bad.gif"
+    response = browser.post(f"/projects/{project.id}/upload/", {"files": [good, bad]}, follow=True)
+    text = response.content.decode()
+    assert "Imported 1 images" in text
+    assert "Rejected bad.gif" in text
+    assert Item.objects.count() == 1
+
+
+def test_project_and_label_pages_render(browser, user):
+    project = make_project(user, labels=["cat", "dog"])
+    detail = browser.get(f"/projects/{project.id}/").content.decode()
+    assert "Start labeling" in detail and "Retrain now" in detail and "ImageFolder" in detail
+    label = browser.get(f"/projects/{project.id}/label/").content.decode()
+    assert 'data-label="cat"' in label and 'data-hotkey="1"' in label
+    assert 'id="label-config"' in label and "label.js" in label
+
+
+def test_other_users_cannot_see_a_project(user):
+    project = make_project(user)
+    client = Client()
+    client.force_login(make_user("mallory"))
+    assert client.get(f"/projects/{project.id}/").status_code == 404
+    assert client.get(f"/projects/{project.id}/label/").status_code == 404
+    assert project.name not in client.get("/").content.decode()
+
+
+def test_retrain_button_and_export_from_the_page(browser, user):
+    project = make_project(user)
+    response = browser.post(f"/projects/{project.id}/train/", follow=True)
+    assert "Retraining scheduled" in response.content.decode()
+    response = browser.get(f"/projects/{project.id}/export/?format=csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
