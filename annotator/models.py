@@ -17,7 +17,15 @@ class QueryStrategy(models.TextChoices):
     LEAST_CONFIDENCE = "least_confidence", "Least confidence"
     MARGIN = "margin", "Margin"
     ENTROPY = "entropy", "Entropy"
+    BALD = "bald", "BALD (MC dropout)"
+    VARIATION_RATIOS = "variation_ratios", "Variation ratios (MC dropout)"
     RANDOM = "random", "Random"
+
+
+class ModelFamily(models.TextChoices):
+    CNN = "cnn", "Small CNN trained from scratch"
+    PRETRAINED = "pretrained", "Frozen pretrained backbone + small head"
+    TORCHSCRIPT = "torchscript", "Your TorchScript backbone + small head"
 
 
 class Project(models.Model):
@@ -29,6 +37,15 @@ class Project(models.Model):
     retrain_every = models.PositiveIntegerField(default=10, help_text="Retrain after this many new labels.")
     strategy = models.CharField(max_length=32, choices=QueryStrategy.choices, default=QueryStrategy.ENTROPY)
     input_size = models.PositiveSmallIntegerField(default=32, help_text="Side of the square model input, pixels.")
+    model_family = models.CharField(max_length=16, choices=ModelFamily.choices, default=ModelFamily.CNN)
+    backbone_path = models.CharField(
+        max_length=500, blank=True, help_text="TorchScript backbone file, for the torchscript family."
+    )
+    allow_flips = models.BooleanField(default=False, help_text="Mirror images in training augmentation.")
+    multi_label = models.BooleanField(default=False, help_text="Several classes per image.")
+    show_prelabels = models.BooleanField(default=True, help_text="Show the model's pre-labels to annotators.")
+    labels_per_item = models.PositiveSmallIntegerField(default=1, help_text="Different annotators who label each item.")
+    lease_seconds = models.PositiveIntegerField(default=300, help_text="How long /next holds an item.")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     # Training coordination: one run at a time per project; requests coalesce.
     training_requested = models.BooleanField(default=False)
@@ -103,6 +120,9 @@ class Item(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNLABELED)
     label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     labeled_at = models.DateTimeField(null=True, blank=True)
+    labels = models.JSONField(null=True, blank=True, help_text="Multi-label projects: the class names.")
+    n_annotations = models.PositiveSmallIntegerField(default=0, help_text="Active annotations by people.")
+    agreement = models.FloatField(null=True, blank=True, help_text="Share of annotators agreeing with consensus.")
 
     priority = models.FloatField(default=0.0, help_text="Higher is served first.")
     lease_user = models.ForeignKey(
@@ -146,7 +166,15 @@ class Annotation(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="annotations"
     )
-    label = models.ForeignKey(LabelClass, on_delete=models.CASCADE, related_name="annotations")
+    label = models.ForeignKey(
+        LabelClass,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="annotations",
+        help_text="The class; empty on multi-label projects, which use labels.",
+    )
+    labels = models.JSONField(null=True, blank=True, help_text="Multi-label projects: the class names.")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.HUMAN)
     prelabel = models.CharField(max_length=16, choices=Prelabel.choices, default=Prelabel.NONE)
     client_token = models.CharField(max_length=100, null=True, blank=True)
@@ -184,6 +212,8 @@ class ModelVersion(models.Model):
     number = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRAINING)
     strategy = models.CharField(max_length=32, choices=QueryStrategy.choices)
+    model_family = models.CharField(max_length=16, choices=ModelFamily.choices, default=ModelFamily.CNN)
+    progress = models.FloatField(default=0.0, help_text="Fraction of the run done, 0..1.")
     n_labels = models.PositiveIntegerField(help_text="Labeled items when training began.")
     metrics = models.JSONField(default=dict, blank=True)
     weights = models.CharField(max_length=500, blank=True, help_text="Path of the weights under DATA_DIR.")
