@@ -1,0 +1,175 @@
+"""Image decoding and the per-project array cache.
+
+Images are decoded once, on import, into square ``(size, size, 3)`` uint8 arrays and
+appended as fixed-size rows to one raw binary file per project; training and scoring
+read rows back through a read-only memory map and never touch the original files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps
+
+#: Grey used to pad the short side of non-square images. After the model's
+#: normalisation (``ml.model.to_tensor``) it is ~0, the same as the zero padding the
+#: convolutions and the crop augmentation use, so padding carries no signal.
+PAD_VALUE = 128
+
+#: Colour that transparent pixels are composited onto.
+BACKGROUND = (255, 255, 255)
+
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+
+
+def decode_image(src: str | os.PathLike | BinaryIO, size: int) -> np.ndarray:
+    """Decode an image file into a padded square RGB array of shape (size, size, 3) uint8.
+
+    EXIF orientation is applied; animated images give their first frame; transparent
+    pixels are composited on white; 16-bit and 32-bit greyscale are rescaled (not
+    clipped) to 8 bits. The image is resized, keeping its aspect ratio, so that its
+    longer side is ``size``, and centred on a ``PAD_VALUE`` grey square.
+    Raises ``PIL.UnidentifiedImageError`` / ``OSError`` for unreadable files; guarding
+    against decompression bombs is the caller's job.
+    """
+    if size < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    with Image.open(src) as img:
+        img.seek(0)
+        if img.format == "JPEG":
+            # Let libjpeg decode at a reduced scale (still >= size on both sides).
+            img.draft("RGB", (size, size))
+        img = ImageOps.exif_transpose(img)
+        rgb = _to_rgb(img)
+    w, h = rgb.size
+    scale = size / max(w, h)
+    new_w, new_h = max(1, min(size, round(w * scale))), max(1, min(size, round(h * scale)))
+    if (new_w, new_h) != (w, h):
+        rgb = rgb.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    canvas = Image.new("RGB", (size, size), (PAD_VALUE,) * 3)
+    canvas.paste(rgb, ((size - new_w) // 2, (size - new_h) // 2))
+    return np.array(canvas, dtype=np.uint8)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert a decoded image of any common Pillow mode to mode RGB."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "P" and "transparency" in img.info:
+        img, mode = img.convert("RGBA"), "RGBA"
+    if mode in _ALPHA_MODES:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode in _SIXTEEN_BIT_MODES or mode in {"I", "F"}:
+        return Image.fromarray(_grey_to_uint8(np.asarray(img), mode)).convert("RGB")
+    return img.convert("RGB")
+
+
+def _grey_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
+    """Rescale a (H, W) greyscale array of more than 8 bits to (H, W) uint8.
+
+    16-bit data (and 32-bit integer data within 0..65535, which is how Pillow opens
+    some 16-bit files) maps 0..65535 linearly onto 0..255; float data within 0..1 maps
+    onto 0..255; anything else is stretched from its own minimum to its maximum.
+    """
+    x = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if x.size == 0:
+        return np.zeros(x.shape, dtype=np.uint8)
+    lo, hi = float(x.min()), float(x.max())
+    if mode in _SIXTEEN_BIT_MODES or (mode == "I" and lo >= 0 and hi <= 65535):
+        x = x * (255.0 / 65535.0)
+    elif mode == "F" and lo >= 0 and hi <= 1:
+        x = x * 255.0
+    else:
+        x = (x - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(x)
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def _row_bytes(size: int) -> int:
+    if size < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    return size * size * 3
+
+
+def cache_append(path: Path, arrays: np.ndarray) -> list[int]:
+    """Append images of shape (N, size, size, 3) uint8 to the cache at ``path``.
+
+    Safe for several processes at once: the length is read and the rows are written
+    under an exclusive ``flock``, then fsynced before the lock is released. Returns the
+    N row indices assigned, in order. A torn tail left by a writer that died mid-append
+    (its rows were never handed out) is truncated away first.
+    """
+    arrays = np.ascontiguousarray(arrays)
+    if arrays.dtype != np.uint8 or arrays.ndim != 4 or arrays.shape[3] != 3 or arrays.shape[1] != arrays.shape[2]:
+        raise ValueError(f"expected (N, size, size, 3) uint8, got {arrays.shape} {arrays.dtype}")
+    n, size = arrays.shape[0], arrays.shape[1]
+    row_bytes = _row_bytes(size)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            length = os.fstat(fd).st_size
+            start = length // row_bytes
+            if length != start * row_bytes:
+                os.ftruncate(fd, start * row_bytes)
+            view = memoryview(arrays).cast("B")
+            offset, written = start * row_bytes, 0
+            while written < len(view):
+                written += os.pwrite(fd, view[written:], offset + written)
+            os.fsync(fd)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    if created:
+        _fsync_dir(path.parent)
+    return list(range(start, start + n))
+
+
+def cache_len(path: Path, size: int) -> int:
+    """Number of complete rows of (size, size, 3) in the cache; 0 if it does not exist."""
+    try:
+        return os.stat(path).st_size // _row_bytes(size)
+    except FileNotFoundError:
+        return 0
+
+
+def cache_read(path: Path, rows: Sequence[int] | np.ndarray, size: int) -> np.ndarray:
+    """Read the given rows of the cache as an array of shape (len(rows), size, size, 3) uint8.
+
+    Rows may repeat and come in any order. Raises ``IndexError`` naming the cache
+    length if any row is out of range.
+    """
+    idx = np.asarray(rows, dtype=np.int64)
+    if idx.ndim != 1:
+        raise ValueError(f"rows must be one-dimensional, got shape {idx.shape}")
+    n = cache_len(path, size)
+    if idx.size == 0:
+        return np.empty((0, size, size, 3), dtype=np.uint8)
+    bad = idx[(idx < 0) | (idx >= n)]
+    if bad.size:
+        raise IndexError(f"cache rows out of range: {bad[:5].tolist()} (cache {path} has {n} rows of size {size})")
+    mm = np.memmap(path, dtype=np.uint8, mode="r", shape=(n, size, size, 3))
+    try:
+        return np.array(mm[idx])
+    finally:
+        del mm
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

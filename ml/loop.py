@@ -1,0 +1,62 @@
+"""One round of the active-learning loop: train on the labels, score the unlabeled pool.
+
+``fit_and_score`` is the single entry point that the Celery task and the simulation
+call; it takes arrays and returns arrays, and knows nothing about storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from torch import nn
+
+from ml.model import predict_proba
+from ml.scoring import get_scorer
+from ml.training import train
+
+#: Strategies that need disagreement between MC-dropout samples, and the least S they get.
+MC_STRATEGIES = frozenset({"bald", "variation_ratios"})
+MIN_MC_SAMPLES = 20
+
+
+@dataclass
+class LoopResult:
+    """What one round produced; ``probs`` (N_pool, C) are mean probabilities, ``scores`` (N_pool,)."""
+
+    model: nn.Module
+    metrics: dict
+    probs: np.ndarray
+    scores: np.ndarray
+
+
+def fit_and_score(
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    pool_images: np.ndarray,
+    n_classes: int,
+    *,
+    strategy: str,
+    seed: int = 0,
+    mc_samples: int = 1,
+    progress: Callable[[float], None] | None = None,
+) -> LoopResult:
+    """Train on (N, S, S, 3) uint8 images with (N,) labels, then score (M, S, S, 3) pool images.
+
+    ``strategy`` is checked before any training (``ValueError`` if unknown). The pool is
+    predicted with ``mc_samples`` MC-dropout samples, at least ``MIN_MC_SAMPLES`` for
+    the strategies in ``MC_STRATEGIES``. Returns the model, the training metrics, mean
+    probabilities (M, C) float32 and scores (M,) float64. The pool may be empty.
+    ``progress`` gets fractions 0..1: training fills 0..0.9, scoring the rest.
+    """
+    scorer = get_scorer(strategy)
+    if mc_samples < 1:
+        raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
+    samples = max(mc_samples, MIN_MC_SAMPLES) if strategy in MC_STRATEGIES else mc_samples
+    report = progress or (lambda _fraction: None)
+    model, metrics = train(train_images, train_labels, n_classes, seed=seed, progress=lambda f: report(0.9 * f))
+    probs = predict_proba(model, pool_images, mc_samples=samples)  # (M, C, S)
+    scores = np.asarray(scorer(probs, rng=np.random.default_rng(seed)), dtype=np.float64)
+    report(1.0)
+    return LoopResult(model=model, metrics=metrics, probs=probs.mean(axis=2, dtype=np.float32), scores=scores)

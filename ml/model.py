@@ -1,0 +1,186 @@
+"""The network, its input conversion, prediction with optional MC dropout, and persistence.
+
+The model is an ``nn.Sequential`` with two children, ``features`` (convolutions down
+to a pooled feature vector) and ``head`` (dropout + linear), so that MC dropout runs
+the backbone once and only the cheap head once per sample. Predictions always have
+the shape (N, C, S): items, classes, samples.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+#: Pixels are mapped by x / 255 then (x - MEAN) / STD: 0..255 becomes -2..2, mid-grey ~0.
+MEAN = 0.5
+STD = 0.25
+
+_FORMAT_VERSION = 1
+_DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+
+
+def build_model(n_classes: int, *, input_size: int, dropout: float = 0.3) -> nn.Module:
+    """A small CNN for (B, 3, input_size, input_size) input giving (B, n_classes) logits.
+
+    Four conv-BN-ReLU stages (16, 32, 64, 128 channels), each but the last followed by
+    2x2 max pooling; inputs of 64 pixels or more get a stride-2 first convolution so the
+    cost stays small. Works for input sizes 16..128 (and larger: the end is a global
+    average pool). ``model.features`` gives (B, 128); ``model.head`` maps that to logits.
+    """
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be at least 1, got {n_classes}")
+    if input_size < 16:
+        raise ValueError(f"input_size must be at least 16, got {input_size}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    widths = (16, 32, 64, 128)
+    layers: list[nn.Module] = []
+    in_ch = 3
+    for i, out_ch in enumerate(widths):
+        stride = 2 if i == 0 and input_size >= 64 else 1
+        layers += [
+            nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(out_ch),
+            nn.ReLU(inplace=True),
+        ]
+        if i < len(widths) - 1:
+            layers.append(nn.MaxPool2d(2))
+        in_ch = out_ch
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    features = nn.Sequential(*layers)
+    head = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_ch, n_classes))
+    model = nn.Sequential(OrderedDict(features=features, head=head))
+    model = model.to(memory_format=torch.channels_last)  # ~1.5x faster on CPU
+    model.arch = {"n_classes": n_classes, "input_size": input_size, "dropout": dropout}
+    return model
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """Convert (N, H, W, 3) uint8 images to a (N, 3, H, W) float32 tensor, ``(x/255 - MEAN) / STD``."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[3] != 3:
+        raise ValueError(f"expected images of shape (N, H, W, 3), got {images.shape}")
+    # (N, H, W, 3) memory viewed as (N, 3, H, W) is channels_last, which the model uses.
+    x = torch.from_numpy(images.astype(np.float32)).permute(0, 3, 1, 2)
+    return x.mul_(1.0 / (255.0 * STD)).sub_(MEAN / STD)
+
+
+def n_classes_of(model: nn.Module) -> int:
+    """Number of classes a model predicts: the output width of its last linear layer."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError("model has no nn.Linear layer to read the number of classes from")
+    return linears[-1].out_features
+
+
+def predict_proba(model: nn.Module, images: np.ndarray, *, mc_samples: int = 1, batch_size: int = 256) -> np.ndarray:
+    """Softmax probabilities of shape (N, C, S) float32 for (N, H, W, 3) uint8 images.
+
+    ``mc_samples == 1``: eval mode, deterministic, S = 1. ``mc_samples > 1``: MC dropout,
+    BatchNorm stays in eval mode, dropout is on; the backbone runs once per batch and
+    the head ``mc_samples`` times. The model's train/eval modes are restored afterwards.
+    """
+    if mc_samples < 1:
+        raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    n_classes = n_classes_of(model)
+    images = np.asarray(images)
+    if len(images) == 0:
+        return np.zeros((0, n_classes, mc_samples), dtype=np.float32)
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    if mc_samples > 1:
+        for m in model.modules():
+            if isinstance(m, _DROPOUTS):
+                m.train()
+    split = hasattr(model, "features") and hasattr(model, "head")
+    out = np.empty((len(images), n_classes, mc_samples), dtype=np.float32)
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                x = to_tensor(images[start : start + batch_size])
+                b = x.shape[0]
+                if not split:
+                    logits = torch.stack([model(x) for _ in range(mc_samples)])  # (S, B, C)
+                else:
+                    feats = model.features(x)  # (B, D)
+                    if mc_samples > 1:
+                        # One head call over S stacked copies: independent dropout masks.
+                        feats = feats.unsqueeze(0).expand(mc_samples, *feats.shape).reshape(mc_samples * b, -1)
+                    logits = model.head(feats).reshape(mc_samples, b, n_classes)
+                probs = torch.softmax(logits.float(), dim=-1).permute(1, 2, 0)  # (B, C, S)
+                out[start : start + b] = probs.numpy()
+    finally:
+        for m, training in modes.items():
+            m.training = training
+    return out
+
+
+def save_model(model: nn.Module, path: Path, meta: dict[str, Any]) -> None:
+    """Write the model's weights and ``meta`` to ``path`` atomically.
+
+    The file is written under a temporary name in the same directory, fsynced and
+    renamed over ``path``, so readers see the old file or the complete new one. ``meta``
+    must be JSON-serialisable (NumPy scalars and arrays are converted); the build
+    arguments (n_classes, input_size, dropout) are added to it.
+    """
+    arch = dict(getattr(model, "arch", {}))
+    if not arch:
+        raise ValueError("model has no .arch: build it with ml.model.build_model")
+    clash = {k for k in arch if k in meta and meta[k] != arch[k]}
+    if clash:
+        raise ValueError(f"meta disagrees with the model on {sorted(clash)}")
+    meta_json = json.dumps({**meta, **arch}, default=_json_default)
+    payload = {
+        "format_version": _FORMAT_VERSION,
+        "arch": arch,
+        "meta_json": meta_json,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model saved by ``save_model``; returns (model in eval mode, meta)."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if payload.get("format_version") != _FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported model file format {payload.get('format_version')!r}")
+    model = build_model(**payload["arch"])
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model, json.loads(payload["meta_json"])
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"meta value of type {type(value).__name__} is not JSON-serialisable")

@@ -1,0 +1,228 @@
+"""Training: pick the epoch count on a held-out split, then refit on every label.
+
+``train`` holds out a stratified validation split, trains with AdamW, light shift
+augmentation and early stopping, and records the best epoch and its validation
+accuracy; it then trains a fresh model on all labeled items for that many epochs, so
+the model that gets served has seen every label.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ml.model import build_model, to_tensor
+
+#: An epoch covers at least this many (augmented) samples, repeating small sets.
+MIN_EPOCH_SAMPLES = 256
+
+#: A drop in validation loss smaller than this (nats) does not restart early-stopping patience.
+LOSS_MIN_DELTA = 0.05
+
+#: The refit on all items runs at least this many epochs (at most max_epochs).
+MIN_REFIT_EPOCHS = 10
+
+
+def train(
+    images: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    max_epochs: int = 60,
+    patience: int = 8,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    weight_decay: float = 5e-4,
+    augment: bool = True,
+    allow_flips: bool = False,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[nn.Module, dict]:
+    """Train a model on (N, S, S, 3) uint8 images with (N,) int labels in [0, n_classes).
+
+    Deterministic given ``seed``; the caller's global torch RNG state is left as it was.
+    With N >= 5 a stratified validation split of about ``val_fraction`` (at least one
+    item) picks the epoch count by early stopping on validation accuracy, ties broken
+    by validation loss; with N < 5 (or ``val_fraction == 0``) there is no split and the
+    model trains for ``max_epochs``. The returned model (eval mode) is then refit on
+    all N for the best epoch count, but at least ``MIN_REFIT_EPOCHS``. An epoch covers
+    at least ``MIN_EPOCH_SAMPLES`` samples. Raises ``ValueError`` for N == 0.
+
+    Returns ``(model, metrics)``, metrics = {"val_accuracy": float | None (at the best
+    epoch), "n_train": size of the training split, "n_val": size of the validation
+    split, "epochs": epochs the returned model was trained for, "train_seconds": float}.
+    ``progress`` is called now and then with a non-decreasing fraction in [0, 1].
+    """
+    started = time.perf_counter()
+    images = np.asarray(images)
+    labels = np.asarray(labels).astype(np.int64, copy=False).reshape(-1)
+    _validate(images, labels, n_classes, val_fraction, max_epochs, batch_size)
+    report = progress or (lambda _fraction: None)
+    rng = np.random.default_rng(seed)
+    x_all = to_tensor(images)
+    y_all = torch.from_numpy(labels.copy())
+    config = dict(batch_size=batch_size, lr=lr, weight_decay=weight_decay, augment=augment, allow_flips=allow_flips)
+    val_idx = _stratified_split(labels, val_fraction, rng)
+    train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        epochs, val_accuracy, refit_start = max_epochs, None, 0.0
+        if len(val_idx):
+            model = build_model(n_classes, input_size=images.shape[1])
+            epochs, val_accuracy = _fit(
+                model,
+                x_all[train_idx],
+                y_all[train_idx],
+                max_epochs,
+                rng,
+                config,
+                val=(x_all[val_idx], y_all[val_idx]),
+                patience=patience,
+                report=lambda f: report(0.5 * f),
+            )
+            # Tiny validation sets are noisy and can stop very early; refit a bit longer.
+            epochs, refit_start = max(epochs, min(MIN_REFIT_EPOCHS, max_epochs)), 0.5
+        model = build_model(n_classes, input_size=images.shape[1])
+        _fit(model, x_all, y_all, epochs, rng, config, report=lambda f: report(refit_start + (1 - refit_start) * f))
+    model.eval()
+    report(1.0)
+    metrics = {
+        "val_accuracy": val_accuracy,
+        "n_train": len(train_idx),
+        "n_val": len(val_idx),
+        "epochs": int(epochs),
+        "train_seconds": time.perf_counter() - started,
+    }
+    return model, metrics
+
+
+def _validate(
+    images: np.ndarray, labels: np.ndarray, n_classes: int, val_fraction: float, max_epochs: int, batch_size: int
+) -> None:
+    if images.ndim != 4 or images.shape[3] != 3 or images.shape[1] != images.shape[2] or images.dtype != np.uint8:
+        raise ValueError(f"expected images of shape (N, S, S, 3) uint8, got {images.shape} {images.dtype}")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    if len(labels) == 0:
+        raise ValueError("cannot train without labeled items")
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be at least 1, got {n_classes}")
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes}), got {labels.min()}..{labels.max()}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if max_epochs < 1 or batch_size < 1:
+        raise ValueError("max_epochs and batch_size must be at least 1")
+
+
+def _stratified_split(labels: np.ndarray, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Sorted validation indices for (N,) labels: about val_fraction of N, none if N < 5.
+
+    Each class's items are shuffled and given evenly spaced keys (rank + 0.5) / count;
+    the items with the smallest keys overall form the split, so every class gives its
+    share and a class with a single item stays in training unless val_fraction > 0.5.
+    """
+    n = len(labels)
+    if n < 5 or val_fraction <= 0:
+        return np.empty(0, dtype=np.int64)
+    n_val = min(n - 1, max(1, round(n * val_fraction)))
+    keys = np.empty(n, dtype=np.float64)
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        keys[members] = (np.arange(len(members)) + 0.5) / len(members)
+    order = np.lexsort((rng.random(n), keys))
+    return np.sort(order[:n_val])
+
+
+def _fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epochs: int,
+    rng: np.random.Generator,
+    config: dict,
+    *,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    patience: int = 0,
+    report: Callable[[float], None],
+) -> tuple[int, float | None]:
+    """Train ``model`` on x (N, 3, S, S), y (N,) for up to ``epochs`` epochs.
+
+    With ``val``, stop after ``patience`` epochs without improvement and return (best
+    epoch, validation accuracy at it); without, return (epochs, None).
+    """
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    loss_fn = nn.CrossEntropyLoss()
+    # Small sets repeat within an epoch so that an epoch is at least MIN_EPOCH_SAMPLES
+    # samples: otherwise 30 items would mean one optimiser step per epoch.
+    repeats = max(1, math.ceil(MIN_EPOCH_SAMPLES / len(x)))
+    n_batches = max(1, math.ceil(repeats * len(x) / config["batch_size"]))
+    best_key, best_epoch, best_accuracy = (-1.0, 0.0), epochs, None
+    top_accuracy, low_loss, stale = -1.0, math.inf, 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        # Near-equal batches: never a lone item, which BatchNorm statistics would not like.
+        order = np.concatenate([rng.permutation(len(x)) for _ in range(repeats)])
+        for batch in np.array_split(order, n_batches):
+            xb = x[batch]
+            if config["augment"]:
+                xb = _augment(xb, rng, config["allow_flips"])
+            loss = loss_fn(model(xb), y[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        report(epoch / epochs)
+        if val is None:
+            continue
+        val_loss, val_accuracy = _evaluate(model, *val)
+        if (val_accuracy, -val_loss) > best_key:
+            best_key, best_epoch, best_accuracy = (val_accuracy, -val_loss), epoch, val_accuracy
+        # Patience restarts on a better accuracy or a clearly lower loss, not on the
+        # slow creep of an already tiny loss.
+        if val_accuracy > top_accuracy or val_loss < low_loss - LOSS_MIN_DELTA:
+            stale = 0
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+        top_accuracy, low_loss = max(top_accuracy, val_accuracy), min(low_loss, val_loss)
+    if val is None:
+        return epochs, None
+    return best_epoch, best_accuracy
+
+
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on x (N, 3, S, S), y (N,)."""
+    model.eval()
+    with torch.inference_mode():
+        logits = torch.cat([model(x[i : i + 512]) for i in range(0, len(x), 512)])
+        loss = nn.functional.cross_entropy(logits, y).item()
+        accuracy = (logits.argmax(dim=1) == y).float().mean().item()
+    return loss, accuracy
+
+
+def _augment(x: torch.Tensor, rng: np.random.Generator, allow_flips: bool) -> torch.Tensor:
+    """Random shifts of up to 1/8 of the side (zero padding, i.e. mid-grey) on x (B, 3, S, S).
+
+    Horizontal flips of half the batch on average if ``allow_flips``.
+    """
+    b, _, h, w = x.shape
+    pad = max(1, round(min(h, w) / 8))
+    padded = nn.functional.pad(x, (pad, pad, pad, pad))
+    dy = torch.from_numpy(rng.integers(0, 2 * pad + 1, size=b))
+    dx = torch.from_numpy(rng.integers(0, 2 * pad + 1, size=b))
+    rows = (dy[:, None] + torch.arange(h))[:, :, None]  # (B, H, 1)
+    cols = (dx[:, None] + torch.arange(w))[:, None, :]  # (B, 1, W)
+    out = padded.permute(0, 2, 3, 1)[torch.arange(b)[:, None, None], rows, cols]  # (B, H, W, 3)
+    out = out.permute(0, 3, 1, 2)  # (B, 3, H, W), channels_last in memory
+    if allow_flips:
+        flip = torch.from_numpy(rng.random(b) < 0.5)
+        out[flip] = out[flip].flip(-1)
+    return out
