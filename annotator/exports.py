@@ -1,9 +1,14 @@
-"""File formats out: CSV rows and ImageFolder zip archives of labeled items. No HTTP here."""
+"""File formats out: CSV, JSON Lines, COCO JSON and ImageFolder zips of labeled items. No HTTP here.
+
+Text formats are generators of chunks so that a response can stream them with flat memory.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import PurePosixPath
@@ -28,6 +33,51 @@ def csv_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
     for row in rows:
         writer.writerow([row["filename"], row["label"], row["annotator"], row["created"].isoformat()])
         yield take()
+
+
+def jsonl_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """One JSON object per labeled item, with the model's prediction, confidence and score."""
+    for row in rows:
+        record = {
+            "filename": row["filename"],
+            "label": row["label"],
+            "annotator": row["annotator"],
+            "created": row["created"].isoformat(),
+            "width": row["item"].width,
+            "height": row["item"].height,
+            "sha256": row["item"].sha256,
+            "prediction": row.get("prediction"),
+            "confidence": row.get("confidence"),
+            "score": row.get("score"),
+            "model_version": row.get("model_version"),
+        }
+        yield json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def coco_chunks(rows: Iterable[dict[str, Any]], classes: list[str]) -> Iterator[str]:
+    """COCO JSON with image-level annotations (no boxes), streamed.
+
+    ``images`` and ``annotations`` are written in one pass: annotations are kept back in a
+    temporary file until the images list is closed.
+    """
+    category = {name: i + 1 for i, name in enumerate(classes)}
+    yield '{"info": {"description": "Image-level labels exported by Active Annotator"}, "licenses": [], '
+    yield '"categories": ' + json.dumps([{"id": i, "name": n, "supercategory": ""} for n, i in category.items()])
+    yield ', "images": ['
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as held:
+        first = True
+        for n, row in enumerate(rows, start=1):
+            item = row["item"]
+            image = {"id": item.id, "file_name": row["filename"], "width": item.width, "height": item.height}
+            yield ("" if first else ", ") + json.dumps(image, ensure_ascii=False)
+            annotation = {"id": n, "image_id": item.id, "category_id": category[row["label"]], "iscrowd": 0}
+            held.write(("" if first else ", ") + json.dumps(annotation))
+            first = False
+        yield '], "annotations": ['
+        held.seek(0)
+        while chunk := held.read(1024 * 1024):
+            yield chunk
+    yield "]}"
 
 
 def imagefolder_name(label: str, filename: str, taken: set[str]) -> str:

@@ -11,7 +11,7 @@ from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from annotator import exports, selectors
 from annotator.models import Item, Project
 
-EXPORT_FORMATS = ("csv", "imagefolder")
+EXPORT_FORMATS = ("csv", "jsonl", "coco", "imagefolder")
 
 
 def _slug(name: str) -> str:
@@ -19,7 +19,7 @@ def _slug(name: str) -> str:
 
 
 def export_response(project: Project, fmt: str) -> HttpResponse | StreamingHttpResponse:
-    """The project's labeled items as a CSV stream or an ImageFolder zip download."""
+    """The project's labeled items as a CSV, JSON Lines or COCO stream, or an ImageFolder zip."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}; valid formats: {', '.join(EXPORT_FORMATS)}.")
     rows = selectors.export_rows(project=project)
@@ -27,6 +27,15 @@ def export_response(project: Project, fmt: str) -> HttpResponse | StreamingHttpR
     if fmt == "csv":
         response = StreamingHttpResponse(exports.csv_lines(rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{base}.csv"'
+        return response
+    if fmt == "jsonl":
+        response = StreamingHttpResponse(exports.jsonl_lines(rows), content_type="application/x-ndjson")
+        response["Content-Disposition"] = f'attachment; filename="{base}.jsonl"'
+        return response
+    if fmt == "coco":
+        classes = [c.name for c in selectors.project_classes(project=project)]
+        response = StreamingHttpResponse(exports.coco_chunks(rows, classes), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="{base}-coco.json"'
         return response
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the FileResponse
 

@@ -105,7 +105,7 @@ def export_rows(*, project: Project) -> Iterator[dict[str, Any]]:
     """One row per labeled item, from its most recent active annotation, in item order."""
     annotations = (
         Annotation.objects.filter(item__project=project, item__status=Item.Status.LABELED, active=True)
-        .select_related("item", "label", "user")
+        .select_related("item", "label", "user", "item__pred_label", "item__pred_version")
         .order_by("item_id", "-id")
     )
     last_item = None
@@ -113,10 +113,15 @@ def export_rows(*, project: Project) -> Iterator[dict[str, Any]]:
         if annotation.item_id == last_item:
             continue
         last_item = annotation.item_id
+        item = annotation.item
         yield {
-            "item": annotation.item,
-            "filename": annotation.item.original_name,
+            "item": item,
+            "filename": item.original_name,
             "label": annotation.label.name,
             "annotator": annotation.user.get_username() if annotation.user else annotation.source,
             "created": annotation.created,
+            "prediction": item.pred_label.name if item.pred_label_id else None,
+            "confidence": item.pred_confidence,
+            "score": item.score,
+            "model_version": item.pred_version.number if item.pred_version_id else None,
         }

@@ -1,0 +1,70 @@
+"""Export formats: JSON Lines with predictions, and COCO JSON that pycocotools loads."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from rest_framework.test import APIClient
+
+from annotator import services
+from annotator.models import Item
+from tests.factories import make_project, png_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def labeled(user):
+    project = make_project(user, labels=["cat", "dog", "bird"])
+    services.items_import_uploads(
+        project=project, files=[(f"{i}.png", io.BytesIO(png_bytes(i))) for i in range(4)], user=user
+    )
+    items = list(Item.objects.filter(project=project).order_by("id"))
+    Item.objects.filter(id=items[0].id).update(
+        pred_label=project.classes.get(name="dog"), pred_confidence=0.75, score=0.4
+    )
+    for item, label in zip(items[:3], ["dog", "bird", "dog"], strict=True):
+        item.refresh_from_db()
+        services.annotation_create(item=item, user=user, label=label)
+    return project
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def test_jsonl_carries_prediction_confidence_and_score(api, labeled):
+    response = api.get(f"/api/projects/{labeled.id}/export/?format=jsonl")
+    assert response.status_code == 200
+    records = [json.loads(line) for line in body(response).decode().splitlines()]
+    assert [r["label"] for r in records] == ["dog", "bird", "dog"]
+    assert records[0]["prediction"] == "dog" and records[0]["confidence"] == 0.75 and records[0]["score"] == 0.4
+    assert records[1]["prediction"] is None
+    assert {"filename", "annotator", "created", "width", "height", "sha256"} <= set(records[0])
+
+
+def test_coco_loads_with_pycocotools(api, labeled, tmp_path):
+    from pycocotools.coco import COCO
+
+    response = api.get(f"/api/projects/{labeled.id}/export/?format=coco")
+    assert response.status_code == 200
+    path = tmp_path / "coco.json"
+    path.write_bytes(body(response))
+    coco = COCO(str(path))
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == ["cat", "dog", "bird"]
+    assert len(coco.getImgIds()) == 3
+    dog = coco.getCatIds(catNms=["dog"])[0]
+    assert len(coco.getAnnIds(catIds=[dog])) == 2
+    first = coco.loadImgs(coco.getImgIds())[0]
+    assert first["width"] == 24 and first["file_name"].endswith(".png")
+
+
+def test_empty_project_exports_are_valid(user):
+    project = make_project(user)
+    client = APIClient()
+    client.force_authenticate(user)
+    coco = json.loads(body(client.get(f"/api/projects/{project.id}/export/?format=coco")))
+    assert coco["images"] == [] and coco["annotations"] == [] and len(coco["categories"]) == 2
+    assert body(client.get(f"/api/projects/{project.id}/export/?format=jsonl")) == b""
