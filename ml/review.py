@@ -1,0 +1,119 @@
+"""Likely label errors: out-of-fold predicted probabilities, ranked by cleanlab's label quality.
+
+The model is trained k times, each time without one fold, so that every labeled item is
+predicted by a model that never saw its (possibly wrong) label. cleanlab then ranks the items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+#: ``fit(images, labels, n_classes, seed) -> predict`` where ``predict(images) -> (M, C)`` probabilities.
+FitFn = Callable[[np.ndarray, np.ndarray, int, int], Callable[[np.ndarray], np.ndarray]]
+
+
+def cnn_fit(images: np.ndarray, labels: np.ndarray, n_classes: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The product's CNN trainer, as a ``FitFn``."""
+    from ml.model import predict_proba
+    from ml.training import train
+
+    model, _ = train(images, labels, n_classes, seed=seed)
+    return lambda x: predict_proba(model, x).mean(axis=2)
+
+
+def fold_ids(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """(N,) fold index per item, stratified: each class is dealt round-robin after a shuffle."""
+    rng = np.random.default_rng(seed)
+    out = np.empty(len(labels), dtype=np.int64)
+    offset = 0
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        out[members] = (np.arange(len(members)) + offset) % folds
+        offset += len(members)
+    return out
+
+
+def out_of_fold_probs(
+    images: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    fit: FitFn = cnn_fit,
+) -> np.ndarray:
+    """(N, C) probabilities for (N, ...) items, each from a model trained on the other folds."""
+    if len(labels) < 2:
+        raise ValueError("need at least two labeled items for out-of-fold predictions")
+    folds = max(2, min(folds, len(labels)))
+    assignment = fold_ids(labels, folds, seed)
+    probs = np.zeros((len(labels), n_classes), dtype=np.float64)
+    for fold in range(folds):
+        held = assignment == fold
+        if not held.any():
+            continue
+        predict = fit(images[~held], labels[~held], n_classes, seed + fold)
+        probs[held] = predict(images[held])
+    return probs
+
+
+@dataclass
+class LabelIssues:
+    """``ranked``: indices of items flagged as likely mislabeled, worst first; ``quality`` (N,) in [0, 1]."""
+
+    ranked: np.ndarray
+    quality: np.ndarray
+    predicted: np.ndarray  # (N,) the model's class per item
+
+
+def find_label_issues(labels: np.ndarray, probs: np.ndarray) -> LabelIssues:
+    """Rank (N,) given labels against (N, C) out-of-fold probabilities with cleanlab.
+
+    Classes with no labeled item are dropped from the columns first (cleanlab expects every
+    class to be present), and the probabilities renormalised.
+    """
+    from cleanlab.filter import find_label_issues as cl_find
+    from cleanlab.rank import get_label_quality_scores
+
+    labels = np.asarray(labels, dtype=np.int64)
+    probs = np.asarray(probs, dtype=np.float64)
+    predicted = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=np.int64)
+    present = np.unique(labels)
+    if len(labels) == 0 or len(present) < 2:
+        return LabelIssues(np.zeros(0, dtype=np.int64), np.ones(len(labels)), predicted)
+    remap = np.full(probs.shape[1], -1, dtype=np.int64)
+    remap[present] = np.arange(len(present))
+    sub = probs[:, present]
+    sub = np.clip(sub, 1e-12, None)
+    sub = sub / sub.sum(axis=1, keepdims=True)
+    dense = remap[labels]
+    quality = get_label_quality_scores(dense, sub)
+    ranked = cl_find(dense, sub, return_indices_ranked_by="self_confidence")
+    return LabelIssues(np.asarray(ranked, dtype=np.int64), np.asarray(quality, dtype=np.float64), predicted)
+
+
+def flip_labels(
+    labels: np.ndarray, n_classes: int, *, fraction: float, kind: str = "uniform", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Corrupt ``fraction`` of (N,) labels; returns (noisy labels, indices flipped).
+
+    ``uniform``: each flipped label becomes another class at random. ``pairs``: class c
+    becomes a fixed partner class (a random pairing), the asymmetric noise of real annotators.
+    """
+    if kind not in {"uniform", "pairs"}:
+        raise ValueError(f"unknown noise kind {kind!r}; valid: uniform, pairs")
+    rng = np.random.default_rng(seed)
+    n_flip = round(fraction * len(labels))
+    flipped = np.sort(rng.choice(len(labels), size=n_flip, replace=False))
+    noisy = labels.copy()
+    if kind == "uniform":
+        shift = rng.integers(1, n_classes, size=n_flip)
+        noisy[flipped] = (labels[flipped] + shift) % n_classes
+    else:
+        partner = rng.permutation(n_classes)
+        partner = np.where(partner == np.arange(n_classes), (partner + 1) % n_classes, partner)
+        noisy[flipped] = partner[labels[flipped]]
+    return noisy, flipped

@@ -1,0 +1,86 @@
+"""Likely label errors: fold assignment, planted noise, cleanlab ranking, and the real detector."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml.review import cnn_fit, find_label_issues, flip_labels, fold_ids, out_of_fold_probs
+
+
+def centroid_fit(images, labels, n_classes, seed):
+    """A tiny deterministic model for tests: softmax over negative distances to class means."""
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    centres = np.stack([flat[labels == c].mean(axis=0) for c in range(n_classes)])
+
+    def predict(x):
+        d = ((x.reshape(len(x), -1)[:, None, :] - centres[None]) ** 2).sum(axis=2)
+        logits = -d / d.mean()
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    return predict
+
+
+def blobs(n_per_class: int, n_classes: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 10, size=(n_classes, 8))
+    labels = np.repeat(np.arange(n_classes), n_per_class)
+    points = centres[labels] + rng.normal(0, 1, size=(len(labels), 8))
+    return points, labels
+
+
+def test_fold_ids_are_stratified_and_cover_every_item():
+    labels = np.array([0] * 10 + [1] * 5)
+    folds = fold_ids(labels, 5, seed=1)
+    assert sorted(np.bincount(folds[labels == 0])) == [2, 2, 2, 2, 2]
+    assert sorted(np.bincount(folds[labels == 1], minlength=5)) == [1, 1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("kind", ["uniform", "pairs"])
+def test_flip_labels_changes_exactly_the_given_fraction(kind):
+    labels = np.arange(200) % 4
+    noisy, flipped = flip_labels(labels, 4, fraction=0.1, kind=kind, seed=3)
+    assert len(flipped) == 20
+    assert np.all(noisy[flipped] != labels[flipped])
+    unchanged = np.setdiff1d(np.arange(200), flipped)
+    assert np.array_equal(noisy[unchanged], labels[unchanged])
+    if kind == "pairs":  # each class always goes to the same partner
+        for c in range(4):
+            assert len(set(noisy[flipped][labels[flipped] == c])) <= 1
+
+
+def test_flip_labels_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="uniform, pairs"):
+        flip_labels(np.zeros(3, dtype=int), 2, fraction=0.5, kind="bogus")
+
+
+def test_detector_finds_planted_flips_on_separable_data():
+    points, labels = blobs(40, 4)
+    noisy, flipped = flip_labels(labels, 4, fraction=0.05, seed=0)
+    probs = out_of_fold_probs(points, noisy, 4, folds=4, fit=centroid_fit)
+    assert np.array_equal(probs.argmax(axis=1), labels)  # out of fold, the true class wins
+    issues = find_label_issues(noisy, probs)
+    assert set(issues.ranked.tolist()) == set(flipped.tolist())
+    assert np.all(issues.quality[flipped] < np.median(issues.quality))
+
+
+def test_detector_with_a_missing_class_and_trivial_inputs():
+    probs = np.array([[0.9, 0.05, 0.05], [0.1, 0.1, 0.8], [0.8, 0.1, 0.1], [0.05, 0.05, 0.9]])
+    labels = np.array([0, 2, 2, 2])  # class 1 never used; item 2 looks like class 0
+    issues = find_label_issues(labels, probs)
+    assert issues.quality.shape == (4,) and int(np.argmin(issues.quality)) == 2
+    assert len(find_label_issues(np.zeros(0, dtype=int), np.zeros((0, 3))).ranked) == 0
+    assert len(find_label_issues(np.zeros(3, dtype=int), np.full((3, 2), 0.5)).ranked) == 0
+
+
+def test_real_cnn_detector_on_digits(digits):
+    images, labels = digits
+    images, labels = images[:300], labels[:300]
+    noisy, flipped = flip_labels(labels, 10, fraction=0.1, seed=0)
+    probs = out_of_fold_probs(images, noisy, 10, folds=3, seed=0, fit=cnn_fit)
+    issues = find_label_issues(noisy, probs)
+    hits = len(set(issues.ranked.tolist()) & set(flipped.tolist()))
+    assert hits / len(flipped) >= 0.6
+    clean = np.setdiff1d(np.arange(len(noisy)), flipped)
+    assert np.median(issues.quality[flipped]) < np.percentile(issues.quality[clean], 10)
