@@ -1,7 +1,11 @@
 """The admin console: every model with list columns, filters and search."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
 
+from annotator import services
 from annotator.models import Annotation, Item, LabelClass, Membership, ModelVersion, Project
 
 
@@ -22,6 +26,20 @@ class ProjectAdmin(admin.ModelAdmin):
     list_filter = ["strategy", "created"]
     search_fields = ["name"]
     inlines = [LabelClassInline, MembershipInline]
+    actions = ["retrain", "release_stale_leases"]
+
+    @admin.action(description="Retrain the selected projects now")
+    def retrain(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
+        for project in queryset:
+            services.training_request(project_id=project.id)
+        self.message_user(request, f"Retraining scheduled for {queryset.count()} project(s).", messages.SUCCESS)
+
+    @admin.action(description="Release expired leases of the selected projects")
+    def release_stale_leases(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
+        released = Item.objects.filter(project__in=queryset, lease_until__lt=timezone.now()).update(
+            lease_user=None, lease_until=None
+        )
+        self.message_user(request, f"Released {released} expired lease(s).", messages.SUCCESS)
 
 
 @admin.register(Membership)
