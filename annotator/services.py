@@ -10,6 +10,7 @@ import io
 import logging
 import random
 import string
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,7 +22,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -171,6 +172,8 @@ def items_import(
             chunk = []
     if chunk:
         _import_chunk(project, chunk, user, summary)
+    if summary.imported:
+        cold_start_request(project_id=project.id)
     return summary
 
 
@@ -286,13 +289,16 @@ def _lease_free(now: Any) -> Q:
 
 
 def item_lease_next(*, project: Project, user: AbstractBaseUser, exclude: Sequence[int] = ()) -> Item | None:
-    """Lease the most useful free item to ``user`` and return it; ``None`` when the queue is empty.
+    """Lease the most useful free item to ``user`` for ``project.lease_seconds``; ``None`` when the
+    queue is empty.
 
     An item already leased to ``user`` (and not in ``exclude``, the items the caller holds) comes
-    back first, so a reloaded page resumes where it was.
+    back first, so a reloaded page resumes where it was. With ``labels_per_item`` > 1 an item stays
+    in the queue until that many people labeled it, and is never served to one of them again.
+    Each step is an index lookup: the caller's leases by ``lease_user``, the queue by ``item_queue``.
     """
     now = timezone.now()
-    until = now + timedelta(seconds=settings.LEASE_SECONDS)
+    until = now + timedelta(seconds=project.lease_seconds or settings.LEASE_SECONDS)
     mine = (
         Item.objects.filter(project=project, status=Item.Status.UNLABELED, lease_user=user, lease_until__gt=now)
         .exclude(id__in=exclude)
@@ -310,6 +316,9 @@ def item_lease_next(*, project: Project, user: AbstractBaseUser, exclude: Sequen
             .exclude(id__in=exclude)
             .order_by("-priority", "id")
         )
+        if project.labels_per_item > 1:
+            mine_done = Annotation.objects.filter(item=OuterRef("pk"), user=user, active=True)
+            queue = queue.filter(~Exists(mine_done))
         item = _lease_first(queue, user=user, now=now, until=until)
         if item is not None:
             return item
@@ -351,6 +360,31 @@ def item_release(*, item: Item, user: AbstractBaseUser) -> None:
     Item.objects.filter(id=item.id, lease_user=user).update(lease_user=None, lease_until=None)
 
 
+def _item_consensus(*, item_id: int, labels_per_item: int, now: Any) -> dict[str, Any]:
+    """The item's fields that follow from its active annotations: consensus label, how many people
+    labeled it, their agreement, and whether it is done (``labels_per_item`` people or an import)."""
+    rows = list(Annotation.objects.filter(item_id=item_id, active=True).values_list("label_id", "source"))
+    human = [label for label, source in rows if source == Annotation.Source.HUMAN]
+    votes = Counter(label for label, _ in rows if label is not None)
+    if not votes:
+        return {
+            "status": Item.Status.UNLABELED,
+            "label": None,
+            "labeled_at": None,
+            "n_annotations": 0,
+            "agreement": None,
+        }
+    label_id, top = votes.most_common(1)[0]
+    done = len(human) >= labels_per_item or len(human) < len(rows)
+    return {
+        "status": Item.Status.LABELED if done else Item.Status.UNLABELED,
+        "label_id": label_id,
+        "labeled_at": Coalesce("labeled_at", now) if done else None,
+        "n_annotations": len(human),
+        "agreement": top / sum(votes.values()),
+    }
+
+
 def annotation_create(
     *,
     item: Item,
@@ -363,17 +397,19 @@ def annotation_create(
 
     Idempotent on ``client_token``: a repeated post returns the stored annotation. A new label
     from the same person replaces their earlier one (which stays as inactive history). A label
-    posted after the lease expired is accepted all the same.
+    posted after the lease expired is accepted all the same. The item is labeled once
+    ``labels_per_item`` people labeled it; until then it goes back to the queue.
     """
     if client_token:
         existing = Annotation.objects.filter(user=user, client_token=client_token).first()
         if existing is not None:
             return existing, False
+    project = item.project
     label_class = LabelClass.objects.filter(project_id=item.project_id, name=label).first()
     if label_class is None:
         valid = ", ".join(LabelClass.objects.filter(project_id=item.project_id).values_list("name", flat=True))
         raise ServiceError(f"Unknown label {label!r}; valid labels: {valid}.")
-    if item.pred_label_id is None:
+    if item.pred_label_id is None or not project.show_prelabels:
         prelabel = Annotation.Prelabel.NONE
     elif item.pred_label_id == label_class.id:
         prelabel = Annotation.Prelabel.ACCEPTED
@@ -382,6 +418,9 @@ def annotation_create(
     now = timezone.now()
     try:
         with transaction.atomic():
+            if project.labels_per_item > 1:
+                # Several people label this item: serialise their writes on the item's row.
+                list(Item.objects.select_for_update().filter(id=item.id).values_list("id"))
             Annotation.objects.filter(item=item, user=user, active=True).update(active=False)
             annotation = Annotation.objects.create(
                 item=item,
@@ -391,15 +430,22 @@ def annotation_create(
                 client_token=client_token or None,
                 duration_ms=duration_ms,
             )
-            Item.objects.filter(id=item.id).update(
-                status=Item.Status.LABELED,
-                label=label_class,
-                labeled_at=Coalesce("labeled_at", now),
-                lease_user=None,
-                lease_until=None,
-            )
-            project_id = item.project_id
-            transaction.on_commit(lambda: training_maybe_request(project_id=project_id))
+            if project.labels_per_item > 1:
+                fields = _item_consensus(item_id=item.id, labels_per_item=project.labels_per_item, now=now)
+            else:
+                fields = {
+                    "status": Item.Status.LABELED,
+                    "label": label_class,
+                    "labeled_at": Coalesce("labeled_at", now),
+                    "n_annotations": Annotation.objects.filter(
+                        item=item, active=True, source=Annotation.Source.HUMAN
+                    ).count(),
+                    "agreement": None,
+                }
+            Item.objects.filter(id=item.id).update(lease_user=None, lease_until=None, **fields)
+            if fields["status"] == Item.Status.LABELED:
+                project_id = item.project_id
+                transaction.on_commit(lambda: training_maybe_request(project_id=project_id))
     except IntegrityError:
         if client_token:
             existing = Annotation.objects.filter(user=user, client_token=client_token).first()
@@ -407,6 +453,58 @@ def annotation_create(
                 return existing, False
         raise
     return annotation, True
+
+
+def annotation_undo(*, project: Project, user: AbstractBaseUser) -> Item | None:
+    """Undo ``user``'s latest active label in ``project``: the annotation is deactivated (kept as
+    history), the item goes back to the queue, leased to ``user`` so that it comes back to them
+    first. Returns the item, or ``None`` when there is nothing to undo."""
+    now = timezone.now()
+    with transaction.atomic():
+        annotation = (
+            Annotation.objects.select_for_update()
+            .filter(item__project=project, user=user, active=True, source=Annotation.Source.HUMAN)
+            .order_by("-id")
+            .first()
+        )
+        if annotation is None:
+            return None
+        list(Item.objects.select_for_update().filter(id=annotation.item_id).values_list("id"))
+        Annotation.objects.filter(id=annotation.id).update(active=False)
+        fields = _item_consensus(item_id=annotation.item_id, labels_per_item=project.labels_per_item, now=now)
+        if project.labels_per_item == 1 and fields["n_annotations"] == 0:
+            fields["agreement"] = None
+        until = now + timedelta(seconds=project.lease_seconds or settings.LEASE_SECONDS)
+        Item.objects.filter(id=annotation.item_id).update(lease_user=user, lease_until=until, **fields)
+    return Item.objects.select_related("project").get(id=annotation.item_id)
+
+
+@transaction.atomic
+def project_settings_update(
+    *,
+    project: Project,
+    show_prelabels: bool,
+    labels_per_item: int,
+    lease_seconds: int,
+    retrain_every: int,
+    strategy: str,
+) -> Project:
+    """Change how a project is labeled: pre-label visibility, overlap, lease time, retraining."""
+    if strategy not in QueryStrategy.values:
+        raise ServiceError(f"Unknown strategy {strategy!r}; valid: {', '.join(QueryStrategy.values)}.")
+    if not 1 <= labels_per_item <= 20:
+        raise ServiceError("labels_per_item must be between 1 and 20.")
+    if not 10 <= lease_seconds <= 86_400:
+        raise ServiceError("lease_seconds must be between 10 and 86400.")
+    if not 1 <= retrain_every <= 100_000:
+        raise ServiceError("retrain_every must be between 1 and 100000.")
+    project.show_prelabels = show_prelabels
+    project.labels_per_item = labels_per_item
+    project.lease_seconds = lease_seconds
+    project.retrain_every = retrain_every
+    project.strategy = strategy
+    project.save(update_fields=["show_prelabels", "labels_per_item", "lease_seconds", "retrain_every", "strategy"])
+    return project
 
 
 # Training -----------------------------------------------------------------------------------------
@@ -417,17 +515,19 @@ def labeled_count(*, project_id: int) -> int:
 
 
 def training_maybe_request(*, project_id: int) -> bool:
-    """Request a retrain once ``retrain_every`` labels have come in since the last version began."""
-    project = Project.objects.filter(id=project_id).only("id", "retrain_every").first()
-    if project is None:
+    """Request a retrain once ``retrain_every`` labels have come in since the last version began.
+
+    Cheap on every label: nothing to do while a request is pending, and otherwise it counts at
+    most ``retrain_every`` items labeled since the last version began (an index range scan).
+    """
+    project = Project.objects.filter(id=project_id).only("id", "retrain_every", "training_requested").first()
+    if project is None or project.training_requested:
         return False
-    last = (
-        ModelVersion.objects.filter(project_id=project_id)
-        .order_by("-number")
-        .values_list("n_labels", flat=True)
-        .first()
-    ) or 0
-    if labeled_count(project_id=project_id) - last >= project.retrain_every:
+    last = ModelVersion.objects.filter(project_id=project_id).order_by("-number").values_list("created", flat=True)
+    recent = Item.objects.filter(project_id=project_id, status=Item.Status.LABELED)
+    if last:
+        recent = recent.filter(labeled_at__gt=last[0])
+    if recent.order_by()[: project.retrain_every].count() >= project.retrain_every:
         training_request(project_id=project_id)
         return True
     return False
@@ -476,6 +576,7 @@ def training_begin(*, project_id: int) -> ModelVersion | None:
             project=project,
             number=number,
             strategy=project.strategy,
+            model_family=project.model_family,
             n_labels=labeled_count(project_id=project_id),
         )
 
@@ -518,14 +619,17 @@ def model_version_publish(
         for i, item_id in enumerate(item_ids)
     ]
     with transaction.atomic():
+        # The project row lock orders this against a cold start writing priorities.
+        Project.objects.select_for_update().filter(id=version.project_id).first()
         Item.objects.bulk_update(
             items, ["pred_label", "pred_confidence", "pred_probs", "pred_version", "score", "priority"], batch_size=500
         )
         version.status = ModelVersion.Status.READY
         version.metrics = metrics
         version.weights = weights
+        version.progress = 1.0
         version.finished = timezone.now()
-        version.save(update_fields=["status", "metrics", "weights", "finished"])
+        version.save(update_fields=["status", "metrics", "weights", "progress", "finished"])
     return version
 
 
@@ -533,3 +637,42 @@ def model_version_fail(*, version: ModelVersion, error: str) -> None:
     ModelVersion.objects.filter(id=version.id).update(
         status=ModelVersion.Status.FAILED, error=error[:5000], finished=timezone.now()
     )
+
+
+def model_version_progress(*, version_id: int, progress: float) -> None:
+    """Record how far a running version is, 0..1 (only while it is still training)."""
+    ModelVersion.objects.filter(id=version_id, status=ModelVersion.Status.TRAINING).update(
+        progress=min(max(float(progress), 0.0), 1.0)
+    )
+
+
+def cold_start_request(*, project_id: int) -> None:
+    """After an import, before any model: have a worker pick a spread-out first batch (on commit)."""
+    if ModelVersion.objects.filter(project_id=project_id, status=ModelVersion.Status.READY).exists():
+        return
+    transaction.on_commit(lambda: _enqueue_cold_start(project_id))
+
+
+def _enqueue_cold_start(project_id: int) -> None:
+    from ml.tasks import cold_start_project_task
+
+    try:
+        cold_start_project_task.apply_async((project_id,), queue="training", retry=False)
+    except Exception:
+        logger.exception("could not enqueue the cold start of project %s; the queue stays random", project_id)
+
+
+def items_cold_start_publish(*, project_id: int, item_ids: Sequence[int]) -> int:
+    """Put ``item_ids`` first in the queue, in that order, unless a model already ranks it.
+
+    Priorities 1 < p <= 2, above the random [0, 1) ones of a fresh import. Returns how many
+    items were updated (0 if a ready model version exists by now).
+    """
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(id=project_id).first()
+        if ModelVersion.objects.filter(project_id=project_id, status=ModelVersion.Status.READY).exists():
+            return 0
+        k = len(item_ids)
+        items = [Item(id=int(item_id), priority=1.0 + (k - i) / k) for i, item_id in enumerate(item_ids)]
+        Item.objects.bulk_update(items, ["priority"], batch_size=500)
+    return len(items)

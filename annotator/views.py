@@ -24,6 +24,21 @@ class ProjectForm(forms.Form):
     input_size = forms.IntegerField(min_value=8, max_value=512, initial=32)
 
 
+class ProjectSettingsForm(forms.Form):
+    show_prelabels = forms.BooleanField(required=False, help_text="Show the model's pre-labels to annotators.")
+    labels_per_item = forms.IntegerField(
+        min_value=1, max_value=20, help_text="Different annotators who label each item."
+    )
+    lease_seconds = forms.IntegerField(min_value=10, max_value=86_400, help_text="How long /next holds an item.")
+    retrain_every = forms.IntegerField(min_value=1, max_value=100_000, help_text="Retrain after this many new labels.")
+    strategy = forms.ChoiceField(choices=QueryStrategy.choices)
+
+
+def _settings_initial(project) -> dict:
+    fields = ["show_prelabels", "labels_per_item", "lease_seconds", "retrain_every", "strategy"]
+    return {name: getattr(project, name) for name in fields}
+
+
 def _is_manager(request: HttpRequest, project) -> bool:
     return selectors.project_role(user=request.user, project=project) == Membership.Role.MANAGER
 
@@ -55,8 +70,31 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
         "versions": list(selectors.model_version_list(project=project).order_by("-number")[:50]),
         "current": selectors.model_version_current(project=project),
         "is_manager": _is_manager(request, project),
+        "stats": selectors.annotation_stats(project=project),
+        "settings_form": ProjectSettingsForm(initial=_settings_initial(project)),
     }
     return render(request, "annotator/project_detail.html", context)
+
+
+@login_required
+@require_POST
+def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+    if not _is_manager(request, project):
+        messages.error(request, "Only the project's managers may change its settings.")
+        return redirect("project-detail", project_id=project.id)
+    form = ProjectSettingsForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+        return redirect("project-detail", project_id=project.id)
+    try:
+        services.project_settings_update(project=project, **form.cleaned_data)
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Settings saved.")
+    return redirect("project-detail", project_id=project.id)
 
 
 @login_required
@@ -114,6 +152,7 @@ def label_page(request: HttpRequest, project_id: int) -> HttpResponse:
     config = {
         "project": project.id,
         "classes": [{"name": c.name, "hotkey": c.hotkey} for c in classes],
+        "show_prelabels": project.show_prelabels,
     }
     context = {
         "project": project,

@@ -1,7 +1,9 @@
 """One round of the active-learning loop: train on the labels, score the unlabeled pool.
 
-``fit_and_score`` is the single entry point that the Celery task and the simulation
-call; it takes arrays and returns arrays, and knows nothing about storage.
+``fit_and_score`` (the ``cnn`` family, on images) and ``fit_and_score_features`` (the
+``pretrained`` and ``torchscript`` families, on cached embeddings) are the entry points
+that the Celery task and the simulation call; they take arrays and return arrays, and
+know nothing about storage.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from ml.model import predict_proba
+from ml.model import predict_proba, predict_proba_features
 from ml.scoring import get_scorer
-from ml.training import train
+from ml.training import train, train_head
 
 #: Strategies that need disagreement between MC-dropout samples, and the least S they get.
 MC_STRATEGIES = frozenset({"bald", "variation_ratios"})
@@ -60,3 +62,36 @@ def fit_and_score(
     scores = np.asarray(scorer(probs, rng=np.random.default_rng(seed)), dtype=np.float64)
     report(1.0)
     return LoopResult(model=model, metrics=metrics, probs=probs.mean(axis=2, dtype=np.float32), scores=scores)
+
+
+def fit_and_score_features(
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    pool_features: np.ndarray,
+    n_classes: int,
+    *,
+    strategy: str,
+    seed: int = 0,
+    mc_samples: int = 1,
+    progress: Callable[[float], None] | None = None,
+) -> LoopResult:
+    """Train a head on (N, D) embeddings with (N,) labels, then score (M, D) pool embeddings.
+
+    Like ``fit_and_score``, but the backbone has already run (embeddings are cached), so
+    a round costs a head fit plus S head passes: MC-dropout samples for BALD never touch
+    the backbone. The model in the result is the head.
+    """
+    scorer = get_scorer(strategy)
+    if mc_samples < 1:
+        raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
+    samples = max(mc_samples, MIN_MC_SAMPLES) if strategy in MC_STRATEGIES else mc_samples
+    report = progress or (lambda _fraction: None)
+    pool_features = np.asarray(pool_features, dtype=np.float32)
+    reference = np.concatenate([np.asarray(train_features, dtype=np.float32), pool_features])
+    head, metrics = train_head(
+        train_features, train_labels, n_classes, reference=reference, seed=seed, progress=lambda f: report(0.9 * f)
+    )
+    probs = predict_proba_features(head, pool_features, mc_samples=samples)  # (M, C, S)
+    scores = np.asarray(scorer(probs, rng=np.random.default_rng(seed)), dtype=np.float64)
+    report(1.0)
+    return LoopResult(model=head, metrics=metrics, probs=probs.mean(axis=2, dtype=np.float32), scores=scores)

@@ -63,6 +63,114 @@ def build_model(n_classes: int, *, input_size: int, dropout: float = 0.3) -> nn.
     return model
 
 
+class Standardize(nn.Module):
+    """(B, D) -> (B, D): subtract a fixed per-dimension mean, divide by a fixed scale."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.scale
+
+
+def build_head(dim: int, n_classes: int, *, hidden: int = 256, dropout: float = 0.5) -> nn.Module:
+    """A small classifier on frozen (B, dim) embeddings giving (B, n_classes) logits.
+
+    Standardisation (buffers, set by the trainer), one hidden layer, dropout, a linear
+    output. The dropout comes after the hidden layer on purpose: MC-dropout samples then
+    rerun only the last (hidden x classes) layer, on a hidden state computed once.
+    """
+    if n_classes < 1 or dim < 1:
+        raise ValueError(f"dim and n_classes must be at least 1, got {dim}, {n_classes}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    head = nn.Sequential(
+        Standardize(dim),
+        nn.Linear(dim, hidden),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, n_classes),
+    )
+    head.arch = {"kind": "head", "dim": dim, "n_classes": n_classes, "hidden": hidden, "dropout": dropout}
+    return head
+
+
+def _dropout_linear(part: nn.Module) -> tuple[float, nn.Linear] | None:
+    """(p, linear) if ``part`` is exactly Sequential(Dropout(p), Linear), else None."""
+    if isinstance(part, nn.Sequential) and len(part) == 2:
+        drop, linear = part[0], part[1]
+        if type(drop) is nn.Dropout and isinstance(linear, nn.Linear):
+            return float(drop.p), linear
+    return None
+
+
+def _mc_masks(mc_samples: int, width: int, p: float) -> torch.Tensor:
+    """(S, width) dropout masks, scaled by 1 / (1 - p); drawn from torch's global RNG like nn.Dropout."""
+    keep = torch.rand(mc_samples, width) >= p
+    return keep.float() / (1.0 - p) if p < 1 else keep.float()
+
+
+def _mc_logits(x: torch.Tensor, part: nn.Module, masks: torch.Tensor | None, mc_samples: int) -> torch.Tensor:
+    """(S, B, C) logits of the dropout part of a head on (B, D) inputs.
+
+    For a Dropout + Linear part and given ``masks`` (S, D), every item sees the same S
+    sampled networks (consistent MC dropout, as in BatchBALD) and the S passes are one
+    batched matmul with masked weights, (S, C, D): the cost of a handful of linear
+    layers, not of S copies of the input. Any other part runs on S stacked copies.
+    """
+    b = x.shape[0]
+    found = _dropout_linear(part)
+    if masks is not None and found is not None:
+        _, linear = found
+        weights = masks[:, None, :] * linear.weight[None]  # (S, C, D)
+        logits = torch.matmul(x.unsqueeze(0), weights.transpose(1, 2))  # (S, B, C)
+        return logits + linear.bias if linear.bias is not None else logits
+    stacked = x.unsqueeze(0).expand(mc_samples, *x.shape).reshape(mc_samples * b, -1)
+    return part(stacked).reshape(mc_samples, b, -1)
+
+
+def predict_proba_features(
+    head: nn.Module, features: np.ndarray, *, mc_samples: int = 1, batch_size: int = 4096
+) -> np.ndarray:
+    """Softmax probabilities (N, C, S) float32 of a head on (N, D) float32 embeddings.
+
+    ``mc_samples > 1`` keeps dropout on (MC dropout): the layers of a sequential head up
+    to its first dropout run once, the rest S times; the backbone never runs here.
+    """
+    if mc_samples < 1:
+        raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
+    n_classes = n_classes_of(head)
+    feats = np.asarray(features, dtype=np.float32)
+    out = np.empty((len(feats), n_classes, mc_samples), dtype=np.float32)
+    modes = {m: m.training for m in head.modules()}
+    head.eval()
+    if mc_samples > 1:
+        for m in head.modules():
+            if isinstance(m, _DROPOUTS):
+                m.train()
+    layers = list(head) if isinstance(head, nn.Sequential) else [head]
+    first_dropout = next((i for i, m in enumerate(layers) if isinstance(m, _DROPOUTS)), len(layers))
+    fixed, sampled = nn.Sequential(*layers[:first_dropout]), nn.Sequential(*layers[first_dropout:])
+    found = _dropout_linear(sampled)
+    try:
+        with torch.inference_mode():
+            masks = _mc_masks(mc_samples, found[1].in_features, found[0]) if found and mc_samples > 1 else None
+            for start in range(0, len(feats), batch_size):
+                x = fixed(torch.from_numpy(feats[start : start + batch_size]))  # deterministic part, once
+                b = x.shape[0]
+                if mc_samples > 1:
+                    logits = _mc_logits(x, sampled, masks, mc_samples)
+                else:
+                    logits = sampled(x).reshape(1, b, n_classes)
+                out[start : start + b] = torch.softmax(logits.float(), dim=-1).permute(1, 2, 0).numpy()
+    finally:
+        for m, training in modes.items():
+            m.training = training
+    return out
+
+
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """Convert (N, H, W, 3) uint8 images to a (N, 3, H, W) float32 tensor, ``(x/255 - MEAN) / STD``."""
     images = np.asarray(images)
@@ -86,7 +194,9 @@ def predict_proba(model: nn.Module, images: np.ndarray, *, mc_samples: int = 1, 
 
     ``mc_samples == 1``: eval mode, deterministic, S = 1. ``mc_samples > 1``: MC dropout,
     BatchNorm stays in eval mode, dropout is on; the backbone runs once per batch and
-    the head ``mc_samples`` times. The model's train/eval modes are restored afterwards.
+    the head ``mc_samples`` times (a Dropout + Linear head: S masks drawn once per call
+    and shared by every item, one batched matmul). The model's train/eval modes are
+    restored afterwards.
     """
     if mc_samples < 1:
         raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
@@ -103,20 +213,22 @@ def predict_proba(model: nn.Module, images: np.ndarray, *, mc_samples: int = 1, 
             if isinstance(m, _DROPOUTS):
                 m.train()
     split = hasattr(model, "features") and hasattr(model, "head")
+    found = _dropout_linear(model.head) if split else None
     out = np.empty((len(images), n_classes, mc_samples), dtype=np.float32)
     try:
         with torch.inference_mode():
+            masks = _mc_masks(mc_samples, found[1].in_features, found[0]) if found and mc_samples > 1 else None
             for start in range(0, len(images), batch_size):
                 x = to_tensor(images[start : start + batch_size])
                 b = x.shape[0]
                 if not split:
                     logits = torch.stack([model(x) for _ in range(mc_samples)])  # (S, B, C)
                 else:
-                    feats = model.features(x)  # (B, D)
+                    feats = model.features(x)  # (B, D), once
                     if mc_samples > 1:
-                        # One head call over S stacked copies: independent dropout masks.
-                        feats = feats.unsqueeze(0).expand(mc_samples, *feats.shape).reshape(mc_samples * b, -1)
-                    logits = model.head(feats).reshape(mc_samples, b, n_classes)
+                        logits = _mc_logits(feats, model.head, masks, mc_samples)
+                    else:
+                        logits = model.head(feats).reshape(1, b, n_classes)
                 probs = torch.softmax(logits.float(), dim=-1).permute(1, 2, 0)  # (B, C, S)
                 out[start : start + b] = probs.numpy()
     finally:
@@ -135,7 +247,7 @@ def save_model(model: nn.Module, path: Path, meta: dict[str, Any]) -> None:
     """
     arch = dict(getattr(model, "arch", {}))
     if not arch:
-        raise ValueError("model has no .arch: build it with ml.model.build_model")
+        raise ValueError("model has no .arch: build it with ml.model.build_model or build_head")
     clash = {k for k in arch if k in meta and meta[k] != arch[k]}
     if clash:
         raise ValueError(f"meta disagrees with the model on {sorted(clash)}")
@@ -170,7 +282,12 @@ def load_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     payload = torch.load(Path(path), map_location="cpu", weights_only=True)
     if payload.get("format_version") != _FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported model file format {payload.get('format_version')!r}")
-    model = build_model(**payload["arch"])
+    arch = dict(payload["arch"])
+    model = (
+        build_head(**{k: v for k, v in arch.items() if k != "kind"})
+        if arch.get("kind") == "head"
+        else build_model(**arch)
+    )
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return model, json.loads(payload["meta_json"])

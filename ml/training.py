@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ml.model import build_model, to_tensor
+from ml.model import build_head, build_model, to_tensor
 
 #: An epoch covers at least this many (augmented) samples, repeating small sets.
 MIN_EPOCH_SAMPLES = 256
@@ -26,6 +26,10 @@ LOSS_MIN_DELTA = 0.05
 
 #: The refit on all items runs at least this many epochs (at most max_epochs).
 MIN_REFIT_EPOCHS = 10
+
+#: ... and at least this many optimiser steps (at most max_epochs epochs): a small set
+#: needs several hundred annealed steps, whatever a tiny validation split suggested.
+MIN_REFIT_STEPS = 240
 
 
 def train(
@@ -51,8 +55,9 @@ def train(
     item) picks the epoch count by early stopping on validation accuracy, ties broken
     by validation loss; with N < 5 (or ``val_fraction == 0``) there is no split and the
     model trains for ``max_epochs``. The returned model (eval mode) is then refit on
-    all N for the best epoch count, but at least ``MIN_REFIT_EPOCHS``. An epoch covers
-    at least ``MIN_EPOCH_SAMPLES`` samples. Raises ``ValueError`` for N == 0.
+    all N for the best epoch count, but at least ``MIN_REFIT_EPOCHS`` epochs and
+    ``MIN_REFIT_STEPS`` steps, with a cosine-annealed learning rate. An epoch covers at
+    least ``MIN_EPOCH_SAMPLES`` samples. Raises ``ValueError`` for N == 0.
 
     Returns ``(model, metrics)``, metrics = {"val_accuracy": float | None (at the best
     epoch), "n_train": size of the training split, "n_val": size of the validation
@@ -87,8 +92,8 @@ def train(
                 patience=patience,
                 report=lambda f: report(0.5 * f),
             )
-            # Tiny validation sets are noisy and can stop very early; refit a bit longer.
-            epochs, refit_start = max(epochs, min(MIN_REFIT_EPOCHS, max_epochs)), 0.5
+            # Tiny validation sets are noisy and can stop very early; refit longer.
+            epochs, refit_start = max(epochs, min(_min_refit_epochs(len(labels), batch_size), max_epochs)), 0.5
         model = build_model(n_classes, input_size=images.shape[1])
         _fit(model, x_all, y_all, epochs, rng, config, report=lambda f: report(refit_start + (1 - refit_start) * f))
     model.eval()
@@ -101,6 +106,92 @@ def train(
         "train_seconds": time.perf_counter() - started,
     }
     return model, metrics
+
+
+def train_head(
+    features: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    *,
+    reference: np.ndarray | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    max_epochs: int = 100,
+    patience: int = 15,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-2,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[nn.Module, dict]:
+    """Train a ``build_head`` classifier on (N, D) float32 embeddings with (N,) labels.
+
+    The same recipe as ``train`` (stratified validation split picks the epoch count,
+    then a refit on all N), without augmentation. Standardisation statistics come from
+    ``reference`` (M, D) when given (e.g. every embedding of the project, labeled or
+    not), else from ``features``. Returns ``(head in eval mode, metrics)`` with the keys
+    of ``train``. Seconds, not minutes: the backbone never runs here.
+    """
+    started = time.perf_counter()
+    feats = np.asarray(features, dtype=np.float32)
+    labels = np.asarray(labels).astype(np.int64, copy=False).reshape(-1)
+    if feats.ndim != 2:
+        raise ValueError(f"expected features of shape (N, D), got {feats.shape}")
+    if len(feats) != len(labels):
+        raise ValueError(f"{len(feats)} feature rows but {len(labels)} labels")
+    if len(labels) == 0:
+        raise ValueError("cannot train without labeled items")
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes}), got {labels.min()}..{labels.max()}")
+    report = progress or (lambda _fraction: None)
+    ref = np.asarray(reference, dtype=np.float32) if reference is not None and len(reference) else feats
+    mean = torch.from_numpy(ref.mean(axis=0))
+    scale = torch.from_numpy(ref.std(axis=0)).clamp_min(1e-3)
+    rng = np.random.default_rng(seed)
+    x_all, y_all = torch.from_numpy(feats.copy()), torch.from_numpy(labels.copy())
+    config = dict(batch_size=batch_size, lr=lr, weight_decay=weight_decay, augment=False, allow_flips=False)
+    val_idx = _stratified_split(labels, val_fraction, rng)
+    train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
+
+    def fresh() -> nn.Module:
+        head = build_head(feats.shape[1], n_classes)
+        head[0].mean.copy_(mean)
+        head[0].scale.copy_(scale)
+        return head
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        epochs, val_accuracy, refit_start = max_epochs, None, 0.0
+        if len(val_idx):
+            epochs, val_accuracy = _fit(
+                fresh(),
+                x_all[train_idx],
+                y_all[train_idx],
+                max_epochs,
+                rng,
+                config,
+                val=(x_all[val_idx], y_all[val_idx]),
+                patience=patience,
+                report=lambda f: report(0.5 * f),
+            )
+            epochs, refit_start = max(epochs, min(_min_refit_epochs(len(labels), batch_size), max_epochs)), 0.5
+        head = fresh()
+        _fit(head, x_all, y_all, epochs, rng, config, report=lambda f: report(refit_start + (1 - refit_start) * f))
+    head.eval()
+    report(1.0)
+    return head, {
+        "val_accuracy": val_accuracy,
+        "n_train": len(train_idx),
+        "n_val": len(val_idx),
+        "epochs": int(epochs),
+        "train_seconds": time.perf_counter() - started,
+    }
+
+
+def _min_refit_epochs(n: int, batch_size: int) -> int:
+    """Epochs that give a refit on n items at least MIN_REFIT_EPOCHS epochs and MIN_REFIT_STEPS steps."""
+    repeats = max(1, math.ceil(MIN_EPOCH_SAMPLES / n))
+    steps_per_epoch = max(1, math.ceil(repeats * n / batch_size))
+    return max(MIN_REFIT_EPOCHS, math.ceil(MIN_REFIT_STEPS / steps_per_epoch))
 
 
 def _validate(
@@ -164,6 +255,9 @@ def _fit(
     # samples: otherwise 30 items would mean one optimiser step per epoch.
     repeats = max(1, math.ceil(MIN_EPOCH_SAMPLES / len(x)))
     n_batches = max(1, math.ceil(repeats * len(x) / config["batch_size"]))
+    # A run of known length (the refit) anneals its learning rate to zero: the last
+    # steps then settle instead of jumping around, which steadies small-data results.
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * n_batches) if val is None else None
     best_key, best_epoch, best_accuracy = (-1.0, 0.0), epochs, None
     top_accuracy, low_loss, stale = -1.0, math.inf, 0
     for epoch in range(1, epochs + 1):
@@ -178,6 +272,8 @@ def _fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
         report(epoch / epochs)
         if val is None:
             continue

@@ -3,7 +3,7 @@
 (function (global) {
   "use strict";
 
-  const KEY_NAMES = { Enter: "⏎", Backspace: "⌫", " ": "Space" };
+  const KEY_NAMES = { Enter: "⏎ Enter", Backspace: "⌫ Backspace", " ": "Space", Escape: "Esc" };
 
   function isTyping(target) {
     if (!target) return false;
@@ -44,6 +44,14 @@
         }
       });
       return this;
+    }
+
+    /* [{key, help}] for every bound key, in page order: the help overlay's rows. */
+    describe() {
+      return Object.entries(this.keys).map(([key, el]) => ({
+        key: KEY_NAMES[el.dataset.hotkey] || el.dataset.hotkey,
+        help: el.dataset.help || el.textContent.trim(),
+      }));
     }
 
     run(action, el, event) {

@@ -7,7 +7,8 @@
   const AHEAD = 3;
   const api = (path) => `/api${path}`;
   const $ = (id) => document.getElementById(id);
-  const image = $("item-image");
+  let image = $("item-image");
+  let zoom = 1;
   const buttons = Array.from(document.querySelectorAll(".class-button"));
 
   const state = {
@@ -95,9 +96,18 @@
     state.current = { item, shownAt: performance.now(), revising };
     $("loading").hidden = true;
     $("empty").hidden = true;
+    // Swap in the prefetched, already decoded image element: no network, no decode on the key press.
+    const next = item.preloaded || new Image();
+    if (!item.preloaded) next.src = item.image_url;
+    item.preloaded = null;
+    next.id = "item-image";
+    next.className = "item-image";
+    next.alt = item.filename;
+    next.dataset.item = item.id;
+    if (next !== image) image.replaceWith(next);
+    image = next;
     image.hidden = false;
-    image.src = item.image_url;
-    image.alt = item.filename;
+    applyZoom();
     $("item-name").textContent = item.filename;
     $("revising").hidden = !revising;
     const pre = item.prelabel;
@@ -116,10 +126,55 @@
       const conf = document.createElement("span");
       conf.textContent = ` (${Math.round(pre.confidence * 100)}% confident) — Enter accepts`;
       $("prelabel").append(text, b, conf);
+    } else if (!config.show_prelabels) {
+      $("prelabel").textContent = "Pre-labels are hidden in this project.";
     } else {
       $("prelabel").textContent = "No pre-label yet: the model trains as labels come in.";
     }
-    document.dispatchEvent(new CustomEvent("item-shown", { detail: { id: item.id, at: performance.now() } }));
+    // Announce the item once its image is in the page, in the frame that paints it.
+    const shownImage = image;
+    const announce = () =>
+      requestAnimationFrame(() =>
+        document.dispatchEvent(
+          new CustomEvent("item-shown", { detail: { id: item.id, at: performance.now(), ready: shownImage.complete } })
+        )
+      );
+    if (image.complete) announce();
+    else image.addEventListener("load", announce, { once: true });
+  }
+
+  function applyZoom() {
+    const frame = $("stage-frame");
+    frame.classList.toggle("zoomed", zoom !== 1);
+    if (zoom === 1) {
+      image.style.width = "";
+      image.style.height = "";
+    } else {
+      const base = Math.min(frame.clientWidth / (image.naturalWidth || 1), frame.clientHeight / (image.naturalHeight || 1));
+      image.style.width = `${Math.round((image.naturalWidth || 1) * base * zoom)}px`;
+      image.style.height = "auto";
+    }
+  }
+
+  function renderHelp() {
+    const table = $("help-keys");
+    table.innerHTML = "";
+    keymap.describe().forEach(({ key, help }) => {
+      const row = table.insertRow();
+      const kbd = document.createElement("kbd");
+      kbd.textContent = key;
+      row.insertCell().append(kbd);
+      row.insertCell().textContent = help;
+    });
+  }
+
+  function undoItem(item) {
+    // The undone item comes back on screen to be labeled again; drop it from the session's history.
+    state.history = state.history.filter((i) => i.id !== item.id);
+    state.queue = state.queue.filter((i) => i.id !== item.id);
+    state.forward = state.forward.filter((i) => i.id !== item.id);
+    if (state.current && state.current.item.id !== item.id) state.forward.push(state.current.item);
+    show(preload(item), false);
   }
 
   function showNext() {
@@ -216,7 +271,53 @@
       if (state.current) state.forward.push(state.current.item);
       show(previous, true);
     })
+    .on("undo", () => {
+      post(`/projects/${config.project}/undo/`, {}, 0)
+        .then((item) => {
+          if (!item) {
+            setStatus("Nothing to undo.", "warn");
+            return;
+          }
+          undoItem(item);
+          setStatus(`Undid the label of ${item.filename}.`);
+          bumpCounts();
+        })
+        .catch((e) => setStatus(`Undo failed: ${e.message}`, "error"));
+    })
+    .on("zoom-in", () => {
+      zoom = Math.min(zoom * 1.5, 16);
+      applyZoom();
+    })
+    .on("zoom-out", () => {
+      zoom = Math.max(zoom / 1.5, 1);
+      applyZoom();
+    })
+    .on("zoom-fit", () => {
+      zoom = 1;
+      applyZoom();
+    })
+    .on("help", () => {
+      $("help").hidden = !$("help").hidden;
+    })
     .bindElements();
+  renderHelp();
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") $("help").hidden = true;
+  });
+  $("help").addEventListener("click", (event) => {
+    if (event.target === $("help")) $("help").hidden = true;
+  });
+  $("stage-frame").addEventListener(
+    "wheel",
+    (event) => {
+      if (!event.ctrlKey) return;
+      event.preventDefault();
+      zoom = Math.min(Math.max(zoom * (event.deltaY < 0 ? 1.25 : 0.8), 1), 16);
+      applyZoom();
+    },
+    { passive: false }
+  );
+  window.addEventListener("resize", applyZoom);
 
   setInterval(refreshCounts, 15000);
   window.addEventListener("beforeunload", (event) => {

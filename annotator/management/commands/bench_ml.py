@@ -1,0 +1,136 @@
+"""``manage.py bench_ml``: decode, scoring and retrain speed of the ml code the worker runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from django.core.management.base import BaseCommand
+from PIL import Image
+
+from ml.data import cache_append, decode_image
+from ml.datasets import load_digits_arrays
+from ml.embeddings import embeddings_ensure, embeddings_read, load_backbone
+from ml.loop import fit_and_score, fit_and_score_features
+from ml.model import predict_proba, predict_proba_features
+from ml.scoring import bald, entropy
+from ml.simulate import choose_batch
+from ml.training import train, train_head
+
+
+def _photos(n: int, rng: np.random.Generator) -> list[bytes]:
+    """n distinct 320x240 JPEG files (smooth colour noise), as an upload would bring them."""
+    out = []
+    for _ in range(n):
+        small = rng.integers(0, 256, size=(12, 16, 3), dtype=np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(small).resize((320, 240), Image.Resampling.BICUBIC).save(buffer, format="JPEG", quality=90)
+        out.append(buffer.getvalue())
+    return out
+
+
+def _pool(n: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """n (size, size, 3) uint8 digits: scikit-learn's, repeated with random shifts of up to 2 pixels."""
+    x, y, _ = load_digits_arrays(size)
+    idx = rng.integers(0, len(x), size=n)
+    images = x[idx].copy()
+    for i, (dy, dx) in enumerate(rng.integers(-2, 3, size=(n, 2))):
+        images[i] = np.roll(images[i], (int(dy), int(dx)), axis=(0, 1))
+    return images, y[idx]
+
+
+def _timed(fn):
+    started = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - started
+
+
+class Command(BaseCommand):
+    help = "Measure decode, scoring (entropy, BALD with 20 samples) and retrain+rescore speed per model family."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--pool", type=int, default=10000)
+        parser.add_argument("--labels", type=int, default=200)
+        parser.add_argument("--input-size", type=int, default=32)
+        parser.add_argument("--decode", type=int, default=500, help="JPEG files to decode for decode speed")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--json", type=Path, default=None)
+
+    def handle(self, *args, **options) -> None:
+        rng = np.random.default_rng(options["seed"])
+        size, n_labels = options["input_size"], options["labels"]
+        log = self.stdout.write
+        with tempfile.TemporaryDirectory(prefix="bench-ml-") as tmp:
+            cache = Path(tmp) / "images.u8"
+            files = _photos(options["decode"], rng)
+            _, seconds = _timed(
+                lambda: cache_append(cache, np.stack([decode_image(io.BytesIO(f), size) for f in files]))
+            )
+            decode_rate = len(files) / seconds
+            log(f"decode: {decode_rate:.0f} images/s ({len(files)} 320x240 JPEGs into the {size}px cache)")
+
+            images, labels = _pool(options["pool"] + n_labels, size, rng)
+            cache = Path(tmp) / "pool.u8"
+            cache_append(cache, images)
+            train_x, train_y, pool_x = images[:n_labels], labels[:n_labels], images[n_labels:]
+            result: dict = {"score_images_per_s": {}, "retrain_rescore_s": {}}
+
+            # cnn: scoring runs the network on images; BALD runs the head 20 times on features computed once.
+            model, _ = train(train_x, train_y, 10, seed=0)
+            _, t_ent = _timed(lambda: entropy(predict_proba(model, pool_x)))
+            _, t_bald = _timed(lambda: bald(predict_proba(model, pool_x, mc_samples=20)))
+            result["score_images_per_s"]["cnn"] = {"entropy": len(pool_x) / t_ent, "bald": len(pool_x) / t_bald}
+            _, t_cnn = _timed(
+                lambda: choose_batch(
+                    fit_and_score(train_x, train_y, pool_x, 10, strategy="entropy").scores, 10, selection="topk"
+                )
+            )
+            result["retrain_rescore_s"]["cnn"] = t_cnn
+            log(
+                f"cnn: entropy {len(pool_x) / t_ent:.0f}/s, bald {len(pool_x) / t_bald:.0f}/s, "
+                f"retrain+rescore {t_cnn:.1f} s"
+            )
+
+            # pretrained: embeddings once (cached), then only the head trains and scores.
+            backbone = load_backbone("pretrained")
+            emb_path, t_embed = _timed(lambda: embeddings_ensure(cache, size, backbone))
+            embed_rate = len(images) / t_embed
+            emb = embeddings_read(emb_path, np.arange(len(images)), backbone.dim)
+            train_f, pool_f = emb[:n_labels], emb[n_labels:]
+            head, _ = train_head(train_f, train_y, 10, reference=emb)
+            _, t_ent = _timed(lambda: entropy(predict_proba_features(head, pool_f)))
+            _, t_bald = _timed(lambda: bald(predict_proba_features(head, pool_f, mc_samples=20)))
+            result["score_images_per_s"]["pretrained"] = {"entropy": len(pool_f) / t_ent, "bald": len(pool_f) / t_bald}
+
+            def retrain_rescore() -> np.ndarray:
+                fresh = embeddings_read(emb_path, np.arange(len(images)), backbone.dim)  # as the task reads them
+                r = fit_and_score_features(fresh[:n_labels], train_y, fresh[n_labels:], 10, strategy="bald")
+                return choose_batch(r.scores, 10, embeddings=fresh[n_labels:], selection="diverse")
+
+            _, t_pre = _timed(retrain_rescore)
+            result["retrain_rescore_s"]["pretrained"] = t_pre
+            log(
+                f"pretrained: embed {embed_rate:.0f} images/s once; head entropy {len(pool_f) / t_ent:.0f}/s, "
+                f"bald {len(pool_f) / t_bald:.0f}/s; retrain+rescore (bald, diverse batch) {t_pre:.1f} s"
+            )
+        report = {
+            "decode_images_per_s": round(decode_rate, 1),
+            "score_images_per_s": {
+                fam: {k: round(v, 1) for k, v in d.items()} for fam, d in result["score_images_per_s"].items()
+            },
+            "retrain_rescore_s": {fam: round(v, 2) for fam, v in result["retrain_rescore_s"].items()},
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "embed_images_per_s": {"pretrained": round(embed_rate, 1)},
+            "pool": options["pool"],
+            "labels": n_labels,
+        }
+        for fam, d in report["score_images_per_s"].items():
+            log(f"{fam}: bald/entropy time ratio {d['entropy'] / d['bald']:.2f}")
+        log(json.dumps(report))
+        if options["json"]:
+            options["json"].write_text(json.dumps(report, indent=2) + "\n")

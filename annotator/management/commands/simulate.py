@@ -1,0 +1,143 @@
+"""``manage.py simulate``: the active-learning loop with the true labels as the oracle, per strategy."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from ml.datasets import load_for_simulation
+from ml.embeddings import load_backbone
+from ml.scoring import SCORERS
+from ml.simulate import THRESHOLDS, Data, Settings, default_selection, simulate
+
+
+def cached_embeddings(key: str, images: np.ndarray, family: str, backbone_path: str | None, log) -> np.ndarray:
+    """(N, D) backbone embeddings of (N, S, S, 3) images, computed once and kept in DATA_DIR/datasets."""
+    digest = hashlib.sha256(np.ascontiguousarray(images[:: max(1, len(images) // 500)]).tobytes()).hexdigest()[:12]
+    backbone = load_backbone(family, backbone_path)
+    path = Path(settings.DATA_DIR) / "datasets" / f"emb_{key}_{backbone.key}_{len(images)}_{digest}.npy"
+    if path.is_file():
+        return np.load(path)
+    started = time.perf_counter()
+    chunks = []
+    for start in range(0, len(images), 2048):
+        chunks.append(backbone.embed(images[start : start + 2048]))
+        log(f"  embedded {start + len(chunks[-1])}/{len(images)} ({time.perf_counter() - started:.0f} s)")
+    emb = np.concatenate(chunks) if chunks else np.empty((0, backbone.dim), dtype=np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, emb)
+    return emb
+
+
+class Command(BaseCommand):
+    help = "Simulate active learning with the true labels as the oracle; learning curves per strategy."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dataset", default="digits", help="digits, mnist, or an ImageFolder directory")
+        parser.add_argument("--strategies", default="random,entropy,margin,bald")
+        parser.add_argument("--model", choices=["cnn", "pretrained", "torchscript"], default="cnn")
+        parser.add_argument("--backbone", default=None, help="TorchScript backbone file for --model torchscript")
+        parser.add_argument("--initial", type=int, default=20, help="class-balanced initial labels")
+        parser.add_argument("--batch", type=int, default=10, help="labels acquired per round")
+        parser.add_argument("--budget", type=int, default=300, help="labels acquired after the initial ones")
+        parser.add_argument("--repeats", type=int, default=3)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--selection", choices=["auto", "topk", "diverse"], default="auto")
+        parser.add_argument(
+            "--pool-subset",
+            type=int,
+            default=None,
+            help="score a fresh random subset of this many unlabeled items each round (Gal et al.); default all",
+        )
+        parser.add_argument("--input-size", type=int, default=32, help="cached image side (the project default)")
+        parser.add_argument("--test-fraction", type=float, default=0.2)
+        parser.add_argument("--json", type=Path, default=None)
+        parser.add_argument("--plot", type=Path, default=None)
+
+    def handle(self, *args, **options) -> None:
+        strategies = [s.strip() for s in options["strategies"].split(",") if s.strip()]
+        unknown = [s for s in strategies if s not in SCORERS]
+        if unknown or not strategies:
+            raise CommandError(f"unknown strategies {unknown}; valid: {', '.join(sorted(SCORERS))}")
+        model = options["model"]
+        try:
+            (px, py), (tx, ty), classes = load_for_simulation(
+                options["dataset"],
+                options["input_size"],
+                test_fraction=options["test_fraction"],
+                seed=options["seed"],
+                cache_dir=Path(settings.DATA_DIR) / "datasets",
+            )
+        except (FileNotFoundError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        log = self.stdout.write
+        features = model != "cnn"
+        if features:
+            key = Path(options["dataset"]).name or "data"
+            px = cached_embeddings(f"{key}_pool", px, model, options["backbone"], log)
+            tx = cached_embeddings(f"{key}_test", tx, model, options["backbone"], log)
+        data = Data(px, py, tx, ty, len(classes), features=features)
+        selection = default_selection(model) if options["selection"] == "auto" else options["selection"]
+        sim = Settings(
+            strategies=strategies,
+            initial=options["initial"],
+            batch=options["batch"],
+            budget=options["budget"],
+            repeats=options["repeats"],
+            seed=options["seed"],
+            selection=selection,
+            pool_subset=options["pool_subset"],
+        )
+        log(
+            f"{options['dataset']}: pool {len(py)}, test {len(ty)}, {len(classes)} classes; model {model}, "
+            f"selection {selection}, {sim.initial} initial + {sim.budget} acquired in batches of {sim.batch}, "
+            f"{sim.repeats} repeats"
+        )
+        started = time.perf_counter()
+        result = simulate(data, sim, log=log)
+        report = {
+            "dataset": options["dataset"],
+            "model": model,
+            "n_pool": len(py),
+            "n_test": len(ty),
+            "strategies": result["strategies"],
+        }
+        log("")
+        log(f"{'strategy':>16} " + " ".join(f"{'n@' + t:>7}" for t in THRESHOLDS) + f" {'auc':>7} {'final':>7}")
+        for name, summary in result["strategies"].items():
+            reach = summary["labels_to_accuracy"]
+            cells = " ".join(f"{reach[t] if reach[t] is not None else '-':>7}" for t in THRESHOLDS)
+            log(f"{name:>16} {cells} {summary['auc']:7.4f} {summary['curve'][-1][1]:7.4f}")
+        log(f"{time.perf_counter() - started:.0f} s")
+        if options["json"]:
+            options["json"].write_text(json.dumps(report, indent=2) + "\n")
+        if options["plot"]:
+            plot(report, options["plot"])
+
+
+def plot(report: dict, path: Path) -> None:
+    """Every strategy's mean learning curve with a ±1 std band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, summary in report["strategies"].items():
+        curve = np.array(summary["curve"], dtype=np.float64)
+        ax.plot(curve[:, 0], curve[:, 1], label=name)
+        ax.fill_between(curve[:, 0], curve[:, 1] - curve[:, 2], curve[:, 1] + curve[:, 2], alpha=0.2)
+    ax.set_xlabel("labels")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"{report['dataset']} ({report['model']}): pool {report['n_pool']}, test {report['n_test']}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

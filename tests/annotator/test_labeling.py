@@ -1,0 +1,218 @@
+"""Labeling for issue 4: per-project leases, overlap with agreement, undo, hidden pre-labels,
+pre-label statistics, and the settings form."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from annotator import selectors, services
+from annotator.models import Annotation, Item, Project
+from tests.factories import make_project, make_user, png_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def make_items(project, n):
+    services.items_import_uploads(
+        project=project, files=[(f"{i}.png", io.BytesIO(png_bytes(300 + i))) for i in range(n)], user=None
+    )
+    items = list(Item.objects.filter(project=project).order_by("id"))
+    for rank, item in enumerate(items):
+        Item.objects.filter(id=item.id).update(priority=-rank)  # served in id order
+    return items
+
+
+def label(item, user, name, **kwargs):
+    item = Item.objects.select_related("project").get(id=item.id)
+    return services.annotation_create(item=item, user=user, label=name, **kwargs)[0]
+
+
+def test_lease_uses_the_projects_lease_seconds(user):
+    project = make_project(user)
+    Project.objects.filter(id=project.id).update(lease_seconds=42)
+    project.refresh_from_db()
+    make_items(project, 1)
+    item = services.item_lease_next(project=project, user=user)
+    remaining = (item.lease_until - timezone.now()).total_seconds()
+    assert 40 <= remaining <= 42
+
+
+def test_overlap_serves_an_item_to_k_different_people_and_stores_agreement(user):
+    # Given a project where every item needs 3 labels
+    project = make_project(user)
+    Project.objects.filter(id=project.id).update(labels_per_item=3)
+    project.refresh_from_db()
+    a, b = make_items(project, 2)
+    bob, carol = make_user("bob"), make_user("carol")
+
+    # When alice labels the first item, it goes back to the queue, but never to her
+    assert services.item_lease_next(project=project, user=user).id == a.id
+    label(a, user, "cat")
+    a.refresh_from_db()
+    assert (a.status, a.n_annotations, a.lease_user_id) == ("unlabeled", 1, None)
+    assert services.item_lease_next(project=project, user=user).id == b.id
+    # Then bob and carol get it, one at a time
+    assert services.item_lease_next(project=project, user=bob).id == a.id
+    assert services.item_lease_next(project=project, user=carol) is None  # a held by bob, b by alice
+    label(a, bob, "cat")
+    assert services.item_lease_next(project=project, user=carol).id == a.id
+    label(a, carol, "dog")
+    a.refresh_from_db()
+    assert (a.status, a.n_annotations, a.label.name) == ("labeled", 3, "cat")
+    assert a.agreement == pytest.approx(2 / 3)
+    # And a labeled item is served to nobody again
+    assert services.item_lease_next(project=project, user=bob, exclude=[b.id]) is None
+
+
+def test_relabel_by_the_same_person_does_not_count_twice(user):
+    project = make_project(user)
+    Project.objects.filter(id=project.id).update(labels_per_item=2)
+    item = make_items(project, 1)[0]
+    label(item, user, "cat")
+    label(item, user, "dog")
+    item.refresh_from_db()
+    assert (item.status, item.n_annotations, item.label.name, item.agreement) == ("unlabeled", 1, "dog", 1.0)
+
+
+def test_single_label_item_counts_its_annotation(user):
+    project = make_project(user)
+    item = make_items(project, 1)[0]
+    label(item, user, "cat")
+    item.refresh_from_db()
+    assert (item.status, item.n_annotations) == ("labeled", 1)
+
+
+def test_undo_deactivates_the_latest_label_and_returns_the_item_to_the_caller(user):
+    # Given two labels by alice
+    project = make_project(user)
+    first, second = make_items(project, 2)
+    label(first, user, "cat")
+    label(second, user, "dog")
+
+    # When she undoes
+    item = services.annotation_undo(project=project, user=user)
+
+    # Then the latest label is inactive history and its item is back in the queue, leased to her
+    assert item.id == second.id
+    assert list(Annotation.objects.order_by("id").values_list("item_id", "active")) == [
+        (first.id, True),
+        (second.id, False),
+    ]
+    item.refresh_from_db()
+    assert (item.status, item.label, item.n_annotations, item.labeled_at) == ("unlabeled", None, 0, None)
+    assert item.lease_user_id == user.id
+    assert services.item_lease_next(project=project, user=user).id == second.id
+    assert services.item_lease_next(project=project, user=make_user("bob")) is None
+    # A second undo takes the one before; a third finds nothing
+    assert services.annotation_undo(project=project, user=user).id == first.id
+    assert services.annotation_undo(project=project, user=user) is None
+
+
+def test_undo_touches_only_the_callers_labels(user):
+    project = make_project(user)
+    item = make_items(project, 1)[0]
+    label(item, user, "cat")
+    assert services.annotation_undo(project=project, user=make_user("bob")) is None
+    item.refresh_from_db()
+    assert item.status == "labeled"
+
+
+def test_hidden_prelabels_are_not_served_and_count_as_none(user):
+    # Given a project with a pre-label on its item, and pre-labels hidden
+    project = make_project(user)
+    item = make_items(project, 1)[0]
+    cat = project.classes.get(name="cat")
+    services.training_request(project_id=project.id)
+    version = services.training_begin(project_id=project.id)
+    Item.objects.filter(id=item.id).update(pred_label=cat, pred_confidence=0.9, pred_version=version)
+    api = APIClient()
+    api.force_authenticate(user)
+    assert api.get(f"/api/projects/{project.id}/next/").json()["prelabel"]["label"] == "cat"
+    Project.objects.filter(id=project.id).update(show_prelabels=False)
+
+    # Then /next omits it, and the annotation records no pre-label
+    assert api.get(f"/api/projects/{project.id}/next/").json()["prelabel"] is None
+    response = api.post(f"/api/items/{item.id}/annotations/", {"label": "cat"}, format="json")
+    assert response.json()["prelabel"] == "none"
+
+
+def test_undo_api(user):
+    project = make_project(user)
+    item = make_items(project, 1)[0]
+    api = APIClient()
+    api.force_authenticate(user)
+    assert api.post(f"/api/projects/{project.id}/undo/").status_code == 204
+    api.post(f"/api/items/{item.id}/annotations/", {"label": "cat"}, format="json")
+    response = api.post(f"/api/projects/{project.id}/undo/")
+    assert response.status_code == 200 and response.json()["id"] == item.id
+    assert response.json()["status"] == "unlabeled"
+
+
+def test_stats_split_acceptance_and_time_by_prelabel(user):
+    project = make_project(user)
+    items = make_items(project, 5)
+    cat = project.classes.get(name="cat")
+    Item.objects.filter(id__in=[i.id for i in items[:3]]).update(pred_label=cat)
+    label(items[0], user, "cat", duration_ms=1000)
+    label(items[1], user, "cat", duration_ms=3000)
+    label(items[2], user, "dog", duration_ms=2000)
+    label(items[3], user, "dog", duration_ms=4000)
+    label(items[4], user, "dog", duration_ms=6000)
+    stats = selectors.annotation_stats(project=project)
+    assert (stats["accepted"], stats["corrected"], stats["none"]) == (2, 1, 2)
+    assert stats["acceptance_rate"] == pytest.approx(2 / 3)
+    assert stats["median_s_with_prelabel"] == 2.0
+    assert stats["median_s_without_prelabel"] == 5.0
+
+
+def test_training_request_counts_only_labels_since_the_last_version(user, django_capture_on_commit_callbacks):
+    project = make_project(user, retrain_every=2)
+    items = make_items(project, 5)
+    with django_capture_on_commit_callbacks(execute=True):
+        label(items[0], user, "cat")
+        label(items[1], user, "cat")
+    assert Project.objects.get(id=project.id).training_requested
+    services.training_begin(project_id=project.id)  # a version begins after two labels
+    with django_capture_on_commit_callbacks(execute=True):
+        label(items[2], user, "cat")
+    assert not Project.objects.get(id=project.id).training_requested
+    with django_capture_on_commit_callbacks(execute=True):
+        label(items[3], user, "cat")
+    assert Project.objects.get(id=project.id).training_requested
+
+
+def test_settings_form_for_managers_only(user):
+    project = make_project(user)
+    manager = Client()
+    manager.force_login(user)
+    body = {"labels_per_item": 2, "lease_seconds": 60, "retrain_every": 5, "strategy": "margin"}
+    response = manager.post(f"/projects/{project.id}/settings/", body)
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert (project.show_prelabels, project.labels_per_item, project.lease_seconds) == (False, 2, 60)
+    assert (project.retrain_every, project.strategy) == (5, "margin")
+    page = manager.get(f"/projects/{project.id}/").content.decode()
+    assert "Median seconds per label" in page and 'id="settings-form"' in page
+
+    bob = make_user("bob")
+    services.membership_add(project=project, user=bob)
+    other = Client()
+    other.force_login(bob)
+    other.post(f"/projects/{project.id}/settings/", {**body, "labels_per_item": 5, "show_prelabels": "on"})
+    project.refresh_from_db()
+    assert project.labels_per_item == 2
+    assert 'id="settings-form"' not in other.get(f"/projects/{project.id}/").content.decode()
+
+
+def test_label_page_has_keymap_hints_and_help(user):
+    project = make_project(user)
+    client = Client()
+    client.force_login(user)
+    page = client.get(f"/projects/{project.id}/label/").content.decode()
+    for key in ['data-hotkey="z"', 'data-hotkey="?"', 'data-hotkey="Enter"', 'data-hotkey="1"', 'id="help"']:
+        assert key in page
