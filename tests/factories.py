@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from django.contrib.auth import get_user_model
@@ -56,3 +58,14 @@ def digits_pngs(n: int) -> tuple[list[bytes], list[int]]:
         Image.fromarray(pixels).resize((64, 64), Image.Resampling.BILINEAR).save(buffer, format="PNG")
         files.append(buffer.getvalue())
     return files, [int(t) for t in digits.target[:n]]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

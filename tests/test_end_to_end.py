@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 
 import numpy as np
@@ -12,20 +11,10 @@ from rest_framework.test import APIClient
 
 from annotator.models import Item, ModelVersion, Project
 from ml.scoring import get_scorer
-from tests.factories import digits_pngs, make_user
+from tests.factories import digits_pngs, make_user, wait_for
 
 N_IMAGES = 300
 N_LABELS = 30
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.mark.django_db(transaction=True)

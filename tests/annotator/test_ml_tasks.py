@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 import numpy as np
 import pytest
@@ -12,17 +11,7 @@ from annotator import paths, services
 from annotator.models import Item, ModelVersion, Project
 from ml.model import load_model
 from ml.tasks import cold_start_project_task
-from tests.factories import digits_pngs, make_project
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+from tests.factories import digits_pngs, make_project, wait_for
 
 
 def import_digits(project: Project, user, n: int) -> list[int]:
