@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from annotator import selectors, services
-from annotator.models import Item, Membership, ModelVersion, Project, QueryStrategy
+from annotator.models import Item, Membership, ModelFamily, ModelVersion, Project, QueryStrategy
 from annotator.responses import export_response, item_image_response
 
 
@@ -46,6 +46,9 @@ def project_data(project: Project) -> dict[str, Any]:
         "retrain_every": project.retrain_every,
         "strategy": project.strategy,
         "input_size": project.input_size,
+        "model_family": project.model_family,
+        "allow_flips": project.allow_flips,
+        "multi_label": project.multi_label,
         "show_prelabels": project.show_prelabels,
         "labels_per_item": project.labels_per_item,
         "lease_seconds": project.lease_seconds,
@@ -101,6 +104,13 @@ class ProjectListCreateApi(APIView):
         retrain_every = serializers.IntegerField(min_value=1, max_value=100_000, default=10)
         strategy = serializers.ChoiceField(choices=QueryStrategy.values, default=QueryStrategy.ENTROPY)
         input_size = serializers.IntegerField(min_value=8, max_value=512, default=32)
+        model_family = serializers.ChoiceField(choices=ModelFamily.values, default=ModelFamily.CNN)
+        backbone_path = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+        allow_flips = serializers.BooleanField(default=False)
+        multi_label = serializers.BooleanField(default=False)
+        labels_per_item = serializers.IntegerField(min_value=1, max_value=20, default=1)
+        show_prelabels = serializers.BooleanField(default=True)
+        lease_seconds = serializers.IntegerField(min_value=10, max_value=86_400, required=False)
 
     def get(self, request: Request) -> Response:
         projects = selectors.project_list_for_user(user=request.user).order_by("id")

@@ -22,3 +22,27 @@ def model_relpath(project_id: int, number: int) -> str:
 
 def model_path(relpath: str) -> Path:
     return data_dir() / relpath
+
+
+def import_roots() -> list[Path]:
+    """Server folders that managers may import from (``IMPORT_ROOTS``), resolved."""
+    return [Path(root).resolve() for root in settings.IMPORT_ROOTS]
+
+
+def is_under(path: Path, roots: list[Path]) -> bool:
+    """Whether ``path``, with links resolved, lies inside one of ``roots``."""
+    resolved = path.resolve()
+    return any(resolved == root or root in resolved.parents for root in roots)
+
+
+def backbone_file(name: str) -> Path:
+    """A backbone file name as given: absolute, or relative to ``DATA_DIR/backbones``."""
+    path = Path(name)
+    return (path if path.is_absolute() else data_dir() / "backbones" / path).resolve()
+
+
+def is_allowed_backbone(name: str) -> bool:
+    """A TorchScript backbone file may come from ``DATA_DIR/backbones`` or an import root."""
+    path = backbone_file(name)
+    roots = [(data_dir() / "backbones").resolve(), *import_roots()]
+    return path.suffix in {".pt", ".pth"} and path.is_file() and is_under(path, roots)

@@ -25,9 +25,19 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from annotator import imports, paths
-from annotator.models import Annotation, Item, LabelClass, Membership, ModelVersion, Project, QueryStrategy
+from annotator.models import (
+    Annotation,
+    Item,
+    LabelClass,
+    Membership,
+    ModelFamily,
+    ModelVersion,
+    Project,
+    QueryStrategy,
+)
 from ml import data as ml_data
 
 logger = logging.getLogger(__name__)
@@ -81,6 +91,13 @@ def project_create(
     retrain_every: int = 10,
     strategy: str = QueryStrategy.ENTROPY,
     input_size: int = 32,
+    model_family: str = ModelFamily.CNN,
+    backbone_path: str = "",
+    allow_flips: bool = False,
+    multi_label: bool = False,
+    labels_per_item: int = 1,
+    show_prelabels: bool = True,
+    lease_seconds: int | None = None,
 ) -> Project:
     """Create a project with its ordered classes; the creator becomes its manager."""
     name = name.strip()
@@ -92,9 +109,38 @@ def project_create(
         raise ServiceError("retrain_every must be between 1 and 100000.")
     if not 8 <= input_size <= 512:
         raise ServiceError("input_size must be between 8 and 512 pixels.")
+    if model_family not in ModelFamily.values:
+        raise ServiceError(f"Unknown model family {model_family!r}; valid: {', '.join(ModelFamily.values)}.")
+    backbone_path = backbone_path.strip()
+    if model_family == ModelFamily.TORCHSCRIPT:
+        if not backbone_path:
+            raise ServiceError("The torchscript family needs backbone_path, a TorchScript file on the server.")
+        if not paths.is_allowed_backbone(backbone_path):
+            raise ServiceError("backbone_path must be an existing .pt file under DATA_DIR/backbones or IMPORT_ROOTS.")
+        backbone_path = str(paths.backbone_file(backbone_path))
+    elif backbone_path:
+        raise ServiceError("backbone_path is only used by the torchscript family.")
+    if not 1 <= labels_per_item <= 20:
+        raise ServiceError("labels_per_item must be between 1 and 20.")
+    lease_seconds = lease_seconds or settings.LEASE_SECONDS
+    if not 10 <= lease_seconds <= 86_400:
+        raise ServiceError("lease_seconds must be between 10 and 86400.")
     pairs = _normalise_labels(labels)
+    if multi_label and len(pairs) < 2:
+        raise ServiceError("A multi-label project needs at least two classes.")
     project = Project.objects.create(
-        name=name, created_by=user, retrain_every=retrain_every, strategy=strategy, input_size=input_size
+        name=name,
+        created_by=user,
+        retrain_every=retrain_every,
+        strategy=strategy,
+        input_size=input_size,
+        model_family=model_family,
+        backbone_path=backbone_path,
+        allow_flips=allow_flips,
+        multi_label=multi_label,
+        labels_per_item=labels_per_item,
+        show_prelabels=show_prelabels,
+        lease_seconds=lease_seconds,
     )
     LabelClass.objects.bulk_create(
         LabelClass(project=project, name=label, hotkey=key, index=i) for i, (label, key) in enumerate(pairs)
@@ -551,6 +597,8 @@ def _enqueue_training(project_id: int) -> None:
 
     try:
         train_project_task.apply_async((project_id,), retry=False)
+    except OperationalError as exc:
+        logger.warning("broker unavailable (%s): training of project %s stays requested", exc, project_id)
     except Exception:
         logger.exception("could not enqueue training for project %s; it stays requested", project_id)
 
@@ -658,6 +706,8 @@ def _enqueue_cold_start(project_id: int) -> None:
 
     try:
         cold_start_project_task.apply_async((project_id,), queue="training", retry=False)
+    except OperationalError as exc:
+        logger.warning("broker unavailable (%s): project %s keeps its random first batch", exc, project_id)
     except Exception:
         logger.exception("could not enqueue the cold start of project %s; the queue stays random", project_id)
 

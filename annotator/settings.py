@@ -148,6 +148,9 @@ REST_FRAMEWORK = {
     "URL_FORMAT_OVERRIDE": None,
 }
 
+# Server folders that managers may import from (and take TorchScript backbones from).
+IMPORT_ROOTS = env_list("IMPORT_ROOTS", [])
+
 # Active learning
 LEASE_SECONDS = int(os.environ.get("LEASE_SECONDS", "300"))
 TRAINING_LOCK_SECONDS = int(os.environ.get("TRAINING_LOCK_SECONDS", "3600"))

@@ -54,6 +54,26 @@ def test_create_project(project):
     assert project["retrain_every"] == 10 and project["strategy"] == "entropy"
 
 
+def test_create_project_with_options(api):
+    body = {"name": "Photos", "labels": ["a", "b", "c"], "model_family": "pretrained", "allow_flips": True}
+    body |= {"multi_label": True, "labels_per_item": 3, "show_prelabels": False, "lease_seconds": 60}
+    response = api.post("/api/projects/", body, format="json")
+    assert response.status_code == 201, response.json()
+    data = response.json()
+    assert data["model_family"] == "pretrained" and data["allow_flips"] and data["multi_label"]
+    assert data["labels_per_item"] == 3 and data["show_prelabels"] is False and data["lease_seconds"] == 60
+
+
+def test_create_project_with_torchscript_backbone(api, settings, tmp_path):
+    (tmp_path / "net.pt").write_bytes(b"not checked until training")
+    settings.IMPORT_ROOTS = [str(tmp_path)]
+    body = {"name": "Own", "labels": ["a", "b"], "model_family": "torchscript"}
+    body["backbone_path"] = str(tmp_path / "net.pt")
+    response = api.post("/api/projects/", body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["model_family"] == "torchscript"
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -63,6 +83,12 @@ def test_create_project(project):
         {"labels": ["a"]},
         {"name": "x", "labels": ["a"], "strategy": "psychic"},
         {"name": "x", "labels": [3]},
+        {"name": "x", "labels": ["a"], "model_family": "vit-huge"},
+        {"name": "x", "labels": ["a"], "model_family": "torchscript"},
+        {"name": "x", "labels": ["a"], "model_family": "torchscript", "backbone_path": "/etc/passwd"},
+        {"name": "x", "labels": ["a"], "backbone_path": "net.pt"},
+        {"name": "x", "labels": ["a", "b"], "labels_per_item": 0},
+        {"name": "x", "labels": ["a"], "multi_label": True},
     ],
 )
 def test_create_project_rejects_bad_input(api, body):
