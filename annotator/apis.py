@@ -72,12 +72,14 @@ def model_version_data(version: ModelVersion) -> dict[str, Any]:
 
 
 def item_data(item: Item, request: Request, *, show_prelabel: bool = True) -> dict[str, Any]:
+    """An item as served to annotators; ``item`` carries the names set by ``services.item_with_names``."""
     prelabel = None
     if show_prelabel and item.pred_label_id is not None and item.pred_version_id is not None:
         prelabel = {
-            "label": item.pred_label.name,
+            "label": item.pred_label_name,
             "confidence": item.pred_confidence,
-            "model_version": item.pred_version.number,
+            "model_version": item.pred_version_number,
+            "probs": item.pred_probs,
         }
     return {
         "id": item.id,
@@ -86,15 +88,12 @@ def item_data(item: Item, request: Request, *, show_prelabel: bool = True) -> di
         "width": item.width,
         "height": item.height,
         "status": item.status,
-        "label": item.label.name if item.label_id else None,
+        "label": item.label_name,
+        "labels": item.labels,
         "prelabel": prelabel,
         "score": item.score,
         "lease_until": item.lease_until,
     }
-
-
-def _item_for_output(item_id: int) -> Item:
-    return Item.objects.select_related("pred_label", "pred_version", "label").get(id=item_id)
 
 
 class ProjectListCreateApi(APIView):
@@ -152,7 +151,7 @@ class NextItemApi(APIView):
         item = services.item_lease_next(project=project, user=request.user, exclude=exclude)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(item_data(_item_for_output(item.id), request, show_prelabel=project.show_prelabels))
+        return Response(item_data(item, request, show_prelabel=project.show_prelabels))
 
 
 class UndoApi(APIView):
@@ -161,7 +160,7 @@ class UndoApi(APIView):
         item = services.annotation_undo(project=project, user=request.user)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(item_data(_item_for_output(item.id), request, show_prelabel=project.show_prelabels))
+        return Response(item_data(selectors.item_with_names(item.id), request, show_prelabel=project.show_prelabels))
 
 
 class AnnotationStatsApi(APIView):
@@ -180,7 +179,8 @@ def parse_id_list(value: str) -> list[int]:
 class ItemDetailApi(APIView):
     def get(self, request: Request, item_id: int) -> Response:
         item = selectors.item_get_for_user(user=request.user, item_id=item_id)
-        return Response(item_data(_item_for_output(item.id), request, show_prelabel=item.project.show_prelabels))
+        shown = selectors.item_with_names(item.id)
+        return Response(item_data(shown, request, show_prelabel=item.project.show_prelabels))
 
 
 class ItemImageApi(APIView):
@@ -205,7 +205,8 @@ class ItemReleaseApi(APIView):
 
 class AnnotationCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
-        label = serializers.CharField(max_length=100)
+        label = serializers.CharField(max_length=100, required=False)
+        labels = serializers.ListField(child=serializers.CharField(max_length=100), max_length=500, required=False)
         client_token = serializers.CharField(max_length=100, required=False, allow_blank=True, allow_null=True)
         duration_ms = serializers.IntegerField(min_value=0, max_value=86_400_000, required=False, allow_null=True)
 
@@ -218,7 +219,8 @@ class AnnotationCreateApi(APIView):
             {
                 "id": annotation.id,
                 "item": annotation.item_id,
-                "label": annotation.label.name,
+                "label": annotation.label.name if annotation.label_id else None,
+                "labels": annotation.labels,
                 "prelabel": annotation.prelabel,
                 "created": annotation.created,
             },
@@ -249,3 +251,12 @@ class ExportApi(APIView):
             return export_response(project, fmt)
         except ValueError as exc:
             raise ValidationError({"format": [str(exc)]}) from exc
+
+
+class ProjectDashboardApi(APIView):
+    """The managers' dashboard figures (``selectors.project_dashboard``); the project page polls it."""
+
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        require_manager(request.user, project)
+        return Response(selectors.project_dashboard(project=project))

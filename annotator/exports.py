@@ -31,7 +31,8 @@ def csv_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
     writer.writerow(CSV_COLUMNS)
     yield take()
     for row in rows:
-        writer.writerow([row["filename"], row["label"], row["annotator"], row["created"].isoformat()])
+        label = ";".join(row["labels"])
+        writer.writerow([row["filename"], label, row["annotator"], row["created"].isoformat()])
         yield take()
 
 
@@ -41,7 +42,10 @@ def jsonl_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
         record = {
             "filename": row["filename"],
             "label": row["label"],
+            "labels": row["labels"],
             "annotator": row["annotator"],
+            "n_annotations": row.get("n_annotations"),
+            "agreement": row.get("agreement"),
             "created": row["created"].isoformat(),
             "width": row["item"].width,
             "height": row["item"].height,
@@ -55,7 +59,7 @@ def jsonl_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
 
 
 def coco_chunks(rows: Iterable[dict[str, Any]], classes: list[str]) -> Iterator[str]:
-    """COCO JSON with image-level annotations (no boxes), streamed.
+    """COCO JSON with image-level annotations (no boxes; one per class of the image), streamed.
 
     ``images`` and ``annotations`` are written in one pass: annotations are kept back in a
     temporary file until the images list is closed.
@@ -65,14 +69,16 @@ def coco_chunks(rows: Iterable[dict[str, Any]], classes: list[str]) -> Iterator[
     yield '"categories": ' + json.dumps([{"id": i, "name": n, "supercategory": ""} for n, i in category.items()])
     yield ', "images": ['
     with tempfile.TemporaryFile("w+", encoding="utf-8") as held:
-        first = True
-        for n, row in enumerate(rows, start=1):
+        first, n = True, 0
+        for row in rows:
             item = row["item"]
             image = {"id": item.id, "file_name": row["filename"], "width": item.width, "height": item.height}
             yield ("" if first else ", ") + json.dumps(image, ensure_ascii=False)
-            annotation = {"id": n, "image_id": item.id, "category_id": category[row["label"]], "iscrowd": 0}
-            held.write(("" if first else ", ") + json.dumps(annotation))
             first = False
+            for label in row["labels"]:
+                n += 1
+                annotation = {"id": n, "image_id": item.id, "category_id": category[label], "iscrowd": 0}
+                held.write(("" if n == 1 else ", ") + json.dumps(annotation))
         yield '], "annotations": ['
         held.seek(0)
         while chunk := held.read(1024 * 1024):
@@ -94,6 +100,7 @@ def imagefolder_name(label: str, filename: str, taken: set[str]) -> str:
 
 def write_imagefolder(rows: Iterable[dict[str, Any]], out: IO[bytes], open_file: Any) -> int:
     """Write a zip with one folder per class holding the item files; returns the file count.
+    An image of a multi-label project is in the folder of each of its classes.
 
     ``open_file(item)`` returns a readable binary file for an item.
     """
@@ -101,9 +108,10 @@ def write_imagefolder(rows: Iterable[dict[str, Any]], out: IO[bytes], open_file:
     count = 0
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for row in rows:
-            name = imagefolder_name(row["label"], row["filename"], taken)
-            with open_file(row["item"]) as src, archive.open(name, "w", force_zip64=True) as dst:
-                while chunk := src.read(1024 * 1024):
-                    dst.write(chunk)
-            count += 1
+            for label in row["labels"]:
+                name = imagefolder_name(label, row["filename"], taken)
+                with open_file(row["item"]) as src, archive.open(name, "w", force_zip64=True) as dst:
+                    while chunk := src.read(1024 * 1024):
+                        dst.write(chunk)
+                count += 1
     return count

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -36,10 +36,20 @@ def project_role(*, user: AbstractBaseUser, project: Project) -> str | None:
 
 
 def item_get_for_user(*, user: AbstractBaseUser, item_id: int) -> Item:
-    item = Item.objects.select_related("project", "pred_label", "label").filter(id=item_id).first()
-    if item is None or project_role(user=user, project=item.project) is None:
+    """The item (with its project) if ``user`` is a member of its project; 404 otherwise. One query."""
+    items = Item.objects.select_related("project").filter(id=item_id)
+    if not user.is_superuser:
+        items = items.filter(project__memberships__user=user)
+    item = items.first()
+    if item is None:
         raise Http404("No such item.")
     return item
+
+
+def item_with_names(item_id: int) -> Item:
+    """The item with the names a client needs: its label's, its pre-label's and the model version's."""
+    names = {"label_name": F("label__name"), "pred_label_name": F("pred_label__name")}
+    return Item.objects.annotate(**names, pred_version_number=F("pred_version__number")).get(id=item_id)
 
 
 def project_classes(*, project: Project) -> list[LabelClass]:
@@ -102,24 +112,30 @@ def training_data(*, project: Project) -> TrainingData:
 
 
 def export_rows(*, project: Project) -> Iterator[dict[str, Any]]:
-    """One row per labeled item, from its most recent active annotation, in item order."""
-    annotations = (
-        Annotation.objects.filter(item__project=project, item__status=Item.Status.LABELED, active=True)
-        .select_related("item", "label", "user", "item__pred_label", "item__pred_version")
-        .order_by("item_id", "-id")
+    """One row per labeled item, in item order, with its final labels: the consensus when several
+    people labeled it, every class on multi-label projects. ``annotator`` is who labeled it last."""
+    latest = Annotation.objects.filter(item=OuterRef("pk"), active=True).order_by("-id")
+    items = (
+        Item.objects.filter(project=project, status=Item.Status.LABELED)
+        .select_related("label", "pred_label", "pred_version")
+        .annotate(
+            last_user=Subquery(latest.values("user__username")[:1]),
+            last_source=Subquery(latest.values("source")[:1]),
+        )
+        .order_by("id")
     )
-    last_item = None
-    for annotation in annotations.iterator(chunk_size=2000):
-        if annotation.item_id == last_item:
-            continue
-        last_item = annotation.item_id
-        item = annotation.item
+    for item in items.iterator(chunk_size=2000):
+        single = [item.label.name] if item.label_id else []
+        labels = list(item.labels or []) if project.multi_label else single
         yield {
             "item": item,
             "filename": item.original_name,
-            "label": annotation.label.name,
-            "annotator": annotation.user.get_username() if annotation.user else annotation.source,
-            "created": annotation.created,
+            "label": None if project.multi_label else (labels[0] if labels else None),
+            "labels": labels,
+            "annotator": item.last_user or item.last_source or "",
+            "created": item.labeled_at or item.created,
+            "n_annotations": item.n_annotations,
+            "agreement": item.agreement,
             "prediction": item.pred_label.name if item.pred_label_id else None,
             "confidence": item.pred_confidence,
             "score": item.score,
@@ -156,4 +172,106 @@ def annotation_stats(*, project: Project) -> dict[str, Any]:
         "acceptance_rate": counts[Annotation.Prelabel.ACCEPTED] / shown if shown else None,
         "median_s_with_prelabel": with_ms / 1000 if with_ms is not None else None,
         "median_s_without_prelabel": without_ms / 1000 if without_ms is not None else None,
+    }
+
+
+def learning_curve(*, project: Project) -> list[dict[str, Any]]:
+    """One point per ready version that measured a validation accuracy, in version order:
+    ``{"number", "n_labels", "val_accuracy"}``."""
+    rows = (
+        ModelVersion.objects.filter(project=project, status=ModelVersion.Status.READY)
+        .order_by("number")
+        .values("number", "n_labels", "metrics")
+    )
+    points = []
+    for row in rows:
+        accuracy = (row["metrics"] or {}).get("val_accuracy")
+        if isinstance(accuracy, (int, float)) and not isinstance(accuracy, bool):
+            points.append({"number": row["number"], "n_labels": row["n_labels"], "val_accuracy": float(accuracy)})
+    return points
+
+
+def labels_per_class(*, project: Project) -> list[dict[str, Any]]:
+    """Labeled items per class (the item's label: the consensus where several people label it),
+    every class in index order, zeros included: ``{"name", "n"}``."""
+    counts = dict(
+        Item.objects.filter(project=project, status=Item.Status.LABELED, label__isnull=False)
+        .values("label_id")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("label_id", "n")
+    )
+    return [{"name": c.name, "n": counts.get(c.id, 0)} for c in project_classes(project=project)]
+
+
+def annotator_throughput(*, project: Project) -> list[dict[str, Any]]:
+    """Per annotator, from their active labels (people's, as in ``annotation_stats``), most labels first:
+
+    - ``n_labels``;
+    - ``labels_per_hour``: labels after the first per hour between their first and last label (the
+      mean pace between consecutive labels; breaks count as time); ``None`` under two labels;
+    - ``acceptance_rate``: accepted / (accepted + corrected) pre-labels; ``None`` when none was shown;
+    - ``median_s``: median seconds per label over the labels with a measured duration.
+
+    One aggregate query, plus one per annotator for the median (two rows read by offset).
+    """
+    labels = Annotation.objects.filter(
+        item__project=project, source=Annotation.Source.HUMAN, active=True, user__isnull=False
+    )
+    rows = (
+        labels.values("user_id", "user__username")
+        .annotate(
+            n=Count("id"),
+            first=Min("created"),
+            last=Max("created"),
+            accepted=Count("id", filter=Q(prelabel=Annotation.Prelabel.ACCEPTED)),
+            corrected=Count("id", filter=Q(prelabel=Annotation.Prelabel.CORRECTED)),
+            timed=Count("duration_ms"),
+        )
+        .order_by("-n", "user__username")
+    )
+    result = []
+    for row in rows:
+        span_s = (row["last"] - row["first"]).total_seconds()
+        shown = row["accepted"] + row["corrected"]
+        median_ms = _median_duration_ms(labels.filter(user_id=row["user_id"]), row["timed"])
+        result.append(
+            {
+                "user": row["user__username"],
+                "n_labels": row["n"],
+                "first": row["first"],
+                "last": row["last"],
+                "labels_per_hour": (row["n"] - 1) * 3600 / span_s if row["n"] > 1 and span_s > 0 else None,
+                "accepted": row["accepted"],
+                "corrected": row["corrected"],
+                "acceptance_rate": row["accepted"] / shown if shown else None,
+                "median_s": median_ms / 1000 if median_ms is not None else None,
+            }
+        )
+    return result
+
+
+def _median_duration_ms(annotations: QuerySet[Annotation], n_timed: int) -> float | None:
+    """The median ``duration_ms`` of ``annotations`` (``n_timed`` of which have one), read in SQL by offset."""
+    if not n_timed:
+        return None
+    durations = annotations.filter(duration_ms__isnull=False).order_by("duration_ms", "id")
+    middle = list(durations.values_list("duration_ms", flat=True)[(n_timed - 1) // 2 : n_timed // 2 + 1])
+    return sum(middle) / len(middle)
+
+
+def project_dashboard(*, project: Project) -> dict[str, Any]:
+    """Everything the managers' dashboard shows: the queue, the learning curve, labels per class,
+    annotators' throughput, the run in progress, and the latest failure."""
+    versions = ModelVersion.objects.filter(project=project).order_by("-number")
+    training = versions.filter(status=ModelVersion.Status.TRAINING).values("number", "progress", "n_labels", "created")
+    failed = versions.filter(status=ModelVersion.Status.FAILED).values("number", "error", "finished")
+    return {
+        "counts": project_counts(project=project),
+        "learning_curve": learning_curve(project=project),
+        "classes": labels_per_class(project=project),
+        "annotators": annotator_throughput(project=project),
+        "training": training.first(),
+        "training_requested": Project.objects.filter(id=project.id, training_requested=True).exists(),
+        "last_error": failed.first(),
     }

@@ -22,12 +22,12 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from annotator import imports, paths
+from annotator import imports, paths, selectors
 from annotator.models import (
     Annotation,
     Item,
@@ -336,7 +336,8 @@ def _lease_free(now: Any) -> Q:
 
 def item_lease_next(*, project: Project, user: AbstractBaseUser, exclude: Sequence[int] = ()) -> Item | None:
     """Lease the most useful free item to ``user`` for ``project.lease_seconds``; ``None`` when the
-    queue is empty.
+    queue is empty. The item comes with ``label_name``, ``pred_label_name`` and
+    ``pred_version_number`` set, ready to serve.
 
     An item already leased to ``user`` (and not in ``exclude``, the items the caller holds) comes
     back first, so a reloaded page resumes where it was. With ``labels_per_item`` > 1 an item stays
@@ -345,16 +346,23 @@ def item_lease_next(*, project: Project, user: AbstractBaseUser, exclude: Sequen
     """
     now = timezone.now()
     until = now + timedelta(seconds=project.lease_seconds or settings.LEASE_SECONDS)
+    exclude = [int(i) for i in exclude]
+    if connection.vendor == "postgresql":
+        for status in (Item.Status.UNLABELED, Item.Status.SKIPPED):
+            item = _lease_postgresql(project=project, user=user, status=status, now=now, until=until, exclude=exclude)
+            if item is not None:
+                return item
+        return None
     mine = (
         Item.objects.filter(project=project, status=Item.Status.UNLABELED, lease_user=user, lease_until__gt=now)
         .exclude(id__in=exclude)
         .order_by("-priority", "id")
+        .values_list("id", flat=True)
         .first()
     )
     if mine is not None:
-        Item.objects.filter(id=mine.id).update(lease_until=until)
-        mine.lease_until = until
-        return mine
+        Item.objects.filter(id=mine).update(lease_until=until)
+        return selectors.item_with_names(mine)
     for status in (Item.Status.UNLABELED, Item.Status.SKIPPED):
         queue = (
             Item.objects.filter(project=project, status=status)
@@ -365,34 +373,80 @@ def item_lease_next(*, project: Project, user: AbstractBaseUser, exclude: Sequen
         if project.labels_per_item > 1:
             mine_done = Annotation.objects.filter(item=OuterRef("pk"), user=user, active=True)
             queue = queue.filter(~Exists(mine_done))
-        item = _lease_first(queue, user=user, now=now, until=until)
-        if item is not None:
-            return item
+        item_id = _lease_first_conditional(queue, user=user, now=now, until=until)
+        if item_id is not None:
+            return selectors.item_with_names(item_id)
     return None
 
 
-def _lease_first(queue: Any, *, user: AbstractBaseUser, now: Any, until: Any) -> Item | None:
-    if connection.vendor == "postgresql":
-        with transaction.atomic():
-            item = queue.select_for_update(skip_locked=True, of=("self",)).first()
-            if item is None:
-                return None
-            Item.objects.filter(id=item.id).update(lease_user=user, lease_until=until)
-            item.lease_user, item.lease_until = user, until
-            return item
-    # Elsewhere (SQLite): an atomic conditional update; retry if another caller won the race.
+_LEASE_SQL = """
+WITH mine AS (
+    SELECT id FROM {item}
+    WHERE project_id = %(project)s AND status = 'unlabeled' AND lease_user_id = %(user)s AND lease_until > %(now)s
+      AND NOT (id = ANY(%(exclude)s::bigint[]))
+    ORDER BY priority DESC, id LIMIT 1
+), free AS (
+    SELECT id FROM {item}
+    WHERE project_id = %(project)s AND status = %(status)s AND (lease_until IS NULL OR lease_until <= %(now)s)
+      AND NOT (id = ANY(%(exclude)s::bigint[])) AND NOT EXISTS (SELECT 1 FROM mine) {not_done}
+    ORDER BY priority DESC, id LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE {item} SET lease_user_id = %(user)s, lease_until = %(until)s
+    WHERE id IN (SELECT id FROM mine UNION ALL SELECT id FROM free)
+    RETURNING *
+)
+SELECT leased.*, label.name AS label_name, pred.name AS pred_label_name, version.number AS pred_version_number
+FROM leased
+LEFT JOIN {label} label ON label.id = leased.label_id
+LEFT JOIN {label} pred ON pred.id = leased.pred_label_id
+LEFT JOIN {version} version ON version.id = leased.pred_version_id
+"""
+
+_NOT_DONE_SQL = (
+    "AND NOT EXISTS (SELECT 1 FROM {annotation} a WHERE a.item_id = {item}.id AND a.user_id = %(user)s AND a.active)"
+)
+
+
+def _lease_postgresql(
+    *, project: Project, user: AbstractBaseUser, status: str, now: Any, until: Any, exclude: list[int]
+) -> Item | None:
+    """One statement: extend the caller's own lease, or take the best free item, skipping rows that
+    concurrent callers hold locked (``FOR UPDATE SKIP LOCKED``), and return it with its names."""
+    tables = {
+        "item": Item._meta.db_table,
+        "label": LabelClass._meta.db_table,
+        "version": ModelVersion._meta.db_table,
+        "annotation": Annotation._meta.db_table,
+    }
+    not_done = _NOT_DONE_SQL.format(**tables) if project.labels_per_item > 1 else ""
+    sql = _LEASE_SQL.format(not_done=not_done, **tables)
+    params = {
+        "project": project.id,
+        "user": user.pk,
+        "status": status,
+        "now": now,
+        "until": until,
+        "exclude": exclude,
+    }
+    rows = list(Item.objects.raw(sql, params))
+    return rows[0] if rows else None
+
+
+def _lease_first_conditional(queue: Any, *, user: AbstractBaseUser, now: Any, until: Any) -> int | None:
+    """Where there is no ``SKIP LOCKED`` (SQLite): an atomic conditional update; retry if another
+    caller won the race."""
     for _ in range(20):
-        candidate = queue.first()
+        candidate = queue.values_list("id", "status").first()
         if candidate is None:
             return None
         won = (
-            Item.objects.filter(id=candidate.id, status=candidate.status)
+            Item.objects.filter(id=candidate[0], status=candidate[1])
             .filter(_lease_free(now))
             .update(lease_user=user, lease_until=until)
         )
         if won:
-            candidate.lease_user, candidate.lease_until = user, until
-            return candidate
+            return candidate[0]
     return None
 
 
@@ -406,61 +460,105 @@ def item_release(*, item: Item, user: AbstractBaseUser) -> None:
     Item.objects.filter(id=item.id, lease_user=user).update(lease_user=None, lease_until=None)
 
 
-def _item_consensus(*, item_id: int, labels_per_item: int, now: Any) -> dict[str, Any]:
+def _item_consensus(*, item_id: int, labels_per_item: int, now: Any, multi_label: bool = False) -> dict[str, Any]:
     """The item's fields that follow from its active annotations: consensus label, how many people
-    labeled it, their agreement, and whether it is done (``labels_per_item`` people or an import)."""
-    rows = list(Annotation.objects.filter(item_id=item_id, active=True).values_list("label_id", "source"))
-    human = [label for label, source in rows if source == Annotation.Source.HUMAN]
-    votes = Counter(label for label, _ in rows if label is not None)
-    if not votes:
+    labeled it, their agreement, and whether it is done (``labels_per_item`` people or an import).
+
+    Single-label: the majority class; agreement is the share of votes it got. Multi-label: each
+    class chosen by at least half of the annotators; agreement is the mean, over the classes anyone
+    chose, of the share of annotators who agree with the consensus on that class.
+    """
+    rows = list(
+        Annotation.objects.filter(item_id=item_id, active=True).values_list("label_id", "labels", "source")
+    )
+    human = [row for row in rows if row[2] == Annotation.Source.HUMAN]
+    if not rows:
         return {
             "status": Item.Status.UNLABELED,
             "label": None,
+            "labels": None,
             "labeled_at": None,
             "n_annotations": 0,
             "agreement": None,
         }
-    label_id, top = votes.most_common(1)[0]
     done = len(human) >= labels_per_item or len(human) < len(rows)
-    return {
+    fields: dict[str, Any] = {
         "status": Item.Status.LABELED if done else Item.Status.UNLABELED,
-        "label_id": label_id,
         "labeled_at": Coalesce("labeled_at", now) if done else None,
         "n_annotations": len(human),
-        "agreement": top / sum(votes.values()),
     }
+    if multi_label:
+        sets = [set(names or []) for _, names, _ in rows]
+        chosen = Counter(name for names in sets for name in names)
+        consensus = sorted(name for name, n in chosen.items() if 2 * n >= len(sets))
+        shares = [max(n, len(sets) - n) / len(sets) for n in chosen.values()]
+        fields |= {"labels": consensus, "agreement": sum(shares) / len(shares) if shares else 1.0}
+        return fields
+    votes = Counter(label for label, _, _ in rows if label is not None)
+    label_id, top = votes.most_common(1)[0]
+    return fields | {"label_id": label_id, "agreement": top / sum(votes.values())}
+
+
+def _prelabel_outcome(*, item: Item, project: Project, label_class: LabelClass | None, names: list[str]) -> str:
+    """Whether a label accepted the model's pre-label, corrected it, or was given without one."""
+    if item.pred_label_id is None or not project.show_prelabels:
+        return Annotation.Prelabel.NONE
+    if project.multi_label:
+        classes = project_class_names(project_id=project.id)
+        predicted = sorted(n for n, p in zip(classes, item.pred_probs or [], strict=False) if p >= 0.5)
+        same = predicted == sorted(names)
+    else:
+        same = label_class is not None and item.pred_label_id == label_class.id
+    return Annotation.Prelabel.ACCEPTED if same else Annotation.Prelabel.CORRECTED
+
+
+def project_class_names(*, project_id: int) -> list[str]:
+    return list(LabelClass.objects.filter(project_id=project_id).order_by("index").values_list("name", flat=True))
+
+
+def _validate_labels(
+    *, project: Project, label: str | None, labels: Sequence[str] | None
+) -> tuple[LabelClass | None, list[str]]:
+    """The class of a single-label answer, or the class names of a multi-label one, checked."""
+    if project.multi_label:
+        if labels is None:
+            raise ServiceError("This project is multi-label: send 'labels', a list of class names (may be empty).")
+        valid = project_class_names(project_id=project.id)
+        unknown = [name for name in labels if name not in valid]
+        if unknown:
+            raise ServiceError(f"Unknown labels {unknown}; valid labels: {', '.join(valid)}.")
+        order = {name: i for i, name in enumerate(valid)}
+        return None, sorted(set(labels), key=order.__getitem__)
+    if label is None:
+        raise ServiceError("Send 'label', the class name.")
+    label_class = LabelClass.objects.filter(project_id=project.id, name=label).first()
+    if label_class is None:
+        valid_names = ", ".join(project_class_names(project_id=project.id))
+        raise ServiceError(f"Unknown label {label!r}; valid labels: {valid_names}.")
+    return label_class, [label]
 
 
 def annotation_create(
     *,
     item: Item,
     user: AbstractBaseUser,
-    label: str,
+    label: str | None = None,
+    labels: Sequence[str] | None = None,
     client_token: str | None = None,
     duration_ms: int | None = None,
 ) -> tuple[Annotation, bool]:
     """Store ``user``'s label for ``item``; returns ``(annotation, created)``.
 
-    Idempotent on ``client_token``: a repeated post returns the stored annotation. A new label
-    from the same person replaces their earlier one (which stays as inactive history). A label
-    posted after the lease expired is accepted all the same. The item is labeled once
-    ``labels_per_item`` people labeled it; until then it goes back to the queue.
+    ``label`` names the class; on multi-label projects ``labels`` lists the classes instead (an
+    empty list says that none applies). Idempotent on ``client_token``: a repeated post returns
+    the stored annotation. A new label from the same person replaces their earlier one (which
+    stays as inactive history). A label posted after the lease expired is accepted all the same.
+    The item is labeled once ``labels_per_item`` people labeled it; until then it goes back to
+    the queue.
     """
-    if client_token:
-        existing = Annotation.objects.filter(user=user, client_token=client_token).first()
-        if existing is not None:
-            return existing, False
     project = item.project
-    label_class = LabelClass.objects.filter(project_id=item.project_id, name=label).first()
-    if label_class is None:
-        valid = ", ".join(LabelClass.objects.filter(project_id=item.project_id).values_list("name", flat=True))
-        raise ServiceError(f"Unknown label {label!r}; valid labels: {valid}.")
-    if item.pred_label_id is None or not project.show_prelabels:
-        prelabel = Annotation.Prelabel.NONE
-    elif item.pred_label_id == label_class.id:
-        prelabel = Annotation.Prelabel.ACCEPTED
-    else:
-        prelabel = Annotation.Prelabel.CORRECTED
+    label_class, names = _validate_labels(project=project, label=label, labels=labels)
+    prelabel = _prelabel_outcome(item=item, project=project, label_class=label_class, names=names)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -472,24 +570,27 @@ def annotation_create(
                 item=item,
                 user=user,
                 label=label_class,
+                labels=names if project.multi_label else None,
                 prelabel=prelabel,
                 client_token=client_token or None,
                 duration_ms=duration_ms,
             )
-            if project.labels_per_item > 1:
-                fields = _item_consensus(item_id=item.id, labels_per_item=project.labels_per_item, now=now)
+            if project.labels_per_item > 1 or project.multi_label:
+                fields = _item_consensus(
+                    item_id=item.id, labels_per_item=project.labels_per_item, now=now, multi_label=project.multi_label
+                )
             else:
+                human = Annotation.objects.filter(item=OuterRef("pk"), active=True, source=Annotation.Source.HUMAN)
                 fields = {
                     "status": Item.Status.LABELED,
                     "label": label_class,
                     "labeled_at": Coalesce("labeled_at", now),
-                    "n_annotations": Annotation.objects.filter(
-                        item=item, active=True, source=Annotation.Source.HUMAN
-                    ).count(),
+                    "n_annotations": Subquery(human.values("item").annotate(n=Count("id")).values("n")),
                     "agreement": None,
                 }
             Item.objects.filter(id=item.id).update(lease_user=None, lease_until=None, **fields)
-            if fields["status"] == Item.Status.LABELED:
+            # While a retrain is already requested, new labels simply join it: no need to count.
+            if fields["status"] == Item.Status.LABELED and not project.training_requested:
                 project_id = item.project_id
                 transaction.on_commit(lambda: training_maybe_request(project_id=project_id))
     except IntegrityError:
@@ -517,7 +618,12 @@ def annotation_undo(*, project: Project, user: AbstractBaseUser) -> Item | None:
             return None
         list(Item.objects.select_for_update().filter(id=annotation.item_id).values_list("id"))
         Annotation.objects.filter(id=annotation.id).update(active=False)
-        fields = _item_consensus(item_id=annotation.item_id, labels_per_item=project.labels_per_item, now=now)
+        fields = _item_consensus(
+            item_id=annotation.item_id,
+            labels_per_item=project.labels_per_item,
+            now=now,
+            multi_label=project.multi_label,
+        )
         if project.labels_per_item == 1 and fields["n_annotations"] == 0:
             fields["agreement"] = None
         until = now + timedelta(seconds=project.lease_seconds or settings.LEASE_SECONDS)
@@ -726,3 +832,82 @@ def items_cold_start_publish(*, project_id: int, item_ids: Sequence[int]) -> int
         items = [Item(id=int(item_id), priority=1.0 + (k - i) / k) for i, item_id in enumerate(item_ids)]
         Item.objects.bulk_update(items, ["priority"], batch_size=500)
     return len(items)
+
+
+# Model download -----------------------------------------------------------------------------------
+
+#: Download formats of a model version and the file each one is.
+MODEL_EXPORT_FILES = {"zip": "model.zip", "torchscript": "model.pt", "onnx": "model.onnx", "json": "model.json"}
+
+
+def model_version_export(*, version: ModelVersion, fmt: str) -> Path:
+    """The file of a ready ``version`` in ``fmt``: TorchScript, ONNX, the JSON card, or a zip of all with a README.
+
+    Built once, on the first request, from the weights the worker serves (loaded as the
+    worker loads them), into a folder beside them (``v3.pt`` -> ``v3.export/``), written
+    under a temporary name and renamed, so readers see every file or none. Raises
+    ``ValueError`` for an unknown format and ``ServiceError`` when the version cannot be
+    exported (not ready, multi-label, TorchScript backbone changed since it was trained).
+    """
+    if fmt not in MODEL_EXPORT_FILES:
+        raise ValueError(f"Unknown model format {fmt!r}; valid formats: {', '.join(MODEL_EXPORT_FILES)}.")
+    if version.status != ModelVersion.Status.READY or not version.weights:
+        raise ServiceError(f"Model version {version.number} is not ready.")
+    folder = paths.model_path(version.weights).with_suffix(".export")
+    if not folder.is_dir():
+        _model_version_build_exports(version, folder)
+    return folder / MODEL_EXPORT_FILES[fmt]
+
+
+def _model_version_build_exports(version: ModelVersion, folder: Path) -> None:
+    import json
+    import os
+    import shutil
+    import tempfile
+    import zipfile
+
+    from ml import export
+    from ml.embeddings import load_backbone
+    from ml.model import load_model
+
+    project = version.project
+    model, meta = load_model(paths.model_path(version.weights))
+    family, input_size = version.model_family, int(meta.get("input_size", project.input_size))
+    backbone = None
+    if family != ModelFamily.CNN:
+        backbone = load_backbone(family, project.backbone_path or None)
+        if meta.get("backbone") not in (None, backbone.key):
+            raise ServiceError("The project's backbone file changed since this version was trained; retrain first.")
+    try:
+        network = export.image_classifier(
+            model, family=family, input_size=input_size, backbone=backbone, multi_label=project.multi_label
+        )
+    except ValueError as exc:
+        raise ServiceError(str(exc)) from exc
+    card = {
+        "project": project.name,
+        "model_version": version.number,
+        "classes": [c.name for c in selectors.project_classes(project=project)],
+        "multi_label": False,
+        "preprocessing": export.preprocessing(family=family, input_size=input_size),
+        "metrics": {"val_accuracy": version.metrics.get("val_accuracy"), "n_labels": version.n_labels},
+        "files": {"torchscript": MODEL_EXPORT_FILES["torchscript"], "onnx": MODEL_EXPORT_FILES["onnx"]},
+    }
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        example = export.example_input(input_size)
+        export.export_torchscript(network, example, tmp / MODEL_EXPORT_FILES["torchscript"])
+        export.export_onnx(network, example, tmp / MODEL_EXPORT_FILES["onnx"])
+        (tmp / MODEL_EXPORT_FILES["json"]).write_text(json.dumps(card, indent=2) + "\n")
+        with zipfile.ZipFile(tmp / MODEL_EXPORT_FILES["zip"], "w", zipfile.ZIP_DEFLATED) as bundle:
+            for fmt in ("torchscript", "onnx", "json"):
+                bundle.write(tmp / MODEL_EXPORT_FILES[fmt], MODEL_EXPORT_FILES[fmt])
+            bundle.writestr("README.txt", export.USAGE)
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, folder)
+        except OSError:
+            if not folder.is_dir():
+                raise  # not another request finishing first: a real failure
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

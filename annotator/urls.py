@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from annotator import apis, views
+from annotator import apis, health, views
 
 api = [
     path("projects/", apis.ProjectListCreateApi.as_view(), name="api-projects"),
@@ -16,6 +16,7 @@ api = [
     path("projects/<int:project_id>/model-versions/", apis.ModelVersionListApi.as_view(), name="api-model-versions"),
     path("projects/<int:project_id>/train/", apis.TrainApi.as_view(), name="api-train"),
     path("projects/<int:project_id>/export/", apis.ExportApi.as_view(), name="api-export"),
+    path("projects/<int:project_id>/dashboard/", apis.ProjectDashboardApi.as_view(), name="api-dashboard"),
     path("items/<int:item_id>/", apis.ItemDetailApi.as_view(), name="api-item"),
     path("items/<int:item_id>/annotations/", apis.AnnotationCreateApi.as_view(), name="api-annotations"),
     path("items/<int:item_id>/image/", apis.ItemImageApi.as_view(), name="api-item-image"),
@@ -32,6 +33,8 @@ urlpatterns = [
     path("projects/<int:project_id>/export/", views.project_export, name="project-export"),
     path("projects/<int:project_id>/settings/", views.project_settings, name="project-settings"),
     path("api/", include(api)),
+    path("health/", health.web, name="health"),
+    path("health/workers/", health.workers, name="health-workers"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -62,18 +65,75 @@ def project_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The project; its managers also get the dashboard. ``?partial=learning-curve`` renders only the
+    curve's SVG, which the dashboard's script swaps in when a new version is ready."""
     project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+    is_manager = _is_manager(request, project)
+    if request.GET.get("partial") == "learning-curve":
+        if not is_manager:
+            return HttpResponseForbidden("Only the project's managers see the dashboard.")
+        chart = learning_curve_chart(selectors.learning_curve(project=project))
+        return render(request, "annotator/_learning_curve.html", {"chart": chart})
     context = {
         "project": project,
         "classes": selectors.project_classes(project=project),
         "counts": selectors.project_counts(project=project),
         "versions": list(selectors.model_version_list(project=project).order_by("-number")[:50]),
         "current": selectors.model_version_current(project=project),
-        "is_manager": _is_manager(request, project),
+        "is_manager": is_manager,
         "stats": selectors.annotation_stats(project=project),
         "settings_form": ProjectSettingsForm(initial=_settings_initial(project)),
     }
+    if is_manager:
+        dashboard = selectors.project_dashboard(project=project)
+        context["dashboard"] = dashboard
+        context["chart"] = learning_curve_chart(dashboard["learning_curve"])
+        context["class_max"] = max([c["n"] for c in dashboard["classes"]], default=0) or 1
     return render(request, "annotator/project_detail.html", context)
+
+
+def _nice_step(span: float, ticks: int) -> float:
+    """The smallest of 1, 2, 5 × 10^k that cuts ``span`` into at most ``ticks`` steps."""
+    raw = max(span, 1e-9) / ticks
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+
+
+def learning_curve_chart(points: list[dict[str, Any]], *, width: int = 560, height: int = 240) -> dict[str, Any]:
+    """SVG geometry for the learning curve: validation accuracy (y) against labels (x), one point per
+    ``selectors.learning_curve`` entry; the y axis starts at a round value below the lowest accuracy."""
+    left, right, top, bottom = 48, 16, 12, 36
+    plot_w, plot_h = width - left - right, height - top - bottom
+    most = max([p["n_labels"] for p in points], default=0) or 10
+    x_step = max(_nice_step(most, 5), 1)
+    x_max = max(x_step * math.ceil(most / x_step), x_step)
+    lowest = min([p["val_accuracy"] for p in points], default=0.9)
+    y_step = 0.1 if lowest >= 0.5 else 0.2
+    y_min = round(math.floor(min(max(lowest, 0.0), 0.9) / y_step + 1e-9) * y_step, 2)
+
+    def x(n: float) -> float:
+        return round(left + n / x_max * plot_w, 1)
+
+    def y(accuracy: float) -> float:
+        share = (min(max(accuracy, y_min), 1.0) - y_min) / (1.0 - y_min)
+        return round(top + (1 - share) * plot_h, 1)
+
+    dots = [{**p, "x": x(p["n_labels"]), "y": y(p["val_accuracy"])} for p in points]
+    n_x_ticks = round(x_max / x_step)
+    n_y_ticks = round((1.0 - y_min) / y_step)
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "top": top,
+        "bottom": height - bottom,
+        "dots": dots,
+        "polyline": " ".join(f"{d['x']},{d['y']}" for d in dots),
+        "x_ticks": [{"x": x(i * x_step), "label": f"{i * x_step:g}"} for i in range(n_x_ticks + 1)],
+        "y_ticks": [{"y": y(y_min + i * y_step), "label": f"{y_min + i * y_step:.1f}"} for i in range(n_y_ticks + 1)],
+        "numbers": ",".join(str(p["number"]) for p in points),
+    }
 
 
 @login_required
@@ -153,6 +213,7 @@ def label_page(request: HttpRequest, project_id: int) -> HttpResponse:
         "project": project.id,
         "classes": [{"name": c.name, "hotkey": c.hotkey} for c in classes],
         "show_prelabels": project.show_prelabels,
+        "multi_label": project.multi_label,
     }
     context = {
         "project": project,

@@ -52,7 +52,9 @@ def celery_worker(redis_broker: str, transactional_db: None):
 
     from annotator.celery import app
 
-    app.control.purge()
+    with app.connection_for_write() as connection:
+        for queue in ("default", "training"):
+            connection.default_channel.queue_purge(queue)
     with start_worker(
         app, pool="solo", perform_ping_check=False, queues=["default", "training"], shutdown_timeout=60
     ) as worker:

@@ -19,6 +19,7 @@
     fetching: false,
     exhausted: false,
     pending: 0,
+    posting: new Set(), // ids of items whose label or skip is still being sent: still leased to us
   };
 
   function csrfToken() {
@@ -61,7 +62,7 @@
   }
 
   function heldIds() {
-    const ids = state.queue.map((i) => i.id).concat(state.forward.map((i) => i.id));
+    const ids = state.queue.map((i) => i.id).concat(state.forward.map((i) => i.id), Array.from(state.posting));
     if (state.current) ids.push(state.current.item.id);
     return ids;
   }
@@ -111,14 +112,31 @@
     $("item-name").textContent = item.filename;
     $("revising").hidden = !revising;
     const pre = item.prelabel;
-    buttons.forEach((b) => {
-      const isPre = pre && b.dataset.label === pre.label;
-      b.classList.toggle("prelabel", Boolean(isPre));
-      b.classList.toggle("chosen", revising && item.label === b.dataset.label);
-      b.querySelector(".conf").textContent = isPre ? ` ${Math.round(pre.confidence * 100)}%` : "";
-    });
+    if (config.multi_label) {
+      // Start from the earlier answer when revising, else from the model's set: Enter accepts it.
+      const predicted = predictedSet(pre);
+      item.selected = new Set(revising && item.labels ? item.labels : predicted);
+      buttons.forEach((b, i) => {
+        const p = pre && pre.probs ? pre.probs[i] : null;
+        b.classList.toggle("prelabel", predicted.includes(b.dataset.label));
+        b.querySelector(".conf").textContent = p == null ? "" : ` ${Math.round(p * 100)}%`;
+      });
+      renderSelection();
+    } else {
+      buttons.forEach((b) => {
+        const isPre = pre && b.dataset.label === pre.label;
+        b.classList.toggle("prelabel", Boolean(isPre));
+        b.classList.toggle("chosen", revising && item.label === b.dataset.label);
+        b.querySelector(".conf").textContent = isPre ? ` ${Math.round(pre.confidence * 100)}%` : "";
+      });
+    }
     $("prelabel").innerHTML = "";
-    if (pre) {
+    if (pre && config.multi_label) {
+      const names = predictedSet(pre);
+      $("prelabel").textContent =
+        `Model v${pre.model_version} suggests ${names.length ? names.join(", ") : "none of the classes"}` +
+        " — keys toggle classes, Enter submits";
+    } else if (pre) {
       const text = document.createElement("span");
       text.textContent = `Model v${pre.model_version} suggests `;
       const b = document.createElement("b");
@@ -154,6 +172,25 @@
       image.style.width = `${Math.round((image.naturalWidth || 1) * base * zoom)}px`;
       image.style.height = "auto";
     }
+  }
+
+  /* Multi-label: the classes the model gives at least even odds. */
+  function predictedSet(pre) {
+    if (!pre || !pre.probs) return [];
+    return config.classes.filter((c, i) => pre.probs[i] >= 0.5).map((c) => c.name);
+  }
+
+  function renderSelection() {
+    const selected = state.current ? state.current.item.selected : null;
+    buttons.forEach((b) => b.classList.toggle("chosen", Boolean(selected && selected.has(b.dataset.label))));
+  }
+
+  function toggle(name) {
+    if (!state.current) return;
+    const selected = state.current.item.selected;
+    if (selected.has(name)) selected.delete(name);
+    else selected.add(name);
+    renderSelection();
   }
 
   function renderHelp() {
@@ -212,17 +249,29 @@
   function submit(labelName) {
     if (!state.current) return;
     const { item, shownAt } = state.current;
-    const body = { label: labelName, client_token: newToken(), duration_ms: Math.round(performance.now() - shownAt) };
+    const body = { client_token: newToken(), duration_ms: Math.round(performance.now() - shownAt) };
+    if (config.multi_label) {
+      const order = config.classes.map((c) => c.name);
+      item.labels = order.filter((name) => item.selected.has(name));
+      body.labels = item.labels;
+      labelName = item.labels.length ? item.labels.join(", ") : "no class";
+    } else {
+      body.label = labelName;
+    }
     item.label = labelName;
     state.history.push(item);
     state.pending += 1;
+    state.posting.add(item.id);
     post(`/items/${item.id}/annotations/`, body, 0)
       .then(() => {
         setStatus(`Saved “${labelName}” for ${item.filename}.`);
         bumpCounts();
       })
       .catch((error) => setStatus(`Label for ${item.filename} was NOT saved: ${error.message}`, "error"))
-      .finally(() => (state.pending -= 1));
+      .finally(() => {
+        state.pending -= 1;
+        state.posting.delete(item.id);
+      });
     showNext();
   }
 
@@ -248,8 +297,12 @@
 
   const keymap = new Keymap(document.querySelector(".label-layout"));
   keymap
-    .on("label", (el) => submit(el.dataset.label))
+    .on("label", (el) => (config.multi_label ? toggle(el.dataset.label) : submit(el.dataset.label)))
     .on("accept", () => {
+      if (config.multi_label) {
+        submit(null);
+        return;
+      }
       const pre = state.current && state.current.item.prelabel;
       if (pre) submit(pre.label);
       else setStatus("There is no pre-label to accept yet.", "warn");
@@ -259,7 +312,10 @@
       const { item } = state.current;
       item.label = null;
       state.history.push(item);
-      post(`/items/${item.id}/skip/`, {}, 0).catch((e) => setStatus(`Skip failed: ${e.message}`, "error"));
+      state.posting.add(item.id);
+      post(`/items/${item.id}/skip/`, {}, 0)
+        .catch((e) => setStatus(`Skip failed: ${e.message}`, "error"))
+        .finally(() => state.posting.delete(item.id));
       showNext();
     })
     .on("back", () => {

@@ -47,8 +47,19 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 class Client(threading.Thread):
     """One annotator: a keep-alive connection looping GET next → POST annotation."""
 
-    def __init__(self, *, port: int, token: str, project_id: int, labels: list[str], start_at: float, stop_at: float):
+    def __init__(
+        self,
+        *,
+        port: int,
+        token: str,
+        project_id: int,
+        labels: list[str],
+        start_at: float,
+        stop_at: float,
+        floor: bool = False,
+    ):
         super().__init__(daemon=True)
+        self.floor = floor
         self.port, self.project_id, self.labels = port, project_id, labels
         self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
         self.start_at, self.stop_at = start_at, stop_at
@@ -73,6 +84,9 @@ class Client(threading.Thread):
         return response.status, data, (time.perf_counter() - began) * 1000
 
     def run(self) -> None:
+        if self.floor:
+            self.run_floor()
+            return
         while time.perf_counter() < self.stop_at:
             measured = time.perf_counter() >= self.start_at
             status, data, ms = self.call("GET", f"/api/projects/{self.project_id}/next/")
@@ -95,6 +109,20 @@ class Client(threading.Thread):
                 self.errors += 1
         self.connection.close()
 
+    def run_floor(self) -> None:
+        """The same loop of two requests over ``/health/`` (one trivial query each): the stack's floor."""
+        while time.perf_counter() < self.stop_at:
+            measured = time.perf_counter() >= self.start_at
+            status, _, ms = self.call("GET", "/health/")
+            status2, _, ms2 = self.call("GET", "/health/")
+            if status == status2 == 200:
+                if measured:
+                    self.next_ms.append(ms)
+                    self.annotate_ms.append(ms2)
+            else:
+                self.errors += 1
+        self.connection.close()
+
 
 class Command(BaseCommand):
     help = "Benchmark next → annotate under concurrent annotators against gunicorn and the configured database."
@@ -107,6 +135,11 @@ class Command(BaseCommand):
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "3")))
         parser.add_argument("--threads", type=int, default=8, help="Threads per gunicorn worker.")
         parser.add_argument("--json", dest="json_path", help="Write the results here as JSON.")
+        parser.add_argument(
+            "--floor",
+            action="store_true",
+            help="Run the same clients against GET /health/ instead: what the stack costs without our work.",
+        )
 
     def handle(self, *args, **options) -> None:
         tag = uuid.uuid4().hex[:8]
@@ -185,7 +218,15 @@ class Command(BaseCommand):
         start_at = began + options["warmup"]
         stop_at = start_at + options["seconds"]
         clients = [
-            Client(port=port, token=t, project_id=project.id, labels=labels, start_at=start_at, stop_at=stop_at)
+            Client(
+                port=port,
+                token=t,
+                project_id=project.id,
+                labels=labels,
+                start_at=start_at,
+                stop_at=stop_at,
+                floor=options["floor"],
+            )
             for t in tokens
         ]
         for client in clients:
@@ -208,6 +249,7 @@ class Command(BaseCommand):
         next_ms = [ms for c in clients for ms in c.next_ms]
         annotate_ms = [ms for c in clients for ms in c.annotate_ms]
         return {
+            **({"floor": "GET /health/ twice per loop instead of next and annotate"} if options["floor"] else {}),
             "items": options["items"],
             "annotators": options["annotators"],
             "database": "postgresql" if connection.vendor == "postgresql" else connection.vendor,
