@@ -6,16 +6,29 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from annotator import selectors, services
-from annotator.models import Item, Membership, ModelFamily, ModelVersion, Project, QueryStrategy
+from annotator import schemas, selectors, services
+from annotator.models import (
+    Item,
+    Membership,
+    ModelFamily,
+    ModelVersion,
+    Project,
+    QueryStrategy,
+    ReviewAction,
+    ReviewReason,
+    ReviewStatus,
+)
 from annotator.responses import export_response, item_image_response
 
 
@@ -97,6 +110,7 @@ def item_data(item: Item, request: Request, *, show_prelabel: bool = True) -> di
 
 
 class ProjectListCreateApi(APIView):
+    @extend_schema_serializer(component_name="ProjectCreate")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         labels = serializers.ListField(child=serializers.JSONField(), allow_empty=False, max_length=500)
@@ -111,10 +125,12 @@ class ProjectListCreateApi(APIView):
         show_prelabels = serializers.BooleanField(default=True)
         lease_seconds = serializers.IntegerField(min_value=10, max_value=86_400, required=False)
 
+    @extend_schema(responses={200: schemas.ProjectOut(many=True)})
     def get(self, request: Request) -> Response:
         projects = selectors.project_list_for_user(user=request.user).order_by("id")
         return Response([project_data(p) for p in projects])
 
+    @extend_schema(request=InputSerializer, responses={201: schemas.ProjectOut, 400: schemas.BAD_REQUEST})
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -126,6 +142,7 @@ class ProjectListCreateApi(APIView):
 
 
 class ProjectDetailApi(APIView):
+    @extend_schema(responses={200: schemas.ProjectOut, 404: schemas.NOT_FOUND})
     def get(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         return Response(project_data(project))
@@ -134,6 +151,9 @@ class ProjectDetailApi(APIView):
 class ItemImportApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
+    @extend_schema(
+        request={"multipart/form-data": schemas.ImportIn}, responses={201: schemas.ImportSummaryOut, **schemas.ERRORS}
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         require_manager(request.user, project)
@@ -145,6 +165,10 @@ class ItemImportApi(APIView):
 
 
 class NextItemApi(APIView):
+    @extend_schema(
+        parameters=[schemas.EXCLUDE],
+        responses={200: schemas.ItemOut, 204: OpenApiResponse(description="Nothing left to label."), **schemas.ERRORS},
+    )
     def get(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         exclude = parse_id_list(request.query_params.get("exclude", ""))
@@ -155,6 +179,10 @@ class NextItemApi(APIView):
 
 
 class UndoApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: schemas.ItemOut, 204: OpenApiResponse(description="Nothing to undo."), 404: schemas.NOT_FOUND},
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         item = services.annotation_undo(project=project, user=request.user)
@@ -164,6 +192,7 @@ class UndoApi(APIView):
 
 
 class AnnotationStatsApi(APIView):
+    @extend_schema(responses={200: schemas.StatsOut, 404: schemas.NOT_FOUND})
     def get(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         return Response(selectors.annotation_stats(project=project))
@@ -177,6 +206,7 @@ def parse_id_list(value: str) -> list[int]:
 
 
 class ItemDetailApi(APIView):
+    @extend_schema(responses={200: schemas.ItemOut, 404: schemas.NOT_FOUND})
     def get(self, request: Request, item_id: int) -> Response:
         item = selectors.item_get_for_user(user=request.user, item_id=item_id)
         shown = selectors.item_with_names(item.id)
@@ -184,12 +214,14 @@ class ItemDetailApi(APIView):
 
 
 class ItemImageApi(APIView):
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY, 404: schemas.NOT_FOUND})
     def get(self, request: Request, item_id: int) -> Any:
         item = selectors.item_get_for_user(user=request.user, item_id=item_id)
         return item_image_response(item)
 
 
 class ItemSkipApi(APIView):
+    @extend_schema(request=None, responses={200: schemas.SkipOut, **schemas.ERRORS})
     def post(self, request: Request, item_id: int) -> Response:
         item = selectors.item_get_for_user(user=request.user, item_id=item_id)
         services.item_skip(item=item, user=request.user)
@@ -197,6 +229,7 @@ class ItemSkipApi(APIView):
 
 
 class ItemReleaseApi(APIView):
+    @extend_schema(request=None, responses={200: schemas.ReleaseOut, **schemas.ERRORS})
     def post(self, request: Request, item_id: int) -> Response:
         item = selectors.item_get_for_user(user=request.user, item_id=item_id)
         services.item_release(item=item, user=request.user)
@@ -204,12 +237,16 @@ class ItemReleaseApi(APIView):
 
 
 class AnnotationCreateApi(APIView):
+    @extend_schema_serializer(component_name="AnnotationCreate")
     class InputSerializer(serializers.Serializer):
         label = serializers.CharField(max_length=100, required=False)
         labels = serializers.ListField(child=serializers.CharField(max_length=100), max_length=500, required=False)
         client_token = serializers.CharField(max_length=100, required=False, allow_blank=True, allow_null=True)
         duration_ms = serializers.IntegerField(min_value=0, max_value=86_400_000, required=False, allow_null=True)
 
+    @extend_schema(
+        request=InputSerializer, responses={201: schemas.AnnotationOut, 200: schemas.AnnotationOut, **schemas.ERRORS}
+    )
     def post(self, request: Request, item_id: int) -> Response:
         item = selectors.item_get_for_user(user=request.user, item_id=item_id)
         serializer = self.InputSerializer(data=request.data)
@@ -229,12 +266,14 @@ class AnnotationCreateApi(APIView):
 
 
 class ModelVersionListApi(APIView):
+    @extend_schema(responses={200: schemas.ModelVersionOut(many=True), 404: schemas.NOT_FOUND})
     def get(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         return Response([model_version_data(v) for v in selectors.model_version_list(project=project)])
 
 
 class TrainApi(APIView):
+    @extend_schema(request=None, responses={202: schemas.DetailOut, **schemas.ERRORS})
     def post(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         require_manager(request.user, project)
@@ -243,12 +282,16 @@ class TrainApi(APIView):
 
 
 class ExportApi(APIView):
+    @extend_schema(
+        parameters=[schemas.EXPORT_FORMAT, OpenApiParameter("include_ambiguous", bool)],
+        responses={(200, "*/*"): OpenApiTypes.BINARY, **schemas.ERRORS},
+    )
     def get(self, request: Request, project_id: int) -> Any:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         require_manager(request.user, project)
         fmt = request.query_params.get("format", "csv")
         try:
-            return export_response(project, fmt)
+            return export_response(project, fmt, include_ambiguous=flag_param(request, "include_ambiguous"))
         except ValueError as exc:
             raise ValidationError({"format": [str(exc)]}) from exc
 
@@ -256,7 +299,260 @@ class ExportApi(APIView):
 class ProjectDashboardApi(APIView):
     """The managers' dashboard figures (``selectors.project_dashboard``); the project page polls it."""
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, **schemas.ERRORS})
     def get(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         require_manager(request.user, project)
         return Response(selectors.project_dashboard(project=project))
+
+
+class ModelDownloadApi(APIView):
+    """The current model version to take away: ``?format=zip`` (default), ``torchscript``, ``onnx`` or ``json``."""
+
+    content_types = {"zip": "application/zip", "json": "application/json"}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["zip", "torchscript", "onnx", "json"], default="zip")],
+        responses={(200, "*/*"): OpenApiTypes.BINARY, **schemas.ERRORS},
+    )
+    def get(self, request: Request, project_id: int) -> Any:
+        from django.http import FileResponse
+        from django.utils.text import slugify
+        from rest_framework.exceptions import NotFound
+
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        require_manager(request.user, project)
+        fmt = request.query_params.get("format", "zip")
+        if fmt not in services.MODEL_EXPORT_FILES:
+            valid = ", ".join(services.MODEL_EXPORT_FILES)
+            raise ValidationError({"format": [f"Unknown model format {fmt!r}; valid formats: {valid}."]})
+        version = selectors.model_version_current(project=project)
+        if version is None:
+            raise NotFound("This project has no ready model version yet; one is published after its first retrain.")
+        path = services.model_version_export(version=version, fmt=fmt)
+        name = f"{slugify(project.name) or 'project'}-v{version.number}-{path.name}"
+        content_type = self.content_types.get(fmt, "application/octet-stream")
+        return FileResponse(path.open("rb"), as_attachment=True, filename=name, content_type=content_type)
+
+
+def membership_data(membership: Membership) -> dict[str, Any]:
+    return {"user_id": membership.user_id, "username": membership.user.get_username(), "role": membership.role}
+
+
+class MemberListApi(APIView):
+    """A project's members: everyone in the project reads the list; managers add people or change roles."""
+
+    @extend_schema_serializer(component_name="MemberAdd")
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+        role = serializers.ChoiceField(choices=Membership.Role.values, default=Membership.Role.ANNOTATOR)
+
+    @extend_schema(responses={200: schemas.MemberOut(many=True), 404: schemas.NOT_FOUND})
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        return Response([membership_data(m) for m in selectors.membership_list(project=project)])
+
+    @extend_schema(request=InputSerializer, responses={201: schemas.MemberOut, **schemas.ERRORS})
+    def post(self, request: Request, project_id: int) -> Response:
+        from django.contrib.auth import get_user_model
+
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        require_manager(request.user, project)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = get_user_model().objects.filter(username=serializer.validated_data["username"]).first()
+        if user is None:
+            raise ValidationError({"username": ["No user with this username."]})
+        membership = services.membership_add(project=project, user=user, role=serializer.validated_data["role"])
+        return Response(membership_data(membership), status=status.HTTP_201_CREATED)
+
+
+class MemberDetailApi(APIView):
+    @extend_schema(request=None, responses={204: None, **schemas.ERRORS})
+    def delete(self, request: Request, project_id: int, user_id: int) -> Response:
+        from rest_framework.exceptions import NotFound
+
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        require_manager(request.user, project)
+        membership = selectors.membership_list(project=project).filter(user_id=user_id).first()
+        if membership is None:
+            raise NotFound("This user is not a member of the project.")
+        services.membership_remove(project=project, user=membership.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ItemPagination(PageNumberPagination):
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class ItemListApi(APIView):
+    """A project's items, paginated and filtered; members only. (``POST`` on the same path imports.)"""
+
+    @extend_schema_serializer(component_name="ItemFilter")
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Item.Status.values, required=False)
+        label = serializers.CharField(max_length=100, required=False)
+        predicted = serializers.CharField(max_length=100, required=False)
+        min_score = serializers.FloatField(required=False)
+        max_score = serializers.FloatField(required=False)
+        order = serializers.ChoiceField(choices=["id", "-score", "-priority"], default="id")
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: schemas.ItemPageOut, **schemas.ERRORS})
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        items = selectors.item_list(project=project, **filters.validated_data)
+        paginator = ItemPagination()
+        page = paginator.paginate_queryset(items, request, view=self)
+        return paginator.get_paginated_response([item_data(i, request, show_prelabel=True) for i in page])
+
+
+class AnnotationListApi(APIView):
+    """A project's annotations, newest first, paginated: managers see everyone's, annotators their own."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("active", bool), OpenApiParameter("user", int)],
+        responses={200: schemas.AnnotationPageOut, **schemas.ERRORS},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        is_manager = selectors.project_role(user=request.user, project=project) == Membership.Role.MANAGER
+        user_id = request.query_params.get("user")
+        try:
+            user_id = int(user_id) if user_id else None
+        except ValueError as exc:
+            raise ValidationError({"user": ["A user id."]}) from exc
+        if not is_manager:
+            user_id = request.user.pk
+        active = {"true": True, "false": False}.get(request.query_params.get("active", "").lower())
+        annotations = selectors.annotation_list(project=project, user_id=user_id, active=active)
+        paginator = ItemPagination()
+        page = paginator.paginate_queryset(annotations, request, view=self)
+        return paginator.get_paginated_response([annotation_data(a) for a in page])
+
+
+def annotation_data(annotation: Any) -> dict[str, Any]:
+    return {
+        "id": annotation.id,
+        "item": annotation.item_id,
+        "label": annotation.label.name if annotation.label_id else None,
+        "labels": annotation.labels,
+        "user": annotation.user.get_username() if annotation.user_id else None,
+        "source": annotation.source,
+        "prelabel": annotation.prelabel,
+        "duration_ms": annotation.duration_ms,
+        "active": annotation.active,
+        "created": annotation.created,
+    }
+
+
+class ItemsApi(ItemListApi, ItemImportApi):
+    """``GET``: the project's items (paginated, filtered); ``POST``: import files into it."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+
+# Review of likely label errors --------------------------------------------------------------------
+
+
+def flag_param(request: Request, name: str) -> bool:
+    """A yes/no query parameter: ``1``, ``true`` or ``yes`` is yes."""
+    return request.query_params.get(name, "").lower() in {"1", "true", "yes"}
+
+
+def review_item_data(item: Item) -> dict[str, Any]:
+    """An item as the review page shows it; ``item`` carries the names set by ``selectors.review_item``."""
+    return {
+        "id": item.id,
+        "image_url": reverse("api-item-image", args=[item.id]),
+        "filename": item.original_name,
+        "label": item.label_name,
+        "suggested": item.suggested_name,
+        "confidence": item.review_confidence,
+        "score": item.review_score,
+        "reason": item.review_reason or None,
+        "status": item.review_status,
+        "action": item.review_action or None,
+        "agreement": item.agreement,
+        "n_annotations": item.n_annotations,
+        "votes": selectors.item_votes(item=item),
+    }
+
+
+class ReviewItemOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    image_url = serializers.CharField()
+    filename = serializers.CharField()
+    label = serializers.CharField(allow_null=True)
+    suggested = serializers.CharField(allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)
+    score = serializers.FloatField(allow_null=True, help_text="Label quality, 0..1; lower = more likely wrong.")
+    reason = serializers.ChoiceField(choices=ReviewReason.values, allow_null=True)
+    status = serializers.ChoiceField(choices=ReviewStatus.values)
+    action = serializers.ChoiceField(choices=ReviewAction.values, allow_null=True)
+    agreement = serializers.FloatField(allow_null=True)
+    n_annotations = serializers.IntegerField()
+    votes = serializers.ListField(child=serializers.DictField())
+
+
+class ReviewCountsOut(serializers.Serializer):
+    flagged = serializers.IntegerField()
+    label_issue = serializers.IntegerField()
+    disagreement = serializers.IntegerField()
+    reviewed = serializers.IntegerField()
+    kept = serializers.IntegerField()
+    changed = serializers.IntegerField()
+    ambiguous = serializers.IntegerField()
+    scanned_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReviewCountsApi(APIView):
+    """The review's figures for the dashboard (``selectors.review_counts``)."""
+
+    @extend_schema(responses={200: ReviewCountsOut, **schemas.ERRORS})
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        require_manager(request.user, project)
+        return Response(selectors.review_counts(project=project))
+
+
+class ReviewScanApi(APIView):
+    @extend_schema(request=None, responses={202: schemas.DetailOut, **schemas.ERRORS})
+    def post(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        require_manager(request.user, project)
+        services.review_scan_request(project_id=project.id)
+        return Response({"detail": "Scan for likely label errors scheduled."}, status=status.HTTP_202_ACCEPTED)
+
+
+class ReviewNextApi(APIView):
+    @extend_schema(
+        parameters=[schemas.EXCLUDE],
+        responses={200: ReviewItemOut, 204: OpenApiResponse(description="Nothing flagged."), **schemas.ERRORS},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        require_manager(request.user, project)
+        exclude = parse_id_list(request.query_params.get("exclude", ""))
+        item = selectors.review_next(project=project, exclude=exclude)
+        if item is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(review_item_data(item))
+
+
+class ItemReviewApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        action = serializers.CharField(max_length=16)
+        label = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses={200: ReviewItemOut, **schemas.ERRORS})
+    def post(self, request: Request, item_id: int) -> Response:
+        item = selectors.item_get_for_user(user=request.user, item_id=item_id)
+        require_manager(request.user, item.project)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reviewed = services.item_review(item=item, user=request.user, **serializer.validated_data)
+        return Response(review_item_data(reviewed))

@@ -50,6 +50,9 @@ class Project(models.Model):
     # Training coordination: one run at a time per project; requests coalesce.
     training_requested = models.BooleanField(default=False)
     training_lock_until = models.DateTimeField(null=True, blank=True)
+    review_scanned_at = models.DateTimeField(
+        null=True, blank=True, help_text="When likely label errors were last looked for."
+    )
 
     class Meta:
         ordering = ["-created"]
@@ -96,6 +99,24 @@ class LabelClass(models.Model):
         return self.name
 
 
+class ReviewStatus(models.TextChoices):
+    NONE = "none", "Not flagged"
+    FLAGGED = "flagged", "Flagged for review"
+    REVIEWED = "reviewed", "Reviewed"
+    AMBIGUOUS = "ambiguous", "Ambiguous"
+
+
+class ReviewReason(models.TextChoices):
+    LABEL_ISSUE = "label_issue", "Likely label error"
+    DISAGREEMENT = "disagreement", "Annotators disagreed"
+
+
+class ReviewAction(models.TextChoices):
+    KEEP = "keep", "Kept the label"
+    CHANGE = "change", "Changed the label"
+    AMBIGUOUS = "ambiguous", "Marked ambiguous"
+
+
 def item_upload_to(instance: Item, filename: str) -> str:
     """Store files under a random name; the original name is kept in the row."""
     suffix = PurePosixPath(filename).suffix.lower()[:10]
@@ -137,12 +158,38 @@ class Item(models.Model):
     pred_version = models.ForeignKey("ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     score = models.FloatField(null=True, blank=True, help_text="The strategy's score; higher = more worth labeling.")
 
+    # Review of likely label errors: set by a scan (out-of-fold predictions ranked by cleanlab,
+    # or annotators' disagreement) and by a manager's decision.
+    review_status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.NONE)
+    review_reason = models.CharField(max_length=16, choices=ReviewReason.choices, blank=True)
+    review_score = models.FloatField(
+        null=True, blank=True, help_text="Label quality from the last scan, 0..1; lower = more likely wrong."
+    )
+    review_suggested = models.ForeignKey(
+        LabelClass, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="The model's class."
+    )
+    review_confidence = models.FloatField(null=True, blank=True, help_text="The model's probability of its class.")
+    review_label = models.ForeignKey(
+        LabelClass,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The label a manager reviewed; a different label makes the item eligible for a flag again.",
+    )
+    review_action = models.CharField(max_length=16, choices=ReviewAction.choices, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["project", "sha256"], name="item_unique_content")]
         indexes = [
             models.Index(fields=["project", "status", "-priority", "id"], name="item_queue"),
             models.Index(fields=["project", "status", "labeled_at"], name="item_status"),
+            models.Index(fields=["project", "review_status", "review_score", "id"], name="item_review"),
         ]
 
     def __str__(self) -> str:
@@ -156,6 +203,7 @@ class Annotation(models.Model):
     class Source(models.TextChoices):
         HUMAN = "human", "Human"
         IMPORT = "import", "Import"
+        REVIEW = "review", "Review"
 
     class Prelabel(models.TextChoices):
         ACCEPTED = "accepted", "Accepted the pre-label"

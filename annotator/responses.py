@@ -18,11 +18,14 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "project"
 
 
-def export_response(project: Project, fmt: str) -> HttpResponse | StreamingHttpResponse:
-    """The project's labeled items as a CSV, JSON Lines or COCO stream, or an ImageFolder zip."""
+def export_response(
+    project: Project, fmt: str, *, include_ambiguous: bool = False
+) -> HttpResponse | StreamingHttpResponse:
+    """The project's labeled items as a CSV, JSON Lines or COCO stream, or an ImageFolder zip
+    (items reviewed as ambiguous only with ``include_ambiguous``)."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}; valid formats: {', '.join(EXPORT_FORMATS)}.")
-    rows = selectors.export_rows(project=project)
+    rows = selectors.export_rows(project=project, include_ambiguous=include_ambiguous)
     base = f"{_slug(project.name)}-labels"
     if fmt == "csv":
         response = StreamingHttpResponse(exports.csv_lines(rows), content_type="text/csv; charset=utf-8")

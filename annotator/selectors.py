@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
-from annotator.models import Annotation, Item, LabelClass, Membership, ModelVersion, Project
+from annotator.models import (
+    Annotation,
+    Item,
+    LabelClass,
+    Membership,
+    ModelVersion,
+    Project,
+    ReviewAction,
+    ReviewReason,
+    ReviewStatus,
+)
 
 
 def project_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
@@ -89,9 +100,12 @@ class TrainingData:
 
 
 def training_data(*, project: Project) -> TrainingData:
+    """Labeled items (their label: the consensus, or a manager's review) and the pool; items a
+    manager marked ambiguous are left out of both."""
     classes = {c.id: c.index for c in LabelClass.objects.filter(project=project)}
     labeled = list(
         Item.objects.filter(project=project, status=Item.Status.LABELED, label__isnull=False, cache_row__isnull=False)
+        .exclude(review_status=ReviewStatus.AMBIGUOUS)
         .order_by("id")
         .values_list("cache_row", "label_id")
     )
@@ -111,9 +125,10 @@ def training_data(*, project: Project) -> TrainingData:
     )
 
 
-def export_rows(*, project: Project) -> Iterator[dict[str, Any]]:
+def export_rows(*, project: Project, include_ambiguous: bool = False) -> Iterator[dict[str, Any]]:
     """One row per labeled item, in item order, with its final labels: the consensus when several
-    people labeled it, every class on multi-label projects. ``annotator`` is who labeled it last."""
+    people labeled it, every class on multi-label projects. ``annotator`` is who labeled it last.
+    Items a manager marked ambiguous are left out unless ``include_ambiguous``."""
     latest = Annotation.objects.filter(item=OuterRef("pk"), active=True).order_by("-id")
     items = (
         Item.objects.filter(project=project, status=Item.Status.LABELED)
@@ -124,6 +139,8 @@ def export_rows(*, project: Project) -> Iterator[dict[str, Any]]:
         )
         .order_by("id")
     )
+    if not include_ambiguous:
+        items = items.exclude(review_status=ReviewStatus.AMBIGUOUS)
     for item in items.iterator(chunk_size=2000):
         single = [item.label.name] if item.label_id else []
         labels = list(item.labels or []) if project.multi_label else single
@@ -192,8 +209,13 @@ def learning_curve(*, project: Project) -> list[dict[str, Any]]:
 
 
 def labels_per_class(*, project: Project) -> list[dict[str, Any]]:
-    """Labeled items per class (the item's label: the consensus where several people label it),
-    every class in index order, zeros included: ``{"name", "n"}``."""
+    """Labeled items per class (the item's final label: the consensus where several people label
+    it; on multi-label projects an item counts once for each of its classes), every class in index
+    order, zeros included: ``{"name", "n"}``."""
+    classes = project_classes(project=project)
+    if project.multi_label:
+        by_name = _multi_label_counts(project=project)
+        return [{"name": c.name, "n": by_name.get(c.name, 0)} for c in classes]
     counts = dict(
         Item.objects.filter(project=project, status=Item.Status.LABELED, label__isnull=False)
         .values("label_id")
@@ -201,7 +223,20 @@ def labels_per_class(*, project: Project) -> list[dict[str, Any]]:
         .order_by()
         .values_list("label_id", "n")
     )
-    return [{"name": c.name, "n": counts.get(c.id, 0)} for c in project_classes(project=project)]
+    return [{"name": c.name, "n": counts.get(c.id, 0)} for c in classes]
+
+
+def _multi_label_counts(*, project: Project) -> dict[str, int]:
+    """Labeled items per class name on a multi-label project, counted in SQL over each item's JSON list."""
+    postgresql = connection.vendor == "postgresql"
+    elements = "jsonb_array_elements_text(i.labels) AS j(value)" if postgresql else "json_each(i.labels) AS j"
+    sql = (
+        f"SELECT j.value, COUNT(*) FROM {Item._meta.db_table} i CROSS JOIN {elements}"
+        " WHERE i.project_id = %s AND i.status = %s GROUP BY j.value"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project.id, Item.Status.LABELED])
+        return {str(name): n for name, n in cursor.fetchall()}
 
 
 def annotator_throughput(*, project: Project) -> list[dict[str, Any]]:
@@ -275,3 +310,133 @@ def project_dashboard(*, project: Project) -> dict[str, Any]:
         "training_requested": Project.objects.filter(id=project.id, training_requested=True).exists(),
         "last_error": failed.first(),
     }
+
+
+def project_roles_for_user(*, user: AbstractBaseUser) -> dict[int, str]:
+    """``{project_id: role}`` for every project ``user`` is a member of."""
+    return dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
+
+
+def membership_list(*, project: Project) -> QuerySet[Membership]:
+    return Membership.objects.filter(project=project).select_related("user").order_by("user__username")
+
+
+def item_list(
+    *,
+    project: Project,
+    status: str | None = None,
+    label: str | None = None,
+    predicted: str | None = None,
+    min_score: float | None = None,
+    max_score: float | None = None,
+    order: str = "id",
+) -> QuerySet[Item]:
+    """A project's items, filtered (each filter is optional) and ordered by ``id``, ``-score`` or ``-priority``."""
+    items = Item.objects.filter(project=project)
+    if status:
+        items = items.filter(status=status)
+    if label and project.multi_label:
+        # JSON containment where the database has it; elsewhere (SQLite) the quoted name in the JSON text.
+        if connection.vendor == "postgresql":
+            items = items.filter(labels__contains=[label])
+        else:
+            items = items.filter(labels__icontains=f'"{label}"')
+    elif label:
+        items = items.filter(label__name=label)
+    if predicted:
+        items = items.filter(pred_label__name=predicted)
+    if min_score is not None:
+        items = items.filter(score__gte=min_score)
+    if max_score is not None:
+        items = items.filter(score__lte=max_score)
+    names = {"label_name": F("label__name"), "pred_label_name": F("pred_label__name")}
+    return items.annotate(**names, pred_version_number=F("pred_version__number")).order_by(order, "id")
+
+
+def annotation_list(
+    *, project: Project, user_id: int | None = None, active: bool | None = None
+) -> QuerySet[Annotation]:
+    annotations = Annotation.objects.filter(item__project=project).select_related("label", "user")
+    if user_id is not None:
+        annotations = annotations.filter(user_id=user_id)
+    if active is not None:
+        annotations = annotations.filter(active=active)
+    return annotations.order_by("-id")
+
+
+# Review of likely label errors ----------------------------------------------------------------------
+
+
+@dataclass
+class ReviewData:
+    """The labeled items a review scan ranks, as cache rows; arrays are read by the worker."""
+
+    item_ids: np.ndarray  # (N,)
+    label_ids: np.ndarray  # (N,) the LabelClass ids the scan judges
+    rows: np.ndarray  # (N,) cache rows
+    labels: np.ndarray  # (N,) class indices
+    n_classes: int
+
+
+def review_data(*, project: Project) -> ReviewData:
+    """Labeled items with a class and a cache row, except those still marked ambiguous with the
+    label that was judged ambiguous."""
+    classes = {c.id: c.index for c in LabelClass.objects.filter(project=project)}
+    rows = list(
+        Item.objects.filter(project=project, status=Item.Status.LABELED, label__isnull=False, cache_row__isnull=False)
+        .exclude(review_status=ReviewStatus.AMBIGUOUS, review_label=F("label"))
+        .order_by("id")
+        .values_list("id", "label_id", "cache_row")
+    )
+    return ReviewData(
+        item_ids=np.array([r[0] for r in rows], dtype=np.int64),
+        label_ids=np.array([r[1] for r in rows], dtype=np.int64),
+        rows=np.array([r[2] for r in rows], dtype=np.int64),
+        labels=np.array([classes[r[1]] for r in rows], dtype=np.int64),
+        n_classes=len(classes),
+    )
+
+
+def review_counts(*, project: Project) -> dict[str, Any]:
+    """The review's figures: items flagged now (by reason), decided (kept, changed, ambiguous),
+    and when the last scan finished. One aggregate query."""
+    flagged = Q(review_status=ReviewStatus.FLAGGED)
+    reviewed = Q(review_status=ReviewStatus.REVIEWED)
+    counts = Item.objects.filter(project=project).aggregate(
+        flagged=Count("id", filter=flagged),
+        label_issue=Count("id", filter=flagged & Q(review_reason=ReviewReason.LABEL_ISSUE)),
+        disagreement=Count("id", filter=flagged & Q(review_reason=ReviewReason.DISAGREEMENT)),
+        reviewed=Count("id", filter=reviewed | Q(review_status=ReviewStatus.AMBIGUOUS)),
+        kept=Count("id", filter=reviewed & Q(review_action=ReviewAction.KEEP)),
+        changed=Count("id", filter=reviewed & Q(review_action=ReviewAction.CHANGE)),
+        ambiguous=Count("id", filter=Q(review_status=ReviewStatus.AMBIGUOUS)),
+    )
+    scanned = Project.objects.filter(id=project.id).values_list("review_scanned_at", flat=True).first()
+    return {**counts, "scanned_at": scanned}
+
+
+def _review_names() -> dict[str, F]:
+    return {"label_name": F("label__name"), "suggested_name": F("review_suggested__name")}
+
+
+def review_next(*, project: Project, exclude: Sequence[int] = ()) -> Item | None:
+    """The flagged item most likely mislabeled (lowest label quality first), not in ``exclude``,
+    with ``label_name`` and ``suggested_name`` set; ``None`` when nothing is flagged."""
+    items = Item.objects.filter(project=project, review_status=ReviewStatus.FLAGGED).exclude(id__in=list(exclude))
+    return items.annotate(**_review_names()).order_by("review_score", "id").first()
+
+
+def review_item(*, item_id: int) -> Item:
+    """An item with the names the review page shows (``label_name``, ``suggested_name``)."""
+    return Item.objects.annotate(**_review_names()).get(id=item_id)
+
+
+def item_votes(*, item: Item) -> list[dict[str, Any]]:
+    """The active single-label annotations of an item per class, most votes first: ``{"label", "n"}``."""
+    rows = (
+        Annotation.objects.filter(item=item, active=True, label__isnull=False)
+        .values("label__name")
+        .annotate(n=Count("id"))
+        .order_by("-n", "label__name")
+    )
+    return [{"label": row["label__name"], "n": row["n"]} for row in rows]

@@ -6,10 +6,16 @@ Services are atomic, take keyword-only arguments, and enqueue Celery work with
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import logging
+import os
 import random
+import shutil
 import string
+import tempfile
+import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +43,9 @@ from annotator.models import (
     ModelVersion,
     Project,
     QueryStrategy,
+    ReviewAction,
+    ReviewReason,
+    ReviewStatus,
 )
 from ml import data as ml_data
 
@@ -151,8 +160,35 @@ def project_create(
 
 
 def membership_add(*, project: Project, user: AbstractBaseUser, role: str = Membership.Role.ANNOTATOR) -> Membership:
-    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+    """Make ``user`` a member of ``project`` with ``role`` (or change their role)."""
+    if role not in Membership.Role.values:
+        raise ServiceError(f"Unknown role {role!r}; valid roles: {', '.join(Membership.Role.values)}.")
+    with transaction.atomic():
+        current = Membership.objects.select_for_update().filter(project=project, user=user).first()
+        if current is not None and current.role == Membership.Role.MANAGER and role != Membership.Role.MANAGER:
+            _keep_a_manager(project=project, leaving=user)
+        membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
     return membership
+
+
+def membership_remove(*, project: Project, user: AbstractBaseUser) -> bool:
+    """Remove ``user`` from ``project`` (their labels stay); whether they were a member. Their leases are
+    given back. The last manager cannot leave."""
+    with transaction.atomic():
+        current = Membership.objects.select_for_update().filter(project=project, user=user).first()
+        if current is None:
+            return False
+        if current.role == Membership.Role.MANAGER:
+            _keep_a_manager(project=project, leaving=user)
+        current.delete()
+        Item.objects.filter(project=project, lease_user=user).update(lease_user=None, lease_until=None)
+    return True
+
+
+def _keep_a_manager(*, project: Project, leaving: AbstractBaseUser) -> None:
+    others = Membership.objects.filter(project=project, role=Membership.Role.MANAGER).exclude(user=leaving)
+    if not others.exists():
+        raise ServiceError("A project needs at least one manager: make someone else a manager first.")
 
 
 # Import -------------------------------------------------------------------------------------------
@@ -496,6 +532,9 @@ def _item_consensus(*, item_id: int, labels_per_item: int, now: Any, multi_label
         return fields
     votes = Counter(label for label, _, _ in rows if label is not None)
     label_id, top = votes.most_common(1)[0]
+    reviewed = [label for label, _, source in rows if source == Annotation.Source.REVIEW and label is not None]
+    if reviewed:  # a manager's review decides over the votes
+        label_id = reviewed[-1]
     return fields | {"label_id": label_id, "agreement": top / sum(votes.values())}
 
 
@@ -844,34 +883,36 @@ def model_version_export(*, version: ModelVersion, fmt: str) -> Path:
     """The file of a ready ``version`` in ``fmt``: TorchScript, ONNX, the JSON card, or a zip of all with a README.
 
     Built once, on the first request, from the weights the worker serves (loaded as the
-    worker loads them), into a folder beside them (``v3.pt`` -> ``v3.export/``), written
-    under a temporary name and renamed, so readers see every file or none. Raises
-    ``ValueError`` for an unknown format and ``ServiceError`` when the version cannot be
-    exported (not ready, multi-label, TorchScript backbone changed since it was trained).
+    worker loads them), into a folder beside them named after their content
+    (``v3.pt`` -> ``v3.export-<sha256 prefix>/``: a reused project id with new weights
+    gets new files), written under a temporary name and renamed, so readers see every
+    file or none. Raises ``ValueError`` for an unknown format and ``ServiceError`` when
+    the version cannot be exported (not ready, weights missing, multi-label, TorchScript
+    backbone changed since it was trained).
     """
     if fmt not in MODEL_EXPORT_FILES:
         raise ValueError(f"Unknown model format {fmt!r}; valid formats: {', '.join(MODEL_EXPORT_FILES)}.")
     if version.status != ModelVersion.Status.READY or not version.weights:
         raise ServiceError(f"Model version {version.number} is not ready.")
-    folder = paths.model_path(version.weights).with_suffix(".export")
+    weights = paths.model_path(version.weights)
+    if not weights.is_file():
+        raise ServiceError(f"The weights of model version {version.number} are missing; retrain to make new ones.")
+    folder = weights.with_name(f"{weights.stem}.export-{hashlib.sha256(weights.read_bytes()).hexdigest()[:16]}")
     if not folder.is_dir():
-        _model_version_build_exports(version, folder)
+        _model_version_build_exports(version, weights, folder)
+        for stale in weights.parent.glob(f"{weights.stem}.export-*"):
+            if stale != folder:
+                shutil.rmtree(stale, ignore_errors=True)
     return folder / MODEL_EXPORT_FILES[fmt]
 
 
-def _model_version_build_exports(version: ModelVersion, folder: Path) -> None:
-    import json
-    import os
-    import shutil
-    import tempfile
-    import zipfile
-
-    from ml import export
+def _model_version_build_exports(version: ModelVersion, weights: Path, folder: Path) -> None:
+    from ml import export  # torch: imported only when a version is first downloaded
     from ml.embeddings import load_backbone
     from ml.model import load_model
 
     project = version.project
-    model, meta = load_model(paths.model_path(version.weights))
+    model, meta = load_model(weights)
     family, input_size = version.model_family, int(meta.get("input_size", project.input_size))
     backbone = None
     if family != ModelFamily.CNN:
@@ -896,8 +937,9 @@ def _model_version_build_exports(version: ModelVersion, folder: Path) -> None:
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
         example = export.example_input(input_size)
-        export.export_torchscript(network, example, tmp / MODEL_EXPORT_FILES["torchscript"])
-        export.export_onnx(network, example, tmp / MODEL_EXPORT_FILES["onnx"])
+        traced = export.trace(network, example)
+        export.export_torchscript(traced, example, tmp / MODEL_EXPORT_FILES["torchscript"])
+        export.export_onnx(traced, example, tmp / MODEL_EXPORT_FILES["onnx"])
         (tmp / MODEL_EXPORT_FILES["json"]).write_text(json.dumps(card, indent=2) + "\n")
         with zipfile.ZipFile(tmp / MODEL_EXPORT_FILES["zip"], "w", zipfile.ZIP_DEFLATED) as bundle:
             for fmt in ("torchscript", "onnx", "json"):
@@ -911,3 +953,156 @@ def _model_version_build_exports(version: ModelVersion, folder: Path) -> None:
                 raise  # not another request finishing first: a real failure
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# Accounts -----------------------------------------------------------------------------------------
+
+
+def api_token_rotate(*, user: AbstractBaseUser) -> str:
+    """Give ``user`` a new API token (replacing any earlier one, which stops working); returns its key."""
+    from rest_framework.authtoken.models import Token
+
+    with transaction.atomic():
+        Token.objects.filter(user=user).delete()
+        return Token.objects.create(user=user).key
+
+
+def api_token_revoke(*, user: AbstractBaseUser) -> bool:
+    """Delete ``user``'s API token; whether there was one."""
+    from rest_framework.authtoken.models import Token
+
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return bool(deleted)
+
+
+# Review of likely label errors --------------------------------------------------------------------
+
+_DECIDED = (ReviewStatus.REVIEWED, ReviewStatus.AMBIGUOUS)
+_REVIEW_FIELDS = ["review_status", "review_reason", "review_score", "review_suggested", "review_confidence"]
+
+
+def review_scan_request(*, project_id: int, version_number: int | None = None) -> None:
+    """Have a worker look for likely label errors (on commit, on the ``default`` queue).
+
+    ``version_number``: the version just published; the scan is skipped if a newer one exists by then.
+    """
+    transaction.on_commit(lambda: _enqueue_review(project_id, version_number))
+
+
+def _enqueue_review(project_id: int, version_number: int | None) -> None:
+    from ml.tasks import review_project_task
+
+    try:
+        review_project_task.apply_async((project_id, version_number), queue="default", retry=False)
+    except Exception:
+        logger.exception("could not enqueue the review scan of project %s", project_id)
+
+
+def review_flags_publish(
+    *,
+    project_id: int,
+    item_ids: Sequence[int] = (),
+    label_ids: Sequence[int] = (),
+    quality: Sequence[float] = (),
+    suggested: Sequence[int] = (),
+    confidence: Sequence[float] = (),
+    flagged: Iterable[int] = (),
+) -> int:
+    """Store a scan's verdicts and returns how many items are flagged now.
+
+    The scan judged the (N,) ``item_ids`` with the LabelClass ids ``label_ids`` they had: label
+    ``quality`` in 0..1, the model's class index ``suggested`` and its ``confidence``; ``flagged``
+    lists the ids cleanlab ranks as likely errors. Per item, on its current row:
+
+    - a manager's decision on the label it still has stands: never flagged again;
+    - several annotators who disagreed (agreement < 1): flagged, reason ``disagreement``;
+    - judged by this scan with its current label: flagged (``label_issue``) or cleared;
+    - otherwise (not judged, or relabeled meanwhile) it keeps its state; an unlabeled item loses its flag.
+    """
+    scanned = {int(item_id): k for k, item_id in enumerate(item_ids)}
+    flagged = {int(item_id) for item_id in flagged}
+    class_ids = list(LabelClass.objects.filter(project_id=project_id).order_by("index").values_list("id", flat=True))
+    columns = ["id", "status", "label_id", "agreement", "n_annotations", "review_status", "review_label_id"]
+    columns += ["review_reason", "review_score", "review_suggested_id", "review_confidence"]
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(id=project_id).first()
+        rows = (
+            Item.objects.filter(project_id=project_id)
+            .filter(Q(status=Item.Status.LABELED) | ~Q(review_status=ReviewStatus.NONE))
+            .values_list(*columns)
+        )
+        changed: list[Item] = []
+        n_flagged = 0
+        for item_id, status, label_id, agreement, n_people, r_status, r_label, *model_fields in rows.iterator(2000):
+            labeled = status == Item.Status.LABELED and label_id is not None
+            if labeled and r_status in _DECIDED and r_label == label_id:
+                continue
+            k = scanned.get(item_id)
+            judged = labeled and k is not None and int(label_ids[k]) == label_id
+            reason, score, suggestion, conf = model_fields
+            if judged:
+                score, conf = float(quality[k]), float(confidence[k])
+                suggestion = class_ids[int(suggested[k])]
+            if not labeled:
+                reason = ""
+            elif n_people > 1 and agreement is not None and agreement < 1:
+                reason = ReviewReason.DISAGREEMENT
+                score = agreement if score is None else min(score, agreement)
+            elif judged:
+                reason = ReviewReason.LABEL_ISSUE if item_id in flagged else ""
+            elif r_status in _DECIDED:
+                reason = ""  # the decision was on another label; this one is not judged yet
+            else:
+                n_flagged += r_status == ReviewStatus.FLAGGED
+                continue  # not judged by this scan: keeps its flag or its absence
+            new_status = ReviewStatus.FLAGGED if reason else ReviewStatus.NONE
+            n_flagged += bool(reason)
+            if (new_status, reason, score, suggestion, conf) == (r_status, *model_fields):
+                continue
+            item = Item(id=item_id, review_status=new_status, review_reason=reason, review_score=score)
+            item.review_suggested_id, item.review_confidence, item.review_action = suggestion, conf, ""
+            changed.append(item)
+        Item.objects.bulk_update(changed, [*_REVIEW_FIELDS, "review_action"], batch_size=500)
+        Project.objects.filter(id=project_id).update(review_scanned_at=timezone.now())
+    return n_flagged
+
+
+def item_review(*, item: Item, user: AbstractBaseUser, action: str, label: str | None = None) -> Item:
+    """Record a manager's decision on a labeled item's label; returns the item as the review page shows it.
+
+    ``keep``: the label stands. ``change``: ``label`` (a class name) becomes the item's label, stored as
+    an active annotation with source ``review`` that outvotes the annotators' (the reviewer's own earlier
+    label on the item becomes history). ``ambiguous``: the item is left out of training and export.
+    Either way the item is not flagged again unless its label changes.
+    """
+    project = item.project
+    if action not in ReviewAction.values:
+        raise ServiceError(f"Unknown action {action!r}; valid actions: {', '.join(ReviewAction.values)}.")
+    if project.multi_label:
+        raise ServiceError("Review is for single-label projects.")
+    label_class = None
+    if action == ReviewAction.CHANGE:
+        if not label:
+            raise ServiceError("A change needs 'label', the class name.")
+        label_class, _ = _validate_labels(project=project, label=label, labels=None)
+    with transaction.atomic():
+        current = Item.objects.select_for_update().filter(id=item.id).values("status", "label_id").first()
+        if current is None or current["status"] != Item.Status.LABELED or current["label_id"] is None:
+            raise ServiceError("Only labeled items can be reviewed.")
+        fields: dict[str, Any] = {
+            "review_status": ReviewStatus.AMBIGUOUS if action == ReviewAction.AMBIGUOUS else ReviewStatus.REVIEWED,
+            "review_action": action,
+            "review_label_id": current["label_id"],
+            "reviewed_by": user,
+            "reviewed_at": timezone.now(),
+        }
+        if label_class is not None and label_class.id == current["label_id"]:
+            fields["review_action"] = ReviewAction.KEEP  # "changed" to the label it has
+        elif label_class is not None:
+            mine = Q(source=Annotation.Source.REVIEW) | Q(user=user)
+            Annotation.objects.filter(item_id=item.id, active=True).filter(mine).update(active=False)
+            Annotation.objects.create(item_id=item.id, user=user, label=label_class, source=Annotation.Source.REVIEW)
+            human = Annotation.objects.filter(item_id=item.id, active=True, source=Annotation.Source.HUMAN)
+            fields |= {"label": label_class, "review_label_id": label_class.id, "n_annotations": human.count()}
+        Item.objects.filter(id=item.id).update(**fields)
+    return selectors.review_item(item_id=item.id)

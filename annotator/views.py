@@ -42,6 +42,11 @@ def _settings_initial(project) -> dict:
     return {name: getattr(project, name) for name in fields}
 
 
+def _forbidden(message: str) -> HttpResponse:
+    """403 with a readable reason, for actions only a project's managers may take."""
+    return HttpResponseForbidden(f"<!doctype html><title>Not allowed</title><p>{message}</p>")
+
+
 def _is_manager(request: HttpRequest, project) -> bool:
     return selectors.project_role(user=request.user, project=project) == Membership.Role.MANAGER
 
@@ -87,6 +92,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
     if is_manager:
         dashboard = selectors.project_dashboard(project=project)
         context["dashboard"] = dashboard
+        context["review"] = selectors.review_counts(project=project)
         context["chart"] = learning_curve_chart(dashboard["learning_curve"])
         context["class_max"] = max([c["n"] for c in dashboard["classes"]], default=0) or 1
     return render(request, "annotator/project_detail.html", context)
@@ -141,8 +147,7 @@ def learning_curve_chart(points: list[dict[str, Any]], *, width: int = 560, heig
 def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_get_for_user(user=request.user, project_id=project_id)
     if not _is_manager(request, project):
-        messages.error(request, "Only the project's managers may change its settings.")
-        return redirect("project-detail", project_id=project.id)
+        return _forbidden("Only the project's managers may change its settings.")
     form = ProjectSettingsForm(request.POST)
     if not form.is_valid():
         for field, errors in form.errors.items():
@@ -162,8 +167,7 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
 def project_upload(request: HttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_get_for_user(user=request.user, project_id=project_id)
     if not _is_manager(request, project):
-        messages.error(request, "Only the project's managers may add images.")
-        return redirect("project-detail", project_id=project.id)
+        return _forbidden("Only the project's managers may add images.")
     files = request.FILES.getlist("files")
     if not files:
         messages.error(request, "Choose one or more images or .zip files first.")
@@ -184,11 +188,10 @@ def project_upload(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_POST
 def project_train(request: HttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_get_for_user(user=request.user, project_id=project_id)
-    if _is_manager(request, project):
-        services.training_request(project_id=project.id)
-        messages.success(request, "Retraining scheduled; the queue is re-ranked when it finishes.")
-    else:
-        messages.error(request, "Only the project's managers may start a retrain.")
+    if not _is_manager(request, project):
+        return _forbidden("Only the project's managers may start a retrain.")
+    services.training_request(project_id=project.id)
+    messages.success(request, "Retraining scheduled; the queue is re-ranked when it finishes.")
     return redirect("project-detail", project_id=project.id)
 
 
@@ -197,10 +200,10 @@ def project_train(request: HttpRequest, project_id: int) -> HttpResponse:
 def project_export(request: HttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_get_for_user(user=request.user, project_id=project_id)
     if not _is_manager(request, project):
-        messages.error(request, "Only the project's managers may export.")
-        return redirect("project-detail", project_id=project.id)
+        return _forbidden("Only the project's managers may export.")
     try:
-        return export_response(project, request.GET.get("format", "csv"))
+        include_ambiguous = request.GET.get("include_ambiguous", "") in {"1", "true", "yes"}
+        return export_response(project, request.GET.get("format", "csv"), include_ambiguous=include_ambiguous)
     except ValueError as exc:
         return HttpResponseBadRequest(str(exc))
 
@@ -223,3 +226,53 @@ def label_page(request: HttpRequest, project_id: int) -> HttpResponse:
         "config": config,
     }
     return render(request, "annotator/label.html", context)
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """The user's page: their projects and roles, and their API token (create, replace, revoke)."""
+    from rest_framework.authtoken.models import Token
+
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "rotate":
+            services.api_token_rotate(user=request.user)
+            messages.success(request, "A new API token was created; the earlier one, if any, no longer works.")
+        elif action == "revoke":
+            if services.api_token_revoke(user=request.user):
+                messages.success(request, "Your API token was revoked.")
+        else:
+            return HttpResponseBadRequest("Unknown action; use rotate or revoke.")
+        return redirect("account")
+    token = Token.objects.filter(user=request.user).values_list("key", flat=True).first()
+    projects = selectors.project_list_for_user(user=request.user).order_by("name")
+    roles = selectors.project_roles_for_user(user=request.user)
+    rows = [(project, roles.get(project.id, "admin")) for project in projects]
+    return render(request, "annotator/account.html", {"token": token, "rows": rows})
+
+
+#: Keys tried, in order, for "mark ambiguous" on the review page: the first no class uses.
+AMBIGUOUS_KEYS = ("a", "x", "q", "m")
+
+
+@login_required
+def review_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Managers go through the items flagged as likely mislabeled, keyboard first."""
+    project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+    if not _is_manager(request, project):
+        return _forbidden("Only the project's managers review labels.")
+    classes = selectors.project_classes(project=project)
+    taken = {c.hotkey for c in classes}
+    config = {
+        "project": project.id,
+        "classes": [{"name": c.name, "hotkey": c.hotkey} for c in classes],
+        "multi_label": project.multi_label,
+    }
+    context = {
+        "project": project,
+        "classes": classes,
+        "counts": selectors.review_counts(project=project),
+        "ambiguous_key": next((key for key in AMBIGUOUS_KEYS if key not in taken), ""),
+        "config": config,
+    }
+    return render(request, "annotator/review.html", context)

@@ -31,6 +31,11 @@ MAX_EMBED_SIZE = 224
 EMBED_BATCH = 128
 
 
+def embed_side(size: int) -> int:
+    """The side that (size, size) cached images are resized to before the backbone runs."""
+    return min(max(size, MIN_EMBED_SIZE), MAX_EMBED_SIZE)
+
+
 @dataclass
 class Backbone:
     """A frozen feature extractor; ``key`` names its embedding cache file."""
@@ -46,7 +51,7 @@ class Backbone:
         if images.ndim != 4 or images.shape[3] != 3:
             raise ValueError(f"expected images of shape (N, H, W, 3), got {images.shape}")
         out = np.empty((len(images), self.dim), dtype=np.float32)
-        side = min(max(images.shape[1], MIN_EMBED_SIZE), MAX_EMBED_SIZE) if len(images) else 0
+        side = embed_side(images.shape[1]) if len(images) else 0
         mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
         with torch.inference_mode():

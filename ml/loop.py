@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from ml.model import predict_proba, predict_proba_features
+from ml.model import predict_proba_features, predict_with_features
 from ml.scoring import get_scorer
 from ml.training import train, train_head
 
@@ -25,12 +25,14 @@ MIN_MC_SAMPLES = 20
 
 @dataclass
 class LoopResult:
-    """What one round produced; ``probs`` (N_pool, C) are mean probabilities, ``scores`` (N_pool,)."""
+    """What one round produced; ``probs`` (N_pool, C) are mean probabilities, ``scores`` (N_pool,),
+    ``embeddings`` (N_pool, D) what diverse batch selection measures similarity on."""
 
     model: nn.Module
     metrics: dict
     probs: np.ndarray
     scores: np.ndarray
+    embeddings: np.ndarray | None = None
 
 
 def fit_and_score(
@@ -58,10 +60,16 @@ def fit_and_score(
     samples = max(mc_samples, MIN_MC_SAMPLES) if strategy in MC_STRATEGIES else mc_samples
     report = progress or (lambda _fraction: None)
     model, metrics = train(train_images, train_labels, n_classes, seed=seed, progress=lambda f: report(0.9 * f))
-    probs = predict_proba(model, pool_images, mc_samples=samples)  # (M, C, S)
+    probs, embeddings = predict_with_features(model, pool_images, mc_samples=samples)  # (M, C, S), (M, D)
     scores = np.asarray(scorer(probs, rng=np.random.default_rng(seed)), dtype=np.float64)
     report(1.0)
-    return LoopResult(model=model, metrics=metrics, probs=probs.mean(axis=2, dtype=np.float32), scores=scores)
+    return LoopResult(
+        model=model,
+        metrics=metrics,
+        probs=probs.mean(axis=2, dtype=np.float32),
+        scores=scores,
+        embeddings=embeddings,
+    )
 
 
 def fit_and_score_features(
@@ -94,4 +102,6 @@ def fit_and_score_features(
     probs = predict_proba_features(head, pool_features, mc_samples=samples)  # (M, C, S)
     scores = np.asarray(scorer(probs, rng=np.random.default_rng(seed)), dtype=np.float64)
     report(1.0)
-    return LoopResult(model=head, metrics=metrics, probs=probs.mean(axis=2, dtype=np.float32), scores=scores)
+    return LoopResult(
+        model=head, metrics=metrics, probs=probs.mean(axis=2, dtype=np.float32), scores=scores, embeddings=pool_features
+    )

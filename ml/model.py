@@ -198,23 +198,39 @@ def predict_proba(model: nn.Module, images: np.ndarray, *, mc_samples: int = 1, 
     and shared by every item, one batched matmul). The model's train/eval modes are
     restored afterwards.
     """
+    return predict_with_features(model, images, mc_samples=mc_samples, batch_size=batch_size)[0]
+
+
+def predict_with_features(
+    model: nn.Module, images: np.ndarray, *, mc_samples: int = 1, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``predict_proba``'s (N, C, S) probabilities and the (N, D) float32 ``model.features`` output.
+
+    The features come from the same single backbone pass (deterministic, eval mode); they
+    are None for a model without ``features`` and ``head`` children.
+    """
     if mc_samples < 1:
         raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     n_classes = n_classes_of(model)
     images = np.asarray(images)
+    split = hasattr(model, "features") and hasattr(model, "head")
     if len(images) == 0:
-        return np.zeros((0, n_classes, mc_samples), dtype=np.float32)
+        empty = np.zeros((0, n_classes, mc_samples), dtype=np.float32)
+        if not split:
+            return empty, None
+        width = next((m.in_features for m in model.head.modules() if isinstance(m, nn.Linear)), 0)
+        return empty, np.zeros((0, width), dtype=np.float32)
     modes = {m: m.training for m in model.modules()}
     model.eval()
     if mc_samples > 1:
         for m in model.modules():
             if isinstance(m, _DROPOUTS):
                 m.train()
-    split = hasattr(model, "features") and hasattr(model, "head")
     found = _dropout_linear(model.head) if split else None
     out = np.empty((len(images), n_classes, mc_samples), dtype=np.float32)
+    features: list[np.ndarray] = []
     try:
         with torch.inference_mode():
             masks = _mc_masks(mc_samples, found[1].in_features, found[0]) if found and mc_samples > 1 else None
@@ -225,6 +241,7 @@ def predict_proba(model: nn.Module, images: np.ndarray, *, mc_samples: int = 1, 
                     logits = torch.stack([model(x) for _ in range(mc_samples)])  # (S, B, C)
                 else:
                     feats = model.features(x)  # (B, D), once
+                    features.append(feats.float().numpy())
                     if mc_samples > 1:
                         logits = _mc_logits(feats, model.head, masks, mc_samples)
                     else:
@@ -234,7 +251,7 @@ def predict_proba(model: nn.Module, images: np.ndarray, *, mc_samples: int = 1, 
     finally:
         for m, training in modes.items():
             m.training = training
-    return out
+    return out, (np.concatenate(features) if split else None)
 
 
 def save_model(model: nn.Module, path: Path, meta: dict[str, Any]) -> None:

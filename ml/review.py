@@ -117,3 +117,43 @@ def flip_labels(
         partner = np.where(partner == np.arange(n_classes), (partner + 1) % n_classes, partner)
         noisy[flipped] = partner[labels[flipped]]
     return noisy, flipped
+
+
+#: A scan's fold models only rank labels, they never serve: a short fixed schedule, no validation split.
+SCAN_CNN_EPOCHS = 15
+SCAN_HEAD_EPOCHS = 40
+#: Below this many labeled items a scan looks only for disagreements.
+SCAN_MIN_LABELS = 20
+
+
+def quick_cnn_fit(
+    images: np.ndarray, labels: np.ndarray, n_classes: int, seed: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The product's CNN trainer on a short schedule (``SCAN_CNN_EPOCHS``), as a ``FitFn``."""
+    from ml.model import predict_proba
+    from ml.training import train
+
+    model, _ = train(images, labels, n_classes, seed=seed, val_fraction=0.0, max_epochs=SCAN_CNN_EPOCHS)
+    return lambda x: predict_proba(model, x).mean(axis=2)
+
+
+def head_fit(features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The product's head trainer on (N, D) backbone embeddings (``SCAN_HEAD_EPOCHS``), as a ``FitFn``."""
+    from ml.model import predict_proba_features
+    from ml.training import train_head
+
+    head, _ = train_head(features, labels, n_classes, seed=seed, val_fraction=0.0, max_epochs=SCAN_HEAD_EPOCHS)
+    return lambda x: predict_proba_features(head, x).mean(axis=2)
+
+
+def scan_label_issues(
+    inputs: np.ndarray, labels: np.ndarray, n_classes: int, *, features: bool, folds: int = 5, seed: int = 0
+) -> tuple[LabelIssues, np.ndarray]:
+    """Likely label errors among (N,) labeled items: ``(issues, (N, C) out-of-fold probabilities)``.
+
+    ``inputs`` are (N, S, S, 3) uint8 images for the ``cnn`` family (``features=False``) or
+    (N, D) cached embeddings for the backbone families (``features=True``, a small head per fold).
+    """
+    fit = head_fit if features else quick_cnn_fit
+    probs = out_of_fold_probs(inputs, labels, n_classes, folds=folds, seed=seed, fit=fit)
+    return find_label_issues(labels, probs), probs

@@ -120,6 +120,7 @@ def train_project_task(project_id: int) -> int | None:
             weights=relpath,
         )
         logger.info("project %s: published version %s %s", project_id, version.number, result.metrics)
+        services.review_scan_request(project_id=project_id, version_number=version.number)
         return version.number
     except Exception as exc:
         logger.exception("project %s: training version %s failed", project_id, version.number)
@@ -162,3 +163,49 @@ def cold_start_project_task(project_id: int) -> int:
     k = min(len(emb), max(COLD_START_MIN, min(2 * project.retrain_every, COLD_START_MAX)))
     picks = cold_start(emb, k, seed=project.id)
     return services.items_cold_start_publish(project_id=project.id, item_ids=data.pool_ids[picks].tolist())
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def review_project_task(project_id: int, version_number: int | None = None) -> int | None:
+    """Look for likely label errors: out-of-fold probabilities of every labeled item with the
+    project's model family (``cnn``: short CNN runs on the cached images; the backbone families:
+    a head on the cached embeddings), ranked by cleanlab; stored with the disagreement flags.
+
+    Returns how many items are flagged, or ``None`` when skipped: the project is gone, or a
+    version newer than ``version_number`` is ready (its own scan follows).
+    """
+    from annotator import paths, selectors, services
+    from annotator.models import ModelVersion, Project
+    from ml.data import cache_read
+    from ml.embeddings import embeddings_ensure, embeddings_read, load_backbone
+    from ml.review import SCAN_MIN_LABELS, scan_label_issues
+
+    project = Project.objects.filter(id=project_id).first()
+    if project is None:
+        return None
+    if version_number is not None:
+        newer = ModelVersion.objects.filter(project=project, status="ready", number__gt=version_number)
+        if newer.exists():
+            return None
+    services.items_ensure_cached(project=project)
+    data = selectors.review_data(project=project)
+    if project.multi_label or len(data.labels) < SCAN_MIN_LABELS or len(np.unique(data.labels)) < 2:
+        return services.review_flags_publish(project_id=project.id)  # disagreements only
+    cache = paths.cache_path(project.id, project.input_size)
+    if project.model_family == "cnn":
+        inputs = cache_read(cache, data.rows, project.input_size)
+    else:
+        backbone = load_backbone(project.model_family, project.backbone_path or None)
+        inputs = embeddings_read(embeddings_ensure(cache, project.input_size, backbone), data.rows, backbone.dim)
+    issues, probs = scan_label_issues(inputs, data.labels, data.n_classes, features=project.model_family != "cnn")
+    n_flagged = services.review_flags_publish(
+        project_id=project.id,
+        item_ids=data.item_ids.tolist(),
+        label_ids=data.label_ids.tolist(),
+        quality=issues.quality.tolist(),
+        suggested=issues.predicted.tolist(),
+        confidence=probs.max(axis=1).tolist(),
+        flagged=data.item_ids[issues.ranked].tolist(),
+    )
+    logger.info("project %s: review scan of %s labels flagged %s", project_id, len(data.labels), n_flagged)
+    return n_flagged

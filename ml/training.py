@@ -3,7 +3,9 @@
 ``train`` holds out a stratified validation split, trains with AdamW, light shift
 augmentation and early stopping, and records the best epoch and its validation
 accuracy; it then trains a fresh model on all labeled items for that many epochs, so
-the model that gets served has seen every label.
+the model that gets served has seen every label. Small sets, where a minimum step
+count fixes the schedule anyway, skip the separate validation run: one run measures the
+split half-way and then trains on every label (half the time, no label left out).
 """
 
 from __future__ import annotations
@@ -57,7 +59,11 @@ def train(
     model trains for ``max_epochs``. The returned model (eval mode) is then refit on
     all N for the best epoch count, but at least ``MIN_REFIT_EPOCHS`` epochs and
     ``MIN_REFIT_STEPS`` steps, with a cosine-annealed learning rate. An epoch covers at
-    least ``MIN_EPOCH_SAMPLES`` samples. Raises ``ValueError`` for N == 0.
+    least ``MIN_EPOCH_SAMPLES`` samples. When ``MIN_REFIT_STEPS`` alone asks for more
+    than ``MIN_REFIT_EPOCHS`` epochs (small N: a few hundred items at batch size 64),
+    that count is the schedule and there is one run instead of two: its first half on
+    the training split, then the validation accuracy is taken, then every item for the
+    second half under the same annealed learning rate. Raises ``ValueError`` for N == 0.
 
     Returns ``(model, metrics)``, metrics = {"val_accuracy": float | None (at the best
     epoch), "n_train": size of the training split, "n_val": size of the validation
@@ -78,24 +84,34 @@ def train(
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        epochs, val_accuracy, refit_start = max_epochs, None, 0.0
-        if len(val_idx):
-            model = build_model(n_classes, input_size=images.shape[1])
-            epochs, val_accuracy = _fit(
-                model,
-                x_all[train_idx],
-                y_all[train_idx],
-                max_epochs,
-                rng,
-                config,
-                val=(x_all[val_idx], y_all[val_idx]),
-                patience=patience,
-                report=lambda f: report(0.5 * f),
-            )
-            # Tiny validation sets are noisy and can stop very early; refit longer.
-            epochs, refit_start = max(epochs, min(_min_refit_epochs(len(labels), batch_size), max_epochs)), 0.5
+        epochs, val_accuracy = max_epochs, None
         model = build_model(n_classes, input_size=images.shape[1])
-        _fit(model, x_all, y_all, epochs, rng, config, report=lambda f: report(refit_start + (1 - refit_start) * f))
+        floor = min(_min_refit_epochs(len(labels), batch_size), max_epochs)
+        if len(val_idx) and floor > MIN_REFIT_EPOCHS:
+            # Small sets: the refit's minimum step count sets the schedule, and a handful
+            # of validation items could only nudge it, so validation just measures. One
+            # run: the first half of the steps on the training split, then validation
+            # accuracy, then the rest on every item.
+            epochs = floor
+            val_accuracy = _fit_measured(model, x_all, y_all, train_idx, val_idx, epochs, rng, config, report)
+        else:
+            refit_start = 0.0
+            if len(val_idx):
+                epochs, val_accuracy = _fit(
+                    model,
+                    x_all[train_idx],
+                    y_all[train_idx],
+                    max_epochs,
+                    rng,
+                    config,
+                    val=(x_all[val_idx], y_all[val_idx]),
+                    patience=patience,
+                    report=lambda f: report(0.5 * f),
+                )
+                # Tiny validation sets are noisy and can stop very early; refit longer.
+                epochs, refit_start = max(epochs, min(_min_refit_epochs(len(labels), batch_size), max_epochs)), 0.5
+                model = build_model(n_classes, input_size=images.shape[1])
+            _fit(model, x_all, y_all, epochs, rng, config, report=lambda f: report(refit_start + (1 - refit_start) * f))
     model.eval()
     report(1.0)
     metrics = {
@@ -292,6 +308,72 @@ def _fit(
     if val is None:
         return epochs, None
     return best_epoch, best_accuracy
+
+
+def _fit_measured(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    epochs: int,
+    rng: np.random.Generator,
+    config: dict,
+    report: Callable[[float], None],
+) -> float:
+    """Train ``model`` on x (N, 3, S, S), y (N,) for ``epochs`` epochs' worth of steps, measuring on the way.
+
+    The first half of the steps sees only ``train_idx``; the accuracy on ``val_idx`` is
+    taken then (and returned); the second half sees every item. One cosine-annealed
+    learning rate spans both halves, so the result is a model trained on all N.
+    """
+    total = epochs * _epoch_plan(len(x), config["batch_size"])[1]
+    first = total // 2
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total)
+    _steps(model, x[train_idx], y[train_idx], first, optimizer, scheduler, rng, config, lambda f: report(0.5 * f))
+    _, accuracy = _evaluate(model, x[val_idx], y[val_idx])
+    _steps(model, x, y, total - first, optimizer, scheduler, rng, config, lambda f: report(0.5 + 0.5 * f))
+    return accuracy
+
+
+def _epoch_plan(n: int, batch_size: int) -> tuple[int, int]:
+    """(repeats, batches) of an epoch over n items: repeated up to MIN_EPOCH_SAMPLES samples."""
+    repeats = max(1, math.ceil(MIN_EPOCH_SAMPLES / n))
+    return repeats, max(1, math.ceil(repeats * n / batch_size))
+
+
+def _steps(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    rng: np.random.Generator,
+    config: dict,
+    report: Callable[[float], None],
+) -> None:
+    """``steps`` optimiser steps on x (N, 3, S, S), y (N,), in epochs as ``_fit`` makes them."""
+    loss_fn = nn.CrossEntropyLoss()
+    repeats, n_batches = _epoch_plan(len(x), config["batch_size"])
+    done = 0
+    model.train()
+    while done < steps:
+        order = np.concatenate([rng.permutation(len(x)) for _ in range(repeats)])
+        for batch in np.array_split(order, n_batches):
+            if done >= steps:
+                break
+            xb = x[batch]
+            if config["augment"]:
+                xb = _augment(xb, rng, config["allow_flips"])
+            loss = loss_fn(model(xb), y[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            done += 1
+        report(done / steps)
 
 
 def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:

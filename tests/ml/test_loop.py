@@ -23,14 +23,14 @@ def test_unknown_strategy_fails_before_training(digits, monkeypatch):
 )
 def test_mc_samples_per_strategy(digits, monkeypatch, strategy, mc_samples, expected):
     seen = []
-    real_predict = ml.loop.predict_proba
+    real_predict = ml.loop.predict_with_features
     monkeypatch.setattr(ml.loop, "train", lambda *a, **k: (build_model(10, input_size=32).eval(), {"epochs": 0}))
 
     def spy(model, images, *, mc_samples):
         seen.append(mc_samples)
         return real_predict(model, images, mc_samples=mc_samples)
 
-    monkeypatch.setattr(ml.loop, "predict_proba", spy)
+    monkeypatch.setattr(ml.loop, "predict_with_features", spy)
     result = fit_and_score(
         digits[0][:10], digits[1][:10], digits[0][10:17], 10, strategy=strategy, mc_samples=mc_samples
     )
@@ -48,8 +48,11 @@ def test_real_round(digits):
     np.testing.assert_allclose(result.scores, entropy(result.probs), rtol=1e-5, atol=1e-6)
     assert result.metrics["n_train"] + result.metrics["n_val"] == 60
     assert progress[-1] == 1.0 and progress == sorted(progress)
+    # The pool's penultimate features come with it, for diverse batch selection
+    assert result.embeddings.shape == (100, 128) and result.embeddings.dtype == np.float32
 
 
 def test_empty_pool(digits):
     result = fit_and_score(digits[0][:6], digits[1][:6], np.zeros((0, 32, 32, 3), dtype=np.uint8), 10, strategy="bald")
     assert result.probs.shape == (0, 10) and result.scores.shape == (0,)
+    assert result.embeddings.shape == (0, 128)

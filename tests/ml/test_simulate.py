@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+import ml.simulate
 from ml.loop import fit_and_score_features
-from ml.simulate import THRESHOLDS, Data, Settings, simulate, summarise
+from ml.simulate import THRESHOLDS, Data, Settings, default_selection, run_one, simulate, summarise
 
 
 def test_short_simulation_on_digits(digits):
@@ -41,3 +43,28 @@ def test_head_round_on_separable_embeddings():
     assert result.probs.shape == (120, 3) and result.scores.shape == (120,)
     assert (result.probs.argmax(axis=1) == y).mean() > 0.9
     assert (result.scores >= 0).all()
+
+
+def test_every_family_selects_diverse_batches_by_default():
+    assert {default_selection(m) for m in ("cnn", "pretrained", "torchscript")} == {"diverse"}
+    with pytest.raises(ValueError, match="cnn"):
+        default_selection("resnet")
+
+
+def test_cnn_rounds_cluster_on_the_models_features_and_random_stays_random(digits, monkeypatch):
+    images, labels = digits
+    data = Data(images[:300], labels[:300], images[1400:1500], labels[1400:1500], 10)
+    settings = Settings(strategies=["margin"], initial=10, batch=5, budget=10, repeats=1, selection="diverse")
+    seen = []
+    real = ml.simulate.choose_batch
+
+    def spy(scores, k, *, embeddings, selection, seed):
+        assert embeddings.shape == (len(scores), 128)  # the CNN's penultimate features of the candidates
+        seen.append(selection)
+        return real(scores, k, embeddings=embeddings, selection=selection, seed=seed)
+
+    monkeypatch.setattr(ml.simulate, "choose_batch", spy)
+    for strategy in ("margin", "random"):
+        curve = run_one(data, strategy, settings, 0)
+        assert [n for n, _ in curve] == [10, 15, 20]
+    assert seen == ["diverse", "diverse", "topk", "topk"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ml.model import predict_proba
-from ml.training import _augment, _stratified_split, train
+from ml.training import _augment, _min_refit_epochs, _stratified_split, train
 
 
 def test_learns_digits_from_200_items(digits):
@@ -22,6 +22,22 @@ def test_learns_digits_from_200_items(digits):
     assert metrics["n_train"] + metrics["n_val"] == 200 and metrics["n_val"] == 40
     assert metrics["val_accuracy"] > 0.5
     assert 1 <= metrics["epochs"] <= 60
+    assert not model.training
+
+
+def test_small_sets_measure_validation_within_one_run(digits):
+    # Given 40 labels: the minimum step count, not validation, sets the schedule
+    images, labels = digits
+    fractions: list[float] = []
+    model, metrics = train(images[:40], labels[:40], 10, seed=0, progress=fractions.append)
+    # Then validation is still measured on a held-out fifth, and the schedule is that minimum
+    assert metrics["n_val"] == 8 and metrics["n_train"] == 32
+    assert metrics["val_accuracy"] is not None and 0.0 <= metrics["val_accuracy"] <= 1.0
+    assert metrics["epochs"] == _min_refit_epochs(40, 64) > 10
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    # And the served model has seen every label, the held-out ones included
+    train_accuracy = (predict_proba(model, images[:40])[:, :, 0].argmax(axis=1) == labels[:40]).mean()
+    assert train_accuracy >= 0.9
     assert not model.training
 
 

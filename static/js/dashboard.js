@@ -1,0 +1,144 @@
+/* The managers' dashboard on the project page: polls the dashboard figures every 2 s (while the tab
+   is visible) and updates them in place: training progress, queue, classes, annotators, the last
+   failure. When a new version is ready it swaps in the server's rendering of the learning curve.
+   Whether workers are up comes from /health/workers/, asked less often (it waits for their pings). */
+(function () {
+  "use strict";
+
+  const root = document.getElementById("dashboard");
+  if (!root) return;
+  const POLL_MS = 2000;
+  const WORKERS_MS = 15000;
+  const $ = (id) => document.getElementById(id);
+  const dash = "–";
+
+  const percent = (share) => (share === null || share === undefined ? dash : `${Math.round(share * 100)}%`);
+  const fixed = (value, digits) => (value === null || value === undefined ? dash : value.toFixed(digits));
+
+  function element(tag, text, attributes) {
+    const node = document.createElement(tag);
+    if (text !== undefined) node.textContent = text;
+    Object.assign(node, attributes || {});
+    return node;
+  }
+
+  async function getJson(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    const data = await response.json().catch(() => null);
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  function renderTraining(data) {
+    const bar = $("training-progress");
+    const text = $("training-text");
+    const run = data.training;
+    if (run) {
+      bar.hidden = false;
+      bar.value = run.progress;
+      text.textContent = `v${run.number} training on ${run.n_labels} labels: ${percent(run.progress)}`;
+    } else {
+      bar.hidden = true;
+      text.textContent = data.training_requested ? "A retrain is scheduled." : "Not training.";
+    }
+    const failure = data.last_error;
+    $("last-error").hidden = !failure;
+    if (failure) {
+      $("last-error-version").textContent = `v${failure.number}`;
+      $("last-error-text").textContent = failure.error;
+    }
+  }
+
+  function renderCounts(counts) {
+    for (const node of root.querySelectorAll("[data-count]")) {
+      node.textContent = counts[node.dataset.count];
+    }
+    for (const key of ["total", "labeled", "unlabeled"]) {
+      const node = $(`count-${key}`); // the page's own figures, above the dashboard
+      if (node) node.textContent = counts[key];
+    }
+  }
+
+  function renderClasses(classes) {
+    const most = Math.max(1, ...classes.map((c) => c.n));
+    const rows = classes.map((c) => {
+      const fill = element("span");
+      fill.style.width = `${Math.round((c.n / most) * 100)}%`;
+      const bar = element("span", undefined, { className: "bar" });
+      bar.append(fill);
+      const row = element("li");
+      row.append(element("span", c.name, { className: "bar-name" }), bar, element("span", String(c.n), { className: "bar-n" }));
+      return row;
+    });
+    $("class-bars").replaceChildren(...rows);
+  }
+
+  function renderAnnotators(annotators) {
+    const rows = annotators.map((a) => {
+      const row = element("tr");
+      const cells = [a.user, String(a.n_labels), fixed(a.labels_per_hour, 0), percent(a.acceptance_rate), fixed(a.median_s, 1)];
+      row.append(...cells.map((text) => element("td", text)));
+      return row;
+    });
+    if (!rows.length) {
+      const row = element("tr");
+      row.append(element("td", "No labels yet.", { colSpan: 5 }));
+      rows.push(row);
+    }
+    $("annotator-rows").replaceChildren(...rows);
+  }
+
+  async function renderCurve(points) {
+    const numbers = points.map((p) => p.number).join(",");
+    const svg = $("learning-curve");
+    if (!svg || svg.dataset.numbers === numbers) return;
+    const response = await fetch(root.dataset.curveUrl, { credentials: "same-origin" });
+    if (response.ok && !response.redirected) svg.outerHTML = await response.text(); // not a login page
+  }
+
+  async function poll() {
+    if (!document.hidden) {
+      try {
+        const { ok, status, data } = await getJson(root.dataset.url);
+        if (ok) {
+          renderTraining(data);
+          renderCounts(data.counts);
+          renderClasses(data.classes);
+          renderAnnotators(data.annotators);
+          await renderCurve(data.learning_curve);
+          $("dashboard-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+        } else {
+          $("dashboard-updated").textContent = `not updated: ${status}`;
+        }
+      } catch (error) {
+        $("dashboard-updated").textContent = "not updated: the server did not answer";
+      }
+    }
+    setTimeout(poll, POLL_MS);
+  }
+
+  async function pollWorkers() {
+    const line = $("workers-status");
+    if (!document.hidden) {
+      try {
+        const { data } = await getJson(root.dataset.workersUrl);
+        const workers = (data && data.workers) || [];
+        const training = workers.filter((name) => (data.queues[name] || []).includes("training"));
+        if (!workers.length) {
+          line.textContent = data && data.error ? `Workers: ${data.error}` : "Workers: none answered; training will wait.";
+        } else if (!training.length) {
+          line.textContent = `Workers: ${workers.length} up, none on the training queue; training will wait.`;
+        } else {
+          line.textContent = `Workers: ${workers.length} up (${training.join(", ")} on the training queue).`;
+        }
+        line.className = workers.length && training.length ? "ok" : "warn";
+      } catch (error) {
+        line.textContent = "Workers: unknown (the server did not answer).";
+        line.className = "warn";
+      }
+    }
+    setTimeout(pollWorkers, WORKERS_MS);
+  }
+
+  setTimeout(poll, POLL_MS);
+  pollWorkers();
+})();

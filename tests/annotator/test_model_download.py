@@ -1,0 +1,129 @@
+"""Taking the model away: managers download the current version as TorchScript, ONNX, JSON or a zip."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import zipfile
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from rest_framework.test import APIClient
+
+from annotator import paths, services
+from annotator.models import Item, ModelVersion, Project
+from ml.data import cache_read
+from ml.embeddings import load_backbone
+from ml.model import load_model, predict_proba, predict_proba_features
+from ml.tasks import train_project_task
+from ml.training import train, train_head
+from tests.factories import digits_pngs, make_project, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def download(client: APIClient, project: Project, fmt: str) -> bytes:
+    response = client.get(f"/api/projects/{project.id}/model/?format={fmt}")
+    assert response.status_code == 200, response.content
+    assert f"pets-v1-{services.MODEL_EXPORT_FILES[fmt]}" in response["Content-Disposition"]
+    return response.getvalue()
+
+
+def project_with_a_model(user, monkeypatch, family: str) -> Project:
+    """A 3-class project of 18 digits, 9 labeled, and version 1 published by the real training task."""
+    # A handful of training steps: the download, not the accuracy, is under test.
+    monkeypatch.setattr("ml.training.MIN_EPOCH_SAMPLES", 16)
+    monkeypatch.setattr("ml.loop.train", functools.partial(train, max_epochs=1))
+    monkeypatch.setattr("ml.loop.train_head", functools.partial(train_head, max_epochs=3))
+    project = make_project(user, labels=["0", "1", "2"], model_family=family)
+    pngs, truth = digits_pngs(60)
+    chosen = [i for i, t in enumerate(truth) if t < 3][:18]
+    services.items_import_uploads(project=project, files=[(f"{i}.png", io.BytesIO(pngs[i])) for i in chosen], user=user)
+    for item in list(Item.objects.filter(project=project).order_by("id"))[:9]:
+        services.annotation_create(item=item, user=user, label=str(truth[int(item.original_name[:-4])]))
+    services.training_request(project_id=project.id)  # enqueued on commit: never, in this test
+    assert train_project_task(project.id) == 1  # the worker's task, run here
+    return project
+
+
+def served_probs(project: Project, images: np.ndarray) -> np.ndarray:
+    """(N, C) probabilities of the current version on (N, S, S, 3) cached images, loaded as the worker loads it."""
+    version = ModelVersion.objects.get(project=project, status="ready")
+    model, _ = load_model(paths.model_path(version.weights))
+    if version.model_family == "cnn":
+        return predict_proba(model, images)[:, :, 0]
+    backbone = load_backbone(version.model_family, project.backbone_path or None)
+    return predict_proba_features(model, backbone.embed(images))[:, :, 0]
+
+
+@pytest.mark.parametrize("family", ["cnn", "pretrained"])
+def test_manager_downloads_files_that_predict_what_is_served(user, monkeypatch, family):
+    # Given a project whose worker has published version 1
+    project = project_with_a_model(user, monkeypatch, family)
+    pool = list(Item.objects.filter(project=project, status="unlabeled").order_by("id")[:6])
+    images = cache_read(paths.cache_path(project.id, project.input_size), [i.cache_row for i in pool], 32)
+    served = served_probs(project, images)
+    published = np.array([item.pred_probs for item in pool])  # the pre-labels, rounded to 4 decimals
+    np.testing.assert_allclose(served, published, atol=1e-4)
+    manager = client_for(user)
+
+    # When a manager downloads the zip bundle (built now), then each file on its own
+    bundle = zipfile.ZipFile(io.BytesIO(download(manager, project, "zip")))
+    assert sorted(bundle.namelist()) == ["README.txt", "model.json", "model.onnx", "model.pt"]
+    assert "onnxruntime" in bundle.read("README.txt").decode()
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("the export was built a second time")
+
+    monkeypatch.setattr("ml.export.trace", no_rebuild)
+    files = {fmt: download(manager, project, fmt) for fmt in ("torchscript", "onnx", "json")}
+
+    # Then the files were built once and cached beside the weights
+    assert files["onnx"] == bundle.read("model.onnx") and files["json"] == bundle.read("model.json")
+    weights = paths.model_path(ModelVersion.objects.get(project=project).weights)
+    assert len(list(weights.parent.glob(f"{weights.stem}.export-*/model.pt"))) == 1
+    # And the card names the classes and the input
+    card = json.loads(files["json"])
+    assert card["classes"] == ["0", "1", "2"] and card["model_version"] == 1
+    prep = card["preprocessing"]
+    assert prep["model_family"] == family and prep["input_shape"] == ["N", 3, 32, 32]
+    # And TorchScript (torch only) and ONNX (onnxruntime only) agree with the served model on cached images
+    x = np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+    with torch.no_grad():
+        from_ts = torch.jit.load(io.BytesIO(files["torchscript"]))(torch.from_numpy(x)).numpy()
+    session = ort.InferenceSession(files["onnx"], providers=["CPUExecutionProvider"])
+    from_onnx = session.run([prep["output_name"]], {prep["input_name"]: x})[0]
+    for probs in (from_ts, from_onnx):
+        np.testing.assert_array_equal(probs.argmax(axis=1), served.argmax(axis=1))
+        np.testing.assert_allclose(probs, served, atol=1e-4)
+
+
+def test_only_managers_and_only_a_ready_model_and_a_known_format(user):
+    # Given a project without a ready model version, its manager and an annotator
+    project = make_project(user)
+    bob = make_user("bob")
+    services.membership_add(project=project, user=bob)
+    ModelVersion.objects.create(project=project, number=1, strategy="entropy", n_labels=0)  # still training
+    url = f"/api/projects/{project.id}/model/"
+    # Then the annotator is refused, the manager told there is no model, and a bad format named
+    assert client_for(bob).get(url + "?format=onnx").status_code == 403
+    response = client_for(user).get(url + "?format=onnx")
+    assert response.status_code == 404 and "no ready model version" in response.json()["detail"]
+    response = client_for(user).get(url + "?format=keras")
+    assert response.status_code == 400
+    assert "valid formats: zip, torchscript, onnx, json" in response.json()["format"][0]
+    # And the project page offers the download only once a version is ready
+    page = APIClient()
+    page.force_login(user)
+    assert f"/api/projects/{project.id}/model/" not in page.get(f"/projects/{project.id}/").content.decode()
+    ModelVersion.objects.filter(project=project).update(status="ready")
+    assert f"/api/projects/{project.id}/model/?format=zip" in page.get(f"/projects/{project.id}/").content.decode()
