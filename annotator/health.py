@@ -1,4 +1,5 @@
-"""Health endpoints for load balancers and monitoring: the web process, and the Celery workers."""
+"""Health endpoints for load balancers and monitoring (the web process, the Celery workers), and
+the error handlers that answer API clients in JSON."""
 
 from __future__ import annotations
 
@@ -58,3 +59,20 @@ def workers(request: HttpRequest) -> JsonResponse:
         "queues": {name: sorted(q["name"] for q in queues.get(name, [])) for name in names},
     }
     return JsonResponse(body, status=200 if names else 503)
+
+
+def api_aware_not_found(request: HttpRequest, exception: Exception | None = None):
+    """404 as JSON under ``/api/`` (API clients always get JSON), the usual page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def api_aware_server_error(request: HttpRequest):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error; it has been logged."}, status=500)
+    from django.views.defaults import server_error
+
+    return server_error(request)

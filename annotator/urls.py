@@ -52,3 +52,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "annotator.health.api_aware_not_found"
+handler500 = "annotator.health.api_aware_server_error"

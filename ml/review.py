@@ -6,7 +6,8 @@ predicted by a model that never saw its (possibly wrong) label. cleanlab then ra
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,6 +155,24 @@ def scan_label_issues(
     ``inputs`` are (N, S, S, 3) uint8 images for the ``cnn`` family (``features=False``) or
     (N, D) cached embeddings for the backbone families (``features=True``, a small head per fold).
     """
-    fit = head_fit if features else quick_cnn_fit
-    probs = out_of_fold_probs(inputs, labels, n_classes, folds=folds, seed=seed, fit=fit)
+    if features:
+        # A head is a few small matmuls per step: one thread is as fast, and far faster than
+        # several on a busy machine, where threads mostly wait for each other.
+        with torch_threads(1):
+            probs = out_of_fold_probs(inputs, labels, n_classes, folds=folds, seed=seed, fit=head_fit)
+    else:
+        probs = out_of_fold_probs(inputs, labels, n_classes, folds=folds, seed=seed, fit=quick_cnn_fit)
     return find_label_issues(labels, probs), probs
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous number."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.review import cnn_fit, find_label_issues, flip_labels, fold_ids, out_of_fold_probs
+from ml.review import cnn_fit, find_label_issues, flip_labels, fold_ids, out_of_fold_probs, scan_label_issues
 
 
 def centroid_fit(images, labels, n_classes, seed):
@@ -84,3 +84,19 @@ def test_real_cnn_detector_on_digits(digits):
     assert hits / len(flipped) >= 0.6
     clean = np.setdiff1d(np.arange(len(noisy)), flipped)
     assert np.median(issues.quality[flipped]) < np.percentile(issues.quality[clean], 10)
+
+
+def test_scan_with_a_head_on_embeddings_finds_planted_flips():
+    points, labels = blobs(30, 4)
+    noisy, flipped = flip_labels(labels, 4, fraction=0.05, seed=1)
+    issues, probs = scan_label_issues(points.astype(np.float32), noisy, 4, features=True, folds=3)
+    assert probs.shape == (120, 4) and set(flipped.tolist()) <= set(issues.ranked.tolist())
+    assert np.array_equal(issues.predicted[flipped], labels[flipped])
+
+
+def test_scan_with_the_short_cnn_schedule_runs_on_images(digits):
+    images, labels = digits
+    noisy, flipped = flip_labels(labels[:120], 10, fraction=0.05, seed=0)
+    issues, probs = scan_label_issues(images[:120], noisy, 10, features=False, folds=2)
+    assert probs.shape == (120, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+    assert len(set(issues.ranked.tolist()) & set(flipped.tolist())) >= 3
