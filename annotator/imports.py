@@ -19,7 +19,19 @@ from typing import BinaryIO
 from PIL import Image, UnidentifiedImageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
-FORMAT_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "BMP": ".bmp", "WEBP": ".webp", "TIFF": ".tif"}
+# MPO is how Pillow opens the multi-picture JPEGs of many phone cameras.
+FORMAT_SUFFIX = {
+    "PNG": ".png",
+    "JPEG": ".jpg",
+    "MPO": ".jpg",
+    "GIF": ".gif",
+    "BMP": ".bmp",
+    "WEBP": ".webp",
+    "TIFF": ".tif",
+}
+#: EXIF orientations that turn the image a quarter: its displayed width is its stored height.
+QUARTER_TURNS = {5, 6, 7, 8}
+EXIF_ORIENTATION = 0x0112
 IGNORED_PARTS = {"__MACOSX", ".DS_Store", "Thumbs.db"}
 
 
@@ -51,7 +63,11 @@ class Limits:
 
 
 def check_image(name: str, data: bytes, *, limits: Limits, label: str | None = None) -> Candidate | Rejected:
-    """Open ``data`` with Pillow and check that it is a complete image within the limits."""
+    """Open ``data`` with Pillow and check that it is a complete image within the limits.
+
+    Width and height are as displayed, after the EXIF orientation; an animated image counts
+    as its first frame.
+    """
     if not data:
         return Rejected(name, "empty file")
     if len(data) > limits.max_file_bytes:
@@ -69,6 +85,8 @@ def check_image(name: str, data: bytes, *, limits: Limits, label: str | None = N
                 if fmt not in FORMAT_SUFFIX:
                     return Rejected(name, f"unsupported image format {fmt or 'unknown'}")
                 img.load()
+                if img.getexif().get(EXIF_ORIENTATION) in QUARTER_TURNS:
+                    width, height = height, width
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return Rejected(name, f"image is too large (more than {limits.max_pixels:,} pixels)")
     except UnidentifiedImageError:
@@ -129,7 +147,10 @@ def iter_zip(name: str, fileobj: BinaryIO, *, limits: Limits, labels: set[str]) 
             except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as exc:
                 yield Rejected(member_name, f"could not be read from the zip archive: {exc}")
                 continue
-            yield check_image(str(path), data, limits=limits, label=_label_from_path(path, labels))
+            result = check_image(str(path), data, limits=limits, label=_label_from_path(path, labels))
+            if isinstance(result, Rejected):
+                result.name = member_name
+            yield result
 
 
 def iter_uploads(

@@ -298,7 +298,8 @@ def _import_chunk(
             label = classes.get(candidate.label) if candidate.label else None
             if label is not None:
                 item.status, item.label, item.labeled_at = Item.Status.LABELED, label, timezone.now()
-            item.file.save(candidate.name, ContentFile(candidate.data), save=False)
+            # The stored suffix follows the detected format, never the uploaded name ("x.html").
+            item.file.save(f"image{candidate.suffix}", ContentFile(candidate.data), save=False)
             saved.append(item.file.name)
             items.append(item)
         with transaction.atomic():

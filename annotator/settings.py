@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "annotator.middleware.UploadLimitMiddleware",  # before CSRF, which reads the body
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -166,6 +167,19 @@ SPECTACULAR_SETTINGS = {
 # Server folders that managers may import from (and take TorchScript backbones from).
 IMPORT_ROOTS = env_list("IMPORT_ROOTS", [])
 
+# Caches (login rate limits): files under DATA_DIR, shared by every process on the host (and by
+# every host when DATA_DIR is shared storage); Redis with CACHE_URL=redis://...
+CACHE_URL = os.environ.get("CACHE_URL", "")
+_FILE_CACHE = {
+    "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+    "LOCATION": str(DATA_DIR / "django-cache"),
+}
+_REDIS_CACHE = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+CACHES = {"default": _REDIS_CACHE if CACHE_URL else _FILE_CACHE}
+LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", "5"))
+LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
+TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
+
 # Active learning
 LEASE_SECONDS = int(os.environ.get("LEASE_SECONDS", "300"))
 TRAINING_LOCK_SECONDS = int(os.environ.get("TRAINING_LOCK_SECONDS", "3600"))
@@ -196,3 +210,12 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+
+# HTTPS, for deployments behind a TLS-terminating proxy (see the README's Production section).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

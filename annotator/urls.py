@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from annotator import apis, health, views
+from annotator.login_limits import RateLimitedLoginView
 
 api = [
     path("projects/", apis.ProjectListCreateApi.as_view(), name="api-projects"),
@@ -48,7 +49,7 @@ urlpatterns = [
     path("api/", include(api)),
     path("health/", health.web, name="health"),
     path("health/workers/", health.workers, name="health-workers"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]

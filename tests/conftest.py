@@ -18,6 +18,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.DATA_DIR = _DATA_DIR
     settings.MEDIA_ROOT = _DATA_DIR / "media"
     settings.REDIS_SOCKET = _DATA_DIR / "redis.sock"
+    if settings.CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
+        settings.CACHES["default"]["LOCATION"] = str(_DATA_DIR / "django-cache")
     # Tests make many users: a fast hasher (never used outside tests).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     database = settings.DATABASES["default"]
