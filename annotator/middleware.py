@@ -17,8 +17,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.utils.http import url_has_allowed_host_and_scheme
 
 
-def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):,.1f} MB"
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
 
 
 def _reason(exc: Exception) -> tuple[str, int]:
@@ -26,7 +29,7 @@ def _reason(exc: Exception) -> tuple[str, int]:
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
         return f"Too many files in one request; the limit is {limit:,}. Send them in a .zip or in batches.", 400
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    return f"The request's form data is larger than {_mb(limit)} (files are counted apart from it).", 413
+    return f"The request's form data is larger than {_size(limit)} (files are counted apart from it).", 413
 
 
 def _refuse(request: HttpRequest, message: str, status: int) -> HttpResponse:
@@ -34,7 +37,8 @@ def _refuse(request: HttpRequest, message: str, status: int) -> HttpResponse:
     if request.path_info.startswith("/api/"):
         return JsonResponse({"detail": message}, status=status)
     referer = request.META.get("HTTP_REFERER", "")
-    safe = url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    host, secure = request.get_host(), request.is_secure()
+    safe = url_has_allowed_host_and_scheme(referer, allowed_hosts={host}, require_https=secure)
     if referer and safe and hasattr(request, "_messages"):
         messages.error(request, message)
         return HttpResponseRedirect(referer)
@@ -59,7 +63,7 @@ class UploadLimitMiddleware:
             length = 0
         if length > settings.MAX_UPLOAD_BYTES:
             message = (
-                f"The upload is {_mb(length)}; the limit is {_mb(settings.MAX_UPLOAD_BYTES)} per request. "
+                f"The upload is {_size(length)}; the limit is {_size(settings.MAX_UPLOAD_BYTES)} per request. "
                 "Send fewer files at a time, or import a server folder with manage.py import_images."
             )
             return _refuse(request, message, 413)

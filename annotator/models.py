@@ -49,6 +49,7 @@ class Project(models.Model):
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     # Training coordination: one run at a time per project; requests coalesce.
     training_requested = models.BooleanField(default=False)
+    training_requested_at = models.DateTimeField(null=True, blank=True, help_text="When the pending request was sent.")
     training_lock_until = models.DateTimeField(null=True, blank=True)
     review_scanned_at = models.DateTimeField(
         null=True, blank=True, help_text="When likely label errors were last looked for."

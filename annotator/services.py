@@ -15,6 +15,7 @@ import random
 import shutil
 import string
 import tempfile
+import threading
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -629,10 +630,13 @@ def annotation_create(
                     "agreement": None,
                 }
             Item.objects.filter(id=item.id).update(lease_user=None, lease_until=None, **fields)
-            # While a retrain is already requested, new labels simply join it: no need to count.
+            # While a retrain is already requested, new labels simply join it: no need to count, unless
+            # the request has waited long enough to have been lost (broker down): then send it again.
+            project_id = item.project_id
             if fields["status"] == Item.Status.LABELED and not project.training_requested:
-                project_id = item.project_id
                 transaction.on_commit(lambda: training_maybe_request(project_id=project_id))
+            elif _request_overdue(project, now):
+                transaction.on_commit(lambda: training_resend(project_id=project_id))
     except IntegrityError:
         if client_token:
             existing = Annotation.objects.filter(user=user, client_token=client_token).first()
@@ -725,10 +729,62 @@ def training_maybe_request(*, project_id: int) -> bool:
     return False
 
 
+INTERRUPTED = "interrupted: the worker stopped during training"
+
+
+def _request_overdue(project: Project, now: Any) -> bool:
+    """A pending request older than ``TRAINING_RESEND_SECONDS`` with no run holding the lock."""
+    if not project.training_requested or project.training_requested_at is None:
+        return False
+    waited = (now - project.training_requested_at).total_seconds()
+    locked = project.training_lock_until is not None and project.training_lock_until > now
+    return waited > settings.TRAINING_RESEND_SECONDS and not locked
+
+
+def training_resend(*, project_id: int) -> bool:
+    """Send a pending request again (its message may have been lost while the broker was down).
+    One caller wins per resend period, so a busy project does not flood the broker."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.TRAINING_RESEND_SECONDS)
+    won = (
+        Project.objects.filter(id=project_id, training_requested=True, training_requested_at__lt=cutoff)
+        .filter(Q(training_lock_until__isnull=True) | Q(training_lock_until__lt=now))
+        .update(training_requested_at=now)
+    )
+    if won:
+        _enqueue_training(project_id)
+    return bool(won)
+
+
+def training_reconcile() -> list[int]:
+    """Put training back on track after a fault; returns the projects it re-sent.
+
+    A run whose worker died (its version still says training, its heartbeat lock expired) is marked
+    failed and requested again; a request that waited past ``TRAINING_RESEND_SECONDS`` without a
+    run is sent again. Workers run this when they start, and every few minutes.
+    """
+    now = timezone.now()
+    stale = ModelVersion.objects.filter(status=ModelVersion.Status.TRAINING).filter(
+        Q(project__training_lock_until__isnull=True) | Q(project__training_lock_until__lt=now)
+    )
+    with transaction.atomic():
+        dead = list(stale.values_list("project_id", flat=True))
+        stale.update(status=ModelVersion.Status.FAILED, error=INTERRUPTED, finished=now)
+        old = now - timedelta(seconds=settings.TRAINING_RESEND_SECONDS + 1)
+        Project.objects.filter(id__in=dead).update(training_requested=True, training_requested_at=old)
+    cutoff = now - timedelta(seconds=settings.TRAINING_RESEND_SECONDS)
+    pending = Project.objects.filter(training_requested=True, training_requested_at__lt=cutoff).filter(
+        Q(training_lock_until__isnull=True) | Q(training_lock_until__lt=now)
+    )
+    return [project_id for project_id in pending.values_list("id", flat=True) if training_resend(project_id=project_id)]
+
+
 def training_request(*, project_id: int) -> None:
     """Ask for a retrain. Requests made while one runs coalesce into a single follow-up run."""
     now = timezone.now()
-    flipped = Project.objects.filter(id=project_id, training_requested=False).update(training_requested=True)
+    flipped = Project.objects.filter(id=project_id, training_requested=False).update(
+        training_requested=True, training_requested_at=now
+    )
     lock_free = (
         Project.objects.filter(id=project_id)
         .filter(Q(training_lock_until__isnull=True) | Q(training_lock_until__lt=now))
@@ -763,7 +819,7 @@ def training_begin(*, project_id: int) -> ModelVersion | None:
     project = Project.objects.get(id=project_id)
     with transaction.atomic():
         ModelVersion.objects.filter(project_id=project_id, status=ModelVersion.Status.TRAINING).update(
-            status=ModelVersion.Status.FAILED, error="interrupted: the worker stopped during training", finished=now
+            status=ModelVersion.Status.FAILED, error=INTERRUPTED, finished=now
         )
         number = (ModelVersion.objects.filter(project_id=project_id).aggregate(n=Max("number"))["n"] or 0) + 1
         return ModelVersion.objects.create(
@@ -773,6 +829,33 @@ def training_begin(*, project_id: int) -> ModelVersion | None:
             model_family=project.model_family,
             n_labels=labeled_count(project_id=project_id),
         )
+
+
+class TrainingHeartbeat(threading.Thread):
+    """Renews a running version's training lock from a background thread until stopped, so that the
+    lock outlives slow phases of a live run but not a dead worker."""
+
+    def __init__(self, version_id: int):
+        super().__init__(daemon=True, name=f"training-heartbeat-{version_id}")
+        self.version_id = version_id
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        interval = max(1.0, settings.TRAINING_LOCK_SECONDS / 4)
+        try:
+            while not self.stopped.wait(interval):
+                until = timezone.now() + timedelta(seconds=settings.TRAINING_LOCK_SECONDS)
+                Project.objects.filter(
+                    model_versions__id=self.version_id, model_versions__status=ModelVersion.Status.TRAINING
+                ).update(training_lock_until=until)
+        except Exception:
+            logger.exception("training heartbeat of version %s stopped", self.version_id)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)
 
 
 def training_end(*, project_id: int) -> None:
@@ -834,10 +917,14 @@ def model_version_fail(*, version: ModelVersion, error: str) -> None:
 
 
 def model_version_progress(*, version_id: int, progress: float) -> None:
-    """Record how far a running version is, 0..1 (only while it is still training)."""
-    ModelVersion.objects.filter(id=version_id, status=ModelVersion.Status.TRAINING).update(
+    """Record how far a running version is, 0..1 (only while it is still training), and renew the
+    project's training lock: the lock is a heartbeat, so a run whose worker died frees it soon."""
+    updated = ModelVersion.objects.filter(id=version_id, status=ModelVersion.Status.TRAINING).update(
         progress=min(max(float(progress), 0.0), 1.0)
     )
+    if updated:
+        until = timezone.now() + timedelta(seconds=settings.TRAINING_LOCK_SECONDS)
+        Project.objects.filter(model_versions__id=version_id).update(training_lock_until=until)
 
 
 def cold_start_request(*, project_id: int) -> None:
@@ -1009,7 +1096,7 @@ def review_flags_publish(
     confidence: Sequence[float] = (),
     flagged: Iterable[int] = (),
 ) -> int:
-    """Store a scan's verdicts and returns how many items are flagged now.
+    """Store a scan's verdicts; returns how many items are flagged now.
 
     The scan judged the (N,) ``item_ids`` with the LabelClass ids ``label_ids`` they had: label
     ``quality`` in 0..1, the model's class index ``suggested`` and its ``confidence``; ``flagged``

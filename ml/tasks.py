@@ -61,6 +61,8 @@ def train_project_task(project_id: int) -> int | None:
     version = services.training_begin(project_id=project_id)
     if version is None:
         return None
+    heartbeat = services.TrainingHeartbeat(version.id)
+    heartbeat.start()
     try:
         project = Project.objects.get(id=project_id)
         family = version.model_family
@@ -127,6 +129,7 @@ def train_project_task(project_id: int) -> int | None:
         services.model_version_fail(version=version, error=f"{exc}\n\n{traceback.format_exc()}")
         return None
     finally:
+        heartbeat.stop()
         services.training_end(project_id=project_id)
 
 
@@ -171,8 +174,8 @@ def review_project_task(project_id: int, version_number: int | None = None) -> i
     project's model family (``cnn``: short CNN runs on the cached images; the backbone families:
     a head on the cached embeddings), ranked by cleanlab; stored with the disagreement flags.
 
-    Returns how many items are flagged, or ``None`` when skipped: the project is gone, or a
-    version newer than ``version_number`` is ready (its own scan follows).
+    Returns how many items are flagged, or ``None`` when skipped: the project is gone, or after
+    version ``version_number`` another retrain is pending or done (its own scan follows).
     """
     from annotator import paths, selectors, services
     from annotator.models import ModelVersion, Project
@@ -185,7 +188,7 @@ def review_project_task(project_id: int, version_number: int | None = None) -> i
         return None
     if version_number is not None:
         newer = ModelVersion.objects.filter(project=project, status="ready", number__gt=version_number)
-        if newer.exists():
+        if project.training_requested or newer.exists():
             return None
     services.items_ensure_cached(project=project)
     data = selectors.review_data(project=project)

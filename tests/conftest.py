@@ -20,6 +20,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.REDIS_SOCKET = _DATA_DIR / "redis.sock"
     if settings.CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
         settings.CACHES["default"]["LOCATION"] = str(_DATA_DIR / "django-cache")
+    # No background reconciliation thread in the in-process test worker (fault tests start real workers).
+    settings.RECONCILE_SECONDS = 0
     # Tests make many users: a fast hasher (never used outside tests).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     database = settings.DATABASES["default"]

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from annotator import selectors, services
 from annotator.models import Annotation, Item, LabelClass, Membership, Project
+from ml.review import torch_threads
 from ml.tasks import review_project_task
 from tests.factories import digits_pngs, make_project, make_user, png_bytes, wait_for, zip_bytes
 
@@ -326,3 +327,23 @@ def test_scan_on_demand_runs_on_a_real_worker(celery_worker, manager):
     # Then the worker flags the disagreement
     wait_for(lambda: Item.objects.filter(id=item.id, review_status="flagged").exists(), 60, "the review scan")
     assert np.isclose(Item.objects.get(id=item.id).agreement, 0.5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_retrain_is_followed_by_a_scan_on_the_worker(celery_worker, manager):
+    # Given a pretrained-family project whose import brings 12 labeled digits
+    project = make_project(manager, labels=[str(d) for d in range(10)], retrain_every=10)
+    Project.objects.filter(id=project.id).update(model_family="pretrained")
+    images, truth = digits_pngs(12)
+
+    # When the import's labels trigger a retrain on the worker (a thread of this process: one torch
+    # thread is much faster than two on a busy 2-core machine)
+    with torch_threads(1):
+        import_labeled(project, manager, [str(t) for t in truth], images)
+        version = wait_for(lambda: project.model_versions.filter(status="ready").first(), 180, "a ready version")
+
+    # Then a review scan of the project follows the new version
+    scanned = wait_for(
+        lambda: Project.objects.filter(id=project.id, review_scanned_at__gte=version.finished).first(), 60, "a scan"
+    )
+    assert scanned.review_scanned_at >= version.finished

@@ -1,0 +1,200 @@
+"""Faults, for real: a Celery worker killed with SIGKILL in the middle of training, and the broker
+stopped while annotators work. Real gunicorn, real workers, a real Redis of the test's own (so that
+it can be stopped), the test database (PostgreSQL in CI). Each test is bounded in time."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from rest_framework.authtoken.models import Token
+
+from annotator import embedded_redis, gunicorn_process, selectors, services
+from annotator.models import Annotation, Item, ModelVersion, Project
+from ml.tasks import train_project_task
+from tests.factories import digits_pngs, make_project, make_user, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A Redis server of this test's own on a unix socket, that the test may stop and start again."""
+    socket_path = Path(f"/tmp/annotator-fault-{uuid.uuid4().hex[:8]}.sock")
+    process = embedded_redis.start(socket_path)
+    state = {"process": process, "socket": socket_path, "url": f"redis+socket://{socket_path}"}
+    yield state
+    embedded_redis.stop(state["process"])
+    socket_path.unlink(missing_ok=True)
+
+
+def child_env(broker_url: str) -> dict[str, str]:
+    """Environment for workers and gunicorn: the test database, DATA_DIR and broker, fast fault timers."""
+    return {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "fault-tests-" + uuid.uuid4().hex,
+        "DATABASE_URL": gunicorn_process.database_url(connection.settings_dict),
+        "DB_CONN_MAX_AGE": "0",
+        "DATA_DIR": str(settings.DATA_DIR),
+        "REDIS_URL": broker_url,
+        "TRAINING_LOCK_SECONDS": "4",
+        "TRAINING_RESEND_SECONDS": "2",
+        "RECONCILE_SECONDS": "1",
+        "OMP_NUM_THREADS": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def start_worker(broker_url: str, name: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "celery", "-A", "annotator", "worker", "-Q", "training,default"]
+    command += ["-P", "solo", "-c", "1", "-n", f"{name}@%h", "--without-gossip", "--without-mingle"]
+    command += ["--loglevel", "WARNING"]
+    return subprocess.Popen(command, env=child_env(broker_url), cwd=settings.BASE_DIR)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=30)
+
+
+def digits_project(n_images: int, n_labels: int) -> Project:
+    """A cnn project of digits with ``n_labels`` labeled, and a first model version published."""
+    manager = make_user("manager")
+    project = make_project(manager, labels=[str(d) for d in range(10)], retrain_every=10_000)
+    images, truth = digits_pngs(n_images)
+    services.items_import_uploads(
+        project=project, files=[(f"{i}.png", io.BytesIO(data)) for i, data in enumerate(images)], user=manager
+    )
+    for item, label in zip(Item.objects.filter(project=project).order_by("id")[:n_labels], truth, strict=False):
+        fresh = Item.objects.select_related("project").get(id=item.id)
+        services.annotation_create(item=fresh, user=manager, label=str(label))
+    Project.objects.filter(id=project.id).update(training_requested=True)
+    assert train_project_task(project.id) == 1
+    return project
+
+
+def test_worker_killed_mid_training_leaves_the_last_model_serving(broker):
+    # Given a project serving model version 1, and a worker training version 2
+    project = digits_project(n_images=240, n_labels=120)
+    v1 = selectors.model_version_current(project=project)
+    worker = start_worker(broker["url"], "doomed")
+    try:
+        with_env_broker(broker["url"], lambda: services.training_request(project_id=project.id))
+        training = wait_for(
+            lambda: ModelVersion.objects.filter(project=project, number=2, status="training", progress__gt=0).first(),
+            120,
+            "version 2 to start training",
+        )
+        # When the worker is killed with SIGKILL in the middle of it
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+        # Then version 1 keeps serving, with its pre-labels, and version 2 is not published
+        assert selectors.model_version_current(project=project).number == v1.number
+        unlabeled = Item.objects.filter(project=project, status="unlabeled")
+        assert set(unlabeled.values_list("pred_version_id", flat=True)) == {v1.id}
+        training.refresh_from_db()
+        assert training.status == "training"
+
+        # When a worker starts again, with no manual step
+        worker = start_worker(broker["url"], "phoenix")
+        # Then the interrupted run is marked failed and the project trains again
+        wait_for(
+            lambda: ModelVersion.objects.filter(project=project, number=3, status="ready").exists(),
+            180,
+            "version 3 to be trained after the crash",
+        )
+        training.refresh_from_db()
+        assert training.status == "failed" and "interrupted" in training.error
+        assert selectors.model_version_current(project=project).number == 3
+    finally:
+        stop(worker)
+
+
+def with_env_broker(url: str, action):
+    """Run ``action`` with this process's Celery app pointed at the test's own broker."""
+    from annotator.celery import app
+
+    previous = app.conf.broker_url
+    app.conf.broker_url = url
+    app.pool.force_close_all()
+    try:
+        return action()
+    finally:
+        app.conf.broker_url = previous
+        app.pool.force_close_all()
+
+
+class Annotator:
+    """An HTTP client labeling through the real server."""
+
+    def __init__(self, port: int, token: str, project_id: int):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        self.project_id = project_id
+        self.acknowledged: list[str] = []
+
+    def label_one(self) -> int:
+        self.conn.request("GET", f"/api/projects/{self.project_id}/next/", headers=self.headers)
+        response = self.conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            return response.status
+        item = json.loads(body)
+        token = uuid.uuid4().hex
+        payload = json.dumps({"label": "1", "client_token": token})
+        self.conn.request("POST", f"/api/items/{item['id']}/annotations/", body=payload, headers=self.headers)
+        response = self.conn.getresponse()
+        response.read()
+        if response.status == 201:
+            self.acknowledged.append(token)
+        return response.status
+
+
+def test_labeling_goes_on_while_redis_is_down_and_training_catches_up(broker):
+    # Given a project serving version 1, the web server and a worker on the test's own Redis
+    project = digits_project(n_images=160, n_labels=40)
+    Project.objects.filter(id=project.id).update(retrain_every=5)
+    port = gunicorn_process.free_port()
+    web = gunicorn_process.start(port, workers=2, threads=4, env=child_env(broker["url"]))
+    worker = start_worker(broker["url"], "steady")
+    try:
+        user = make_user("annotator")
+        services.membership_add(project=project, user=user)
+        person = Annotator(port, Token.objects.create(user=user).key, project.id)
+
+        # When Redis stops while they label
+        embedded_redis.stop(broker["process"])
+        assert not embedded_redis.ping(broker["socket"])
+        statuses = [person.label_one() for _ in range(12)]
+
+        # Then every label is acknowledged and stored, and no version was trained meanwhile
+        assert statuses == [201] * 12
+        stored = Annotation.objects.filter(client_token__in=person.acknowledged, active=True).count()
+        assert stored == 12
+        assert Project.objects.get(id=project.id).training_requested
+        assert not ModelVersion.objects.filter(project=project, number__gt=1).exists()
+
+        # When Redis comes back, with no manual step
+        broker["process"] = embedded_redis.start(broker["socket"])
+        # Then the pending retrain is sent again and a new version is published
+        wait_for(
+            lambda: ModelVersion.objects.filter(project=project, number=2, status="ready").exists(),
+            180,
+            "the retrain requested while Redis was down",
+        )
+        assert ModelVersion.objects.get(project=project, number=2).n_labels >= 52
+    finally:
+        stop(worker)
+        gunicorn_process.stop(web)
