@@ -1072,7 +1072,8 @@ _REVIEW_FIELDS = ["review_status", "review_reason", "review_score", "review_sugg
 def review_scan_request(*, project_id: int, version_number: int | None = None) -> None:
     """Have a worker look for likely label errors (on commit, on the ``default`` queue).
 
-    ``version_number``: the version just published; the scan is skipped if a newer one exists by then.
+    ``version_number``: the version just published; the scan is skipped if by then another retrain is
+    pending or done (its own scan follows).
     """
     transaction.on_commit(lambda: _enqueue_review(project_id, version_number))
 
@@ -1105,7 +1106,8 @@ def review_flags_publish(
     - a manager's decision on the label it still has stands: never flagged again;
     - several annotators who disagreed (agreement < 1): flagged, reason ``disagreement``;
     - judged by this scan with its current label: flagged (``label_issue``) or cleared;
-    - otherwise (not judged, or relabeled meanwhile) it keeps its state; an unlabeled item loses its flag.
+    - a decision on an earlier label, or a flag on an item no longer labeled, is cleared;
+    - otherwise (not judged, or relabeled since the scan read it) the item keeps its state.
     """
     scanned = {int(item_id): k for k, item_id in enumerate(item_ids)}
     flagged = {int(item_id) for item_id in flagged}

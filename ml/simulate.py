@@ -39,7 +39,7 @@ def default_selection(model: str) -> str:
     or the CNN's own penultimate features. Even trained on a few dozen labels those
     features separate the confusions well enough that ten picks from ten clusters of the
     most uncertain items teach more than the ten most uncertain, which tend to be
-    near-copies of one confusion (digits: 95% accuracy with about a fifth fewer labels).
+    near-copies of one confusion (digits, BALD: 95% accuracy with 60 labels instead of 80).
     """
     if model not in {"cnn", "pretrained", "torchscript"}:
         raise ValueError(f"unknown model family {model!r}; valid: cnn, pretrained, torchscript")
