@@ -80,7 +80,7 @@ def train_project_task(project_id: int) -> int | None:
                 seed=version.number,
                 progress=_progress_reporter(version.id, 0.0, 1.0),
             )
-            pool_embeddings = None
+            pool_embeddings = result.embeddings
             meta["input_size"] = project.input_size
         else:
             backbone = load_backbone(family, project.backbone_path or None)

@@ -95,8 +95,10 @@ def fill(project, n_items: int) -> None:
     )
 
 
-def run_annotators(port: int, project, users) -> list[Annotator]:
-    threads = [Annotator(port, Token.objects.create(user=u).key, project.id) for u in users]
+def run_annotators(port: int, project, users, cls: type[Annotator] = Annotator) -> list[Annotator]:
+    threads = [cls(port, Token.objects.create(user=u).key, project.id) for u in users]
+    for thread in threads:
+        thread.times = {}
     for thread in threads:
         thread.start()
     for thread in threads:
