@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from annotator import services
-from annotator.models import Annotation, Item, LabelClass, Membership, ModelVersion, Project
+from annotator.models import Annotation, Item, Job, LabelClass, Membership, ModelVersion, Project
 
 
 class LabelClassInline(admin.TabularInline):
@@ -86,3 +86,20 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def val_accuracy(self, obj: ModelVersion) -> str:
         value = (obj.metrics or {}).get("val_accuracy")
         return "–" if value is None else f"{value:.3f}"
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "kind", "status", "progress", "created_by", "created", "finished"]
+    list_filter = ["kind", "status", "project"]
+    search_fields = ["project__name", "error"]
+    list_select_related = ["project", "created_by"]
+    readonly_fields = ["created", "finished"]
+    actions = ["rerun"]
+
+    @admin.action(description="Re-run the selected export jobs (a new job with the same parameters)")
+    def rerun(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        jobs = list(queryset.filter(kind=Job.Kind.EXPORT).select_related("project"))
+        for job in jobs:
+            services.job_rerun(job=job, user=request.user)
+        self.message_user(request, f"Queued {len(jobs)} export job(s) again.", messages.SUCCESS)

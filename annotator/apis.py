@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -556,3 +556,107 @@ class ItemReviewApi(APIView):
         serializer.is_valid(raise_exception=True)
         reviewed = services.item_review(item=item, user=request.user, **serializer.validated_data)
         return Response(review_item_data(reviewed))
+
+
+def job_data(job: Any) -> dict[str, Any]:
+    done_export = job.kind == "export" and job.status == "done" and bool(job.file)
+    return {
+        "id": job.id,
+        "project": job.project_id,
+        "kind": job.kind,
+        "status": job.status,
+        "progress": job.progress,
+        "params": {k: v for k, v in job.params.items() if k != "manifest"} | {"manifest": "manifest" in job.params},
+        "summary": job.summary,
+        "error": job.error,
+        "created": job.created,
+        "finished": job.finished,
+        "url": reverse("api-job", args=[job.id]),
+        "download_url": reverse("api-job-download", args=[job.id]) if done_export else None,
+    }
+
+
+class JobImportApi(APIView):
+    """Queue a background import of a server folder under ``IMPORT_ROOTS``, or of a manifest CSV."""
+
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        folder = serializers.CharField(max_length=4096)
+        manifest = serializers.FileField(required=False)
+
+        class Meta:
+            ref_name = "JobImportIn"
+
+    @extend_schema(request=InputSerializer, responses={202: OpenApiTypes.OBJECT, **schemas.ERRORS})
+    def post(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        require_manager(request.user, project)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        job = services.job_import_request(
+            project=project, user=request.user, folder=data["folder"], manifest=data.get("manifest")
+        )
+        return Response(job_data(job), status=status.HTTP_202_ACCEPTED)
+
+
+class JobExportApi(APIView):
+    """Queue a background export to a file; ``GET /api/jobs/{id}/`` follows it."""
+
+    class InputSerializer(serializers.Serializer):
+        format = serializers.ChoiceField(choices=services.JOB_EXPORT_FORMATS, default="csv")
+        images = serializers.BooleanField(default=False)
+        only_reviewed = serializers.BooleanField(default=False)
+        include_ambiguous = serializers.BooleanField(default=False)
+
+        class Meta:
+            ref_name = "JobExportIn"
+
+    @extend_schema(request=InputSerializer, responses={202: OpenApiTypes.OBJECT, **schemas.ERRORS})
+    def post(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        require_manager(request.user, project)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        job = services.job_export_request(
+            project=project,
+            user=request.user,
+            fmt=data["format"],
+            images=data["images"],
+            only_reviewed=data["only_reviewed"],
+            include_ambiguous=data["include_ambiguous"],
+        )
+        return Response(job_data(job), status=status.HTTP_202_ACCEPTED)
+
+
+class JobListApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, **schemas.ERRORS})
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        require_manager(request.user, project)
+        return Response([job_data(job) for job in selectors.job_list(project=project)])
+
+
+class JobDetailApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, **schemas.ERRORS})
+    def get(self, request: Request, job_id: int) -> Response:
+        job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+        require_manager(request.user, job.project)
+        return Response(job_data(job))
+
+
+class JobDownloadApi(APIView):
+    @extend_schema(responses={(200, "*/*"): OpenApiTypes.BINARY, **schemas.ERRORS})
+    def get(self, request: Request, job_id: int) -> Any:
+        from django.http import FileResponse
+        from rest_framework.exceptions import NotFound
+
+        job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+        require_manager(request.user, job.project)
+        path = services.job_file_path(job=job)
+        if path is None:
+            raise NotFound("This job has no file to download (not a finished export, or the file was removed).")
+        name = path.name.split("-", 1)[-1] if path.name.startswith(f"job{job.id}-") else path.name
+        return FileResponse(path.open("rb"), as_attachment=True, filename=name)

@@ -9,7 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
 
 app = Celery("annotator")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["ml"], related_name="tasks")
+app.autodiscover_tasks(["ml", "annotator"], related_name="tasks")
 
 
 def _reconcile_forever(interval: float) -> None:

@@ -189,3 +189,46 @@ def iter_folder(root: Path, *, limits: Limits, labels: set[str]) -> Iterator[Can
                 yield Rejected(str(rel), f"could not be read: {exc.strerror or exc}")
                 continue
             yield check_image(str(rel), data, limits=limits, label=_label_from_path(rel, labels))
+
+
+def read_manifest(fileobj: BinaryIO) -> Iterator[tuple[str, str]]:
+    """Yield ``(filename, label)`` rows of a manifest CSV; a header row ``filename,label`` is skipped."""
+    import csv
+
+    text = io.TextIOWrapper(fileobj, encoding="utf-8-sig", newline="")
+    for n, row in enumerate(csv.reader(text)):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        filename, label = row[0].strip(), (row[1].strip() if len(row) > 1 else "")
+        if n == 0 and filename.lower() == "filename":
+            continue
+        yield filename, label
+
+
+def iter_manifest(
+    root: Path, rows: Iterable[tuple[str, str]], *, limits: Limits, labels: set[str]
+) -> Iterator[Candidate | Rejected]:
+    """Yield checked images named by manifest rows, relative to ``root``, with the row's label.
+
+    A file outside ``root``, missing, or with a label that is not a class is rejected by name.
+    """
+    root = root.resolve()
+    for filename, label in rows:
+        rel = PurePosixPath(filename.replace("\\", "/"))
+        if not filename or rel.is_absolute() or ".." in rel.parts:
+            yield Rejected(filename or "(empty)", "file name must be relative to the folder, without '..'")
+            continue
+        if label and label not in labels:
+            yield Rejected(filename, f"unknown label {label!r}; the classes are {', '.join(sorted(labels))}")
+            continue
+        path = root / rel
+        if path.is_symlink():
+            yield Rejected(filename, "symbolic links are not followed")
+            continue
+        try:
+            with path.open("rb") as fh:
+                data = fh.read(limits.max_file_bytes + 1)
+        except OSError as exc:
+            yield Rejected(filename, f"could not be read: {exc.strerror or exc}")
+            continue
+        yield check_image(str(rel), data, limits=limits, label=label or None)

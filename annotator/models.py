@@ -277,3 +277,38 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} v{self.number} ({self.status})"
+
+
+class Job(models.Model):
+    """A background import into a project or export of it, run by a Celery worker (``annotator.tasks``)."""
+
+    class Kind(models.TextChoices):
+        IMPORT = "import", "Import"
+        EXPORT = "export", "Export"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="Fraction of the job done, 0..1.")
+    params = models.JSONField(default=dict, blank=True, help_text="What was asked: folder, manifest, format, ...")
+    summary = models.JSONField(default=dict, blank=True, help_text="The outcome: counts, rejected files.")
+    file = models.CharField(max_length=500, blank=True, help_text="Export result, relative to DATA_DIR.")
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "-id"], name="job_project_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.id} of {self.project} ({self.status})"

@@ -440,3 +440,20 @@ def item_votes(*, item: Item) -> list[dict[str, Any]]:
         .order_by("-n", "label__name")
     )
     return [{"label": row["label__name"], "n": row["n"]} for row in rows]
+
+
+def job_get_for_user(*, user: AbstractBaseUser, job_id: int) -> Any:
+    """A background job of a project ``user`` may see; 404 otherwise."""
+    from annotator.models import Job
+
+    job = Job.objects.select_related("project").filter(id=job_id).first()
+    if job is None or not project_list_for_user(user=user).filter(id=job.project_id).exists():
+        raise Http404("No such job.")
+    return job
+
+
+def job_list(*, project: Project, limit: int = 20) -> list[Any]:
+    """The project's latest background jobs, newest first."""
+    from annotator.models import Job
+
+    return list(Job.objects.filter(project=project).order_by("-id")[:limit])

@@ -6,6 +6,7 @@ Services are atomic, take keyword-only arguments, and enqueue Celery work with
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -38,6 +39,7 @@ from annotator import imports, paths, selectors
 from annotator.models import (
     Annotation,
     Item,
+    Job,
     LabelClass,
     Membership,
     ModelFamily,
@@ -1196,3 +1198,234 @@ def item_review(*, item: Item, user: AbstractBaseUser, action: str, label: str |
             fields |= {"label": label_class, "review_label_id": label_class.id, "n_annotations": human.count()}
         Item.objects.filter(id=item.id).update(**fields)
     return selectors.review_item(item_id=item.id)
+
+
+# Background jobs: imports from server folders and exports to files --------------------------------
+
+JOB_EXPORT_FORMATS = ("csv", "jsonl", "coco", "imagefolder")
+JOB_PROGRESS_EVERY_S = 0.5
+JOB_REJECTED_KEPT = 1000
+
+
+def import_folder_checked(folder: str) -> Path:
+    """``folder`` resolved, when it is an existing folder inside ``IMPORT_ROOTS``."""
+    roots = paths.import_roots()
+    path = Path(folder or "")
+    if not folder or not path.is_absolute() or not paths.is_under(path, roots):
+        allowed = ", ".join(str(root) for root in roots) or "none (set IMPORT_ROOTS)"
+        raise ServiceError(f"The folder must be an absolute path inside IMPORT_ROOTS; allowed: {allowed}.")
+    if not path.is_dir():
+        raise ServiceError(f"{path} is not a folder.")
+    return path.resolve()
+
+
+def job_import_request(
+    *, project: Project, user: AbstractBaseUser | None, folder: str, manifest: BinaryIO | None = None
+) -> Job:
+    """Queue an import of a server folder, or of the files a manifest CSV (``filename,label``) names
+    relative to it. The manifest is kept under ``DATA_DIR/jobs/`` for the worker."""
+    root = import_folder_checked(folder)
+    with transaction.atomic():
+        job = Job.objects.create(project=project, kind=Job.Kind.IMPORT, params={"folder": str(root)}, created_by=user)
+        if manifest is not None:
+            target = paths.data_dir() / "jobs" / f"manifest_{job.id}.csv"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as out:
+                shutil.copyfileobj(manifest, out, 1024 * 1024)
+            job.params = {**job.params, "manifest": str(target)}
+            job.save(update_fields=["params"])
+        transaction.on_commit(lambda: _enqueue_job(job.id, job.kind))
+    return job
+
+
+def job_export_request(
+    *,
+    project: Project,
+    user: AbstractBaseUser | None,
+    fmt: str,
+    images: bool = False,
+    only_reviewed: bool = False,
+    include_ambiguous: bool = False,
+) -> Job:
+    """Queue an export to a file under ``DATA_DIR/exports/``; ``images`` zips the image files alongside."""
+    if fmt not in JOB_EXPORT_FORMATS:
+        raise ServiceError(f"Unknown export format {fmt!r}; valid formats: {', '.join(JOB_EXPORT_FORMATS)}.")
+    params = {"format": fmt, "images": images, "only_reviewed": only_reviewed, "include_ambiguous": include_ambiguous}
+    return _job_create(project=project, user=user, kind=Job.Kind.EXPORT, params=params)
+
+
+def job_rerun(*, job: Job, user: AbstractBaseUser | None) -> Job:
+    """Queue a new job of the same kind with the same parameters."""
+    return _job_create(project=job.project, user=user, kind=job.kind, params=dict(job.params))
+
+
+def _job_create(*, project: Project, user: AbstractBaseUser | None, kind: str, params: dict[str, Any]) -> Job:
+    with transaction.atomic():
+        job = Job.objects.create(project=project, kind=kind, params=params, created_by=user)
+        transaction.on_commit(lambda: _enqueue_job(job.id, kind))
+    return job
+
+
+def _enqueue_job(job_id: int, kind: str) -> None:
+    from annotator import tasks
+
+    task = tasks.import_job_task if kind == Job.Kind.IMPORT else tasks.export_job_task
+    try:
+        task.apply_async((job_id,), retry=False)
+    except Exception as exc:
+        logger.exception("could not enqueue job %s", job_id)
+        Job.objects.filter(id=job_id).update(
+            status=Job.Status.FAILED, error=f"could not be queued: {exc}", finished=timezone.now()
+        )
+
+
+def job_run(*, job_id: int) -> None:
+    """Run a job (the worker's side): running, then done with its summary (and file), or failed with
+    the error. A job redelivered after a lost worker runs again from the start."""
+    started = Job.objects.filter(id=job_id, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).update(
+        status=Job.Status.RUNNING, progress=0.0
+    )
+    if not started:
+        return
+    job = Job.objects.select_related("project", "created_by").get(id=job_id)
+    try:
+        summary, relpath = _job_import(job) if job.kind == Job.Kind.IMPORT else _job_export(job)
+    except Exception as exc:
+        logger.exception("job %s failed", job_id)
+        error = str(exc) if isinstance(exc, ServiceError) else f"{exc.__class__.__name__}: {exc}"
+        Job.objects.filter(id=job_id).update(status=Job.Status.FAILED, error=error, finished=timezone.now())
+        return
+    Job.objects.filter(id=job_id).update(
+        status=Job.Status.DONE, progress=1.0, summary=summary, file=relpath, finished=timezone.now()
+    )
+
+
+def _with_progress(rows: Iterable[Any], *, job_id: int, total: int) -> Iterable[Any]:
+    """Pass ``rows`` through, writing the job's progress (at most every ``JOB_PROGRESS_EVERY_S``)."""
+    from time import monotonic
+
+    last = monotonic()
+    for n, row in enumerate(rows, 1):
+        yield row
+        if total and monotonic() - last >= JOB_PROGRESS_EVERY_S:
+            last = monotonic()
+            Job.objects.filter(id=job_id).update(progress=min(n / total, 0.99))
+
+
+def _job_import(job: Job) -> tuple[dict[str, Any], str]:
+    root = import_folder_checked(job.params.get("folder", ""))
+    labels = set(job.project.classes.values_list("name", flat=True))
+    limits = import_limits()
+    manifest = job.params.get("manifest")
+    with contextlib.ExitStack() as stack:
+        if manifest:
+            with open(manifest, "rb") as fh:
+                total = sum(1 for _ in imports.read_manifest(fh))
+            rows = imports.read_manifest(stack.enter_context(open(manifest, "rb")))
+            candidates = imports.iter_manifest(root, rows, limits=limits, labels=labels)
+        else:
+            total = sum(len(files) for _, _, files in os.walk(root))
+            candidates = imports.iter_folder(root, limits=limits, labels=labels)
+        progress = _with_progress(candidates, job_id=job.id, total=total)
+        summary = items_import(project=job.project, candidates=progress, user=job.created_by)
+    result = summary.as_dict()
+    result["n_rejected"] = len(summary.rejected)
+    result["rejected"] = summary.rejected[:JOB_REJECTED_KEPT]
+    return result, ""
+
+
+def _job_export(job: Job) -> tuple[dict[str, Any], str]:
+    """Write the export file under ``DATA_DIR/exports/project_<id>/`` (a temporary name, then renamed)."""
+    from pathlib import PurePosixPath
+
+    from django.utils.text import slugify
+
+    from annotator import exports
+
+    project, params = job.project, job.params
+    fmt = params["format"]
+    rows: Iterable[dict[str, Any]] = selectors.export_rows(
+        project=project, include_ambiguous=bool(params.get("include_ambiguous"))
+    )
+    if params.get("only_reviewed"):
+        reviewed = {ReviewStatus.REVIEWED, ReviewStatus.AMBIGUOUS}
+        rows = (row for row in rows if row["item"].review_status in reviewed)
+    total = Item.objects.filter(project=project, status=Item.Status.LABELED).count()
+    count = {"items": 0}
+
+    def counted(rows: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+        for row in _with_progress(rows, job_id=job.id, total=total):
+            count["items"] += 1
+            yield row
+
+    def text_chunks(rows: Iterable[dict[str, Any]]) -> Iterable[str]:
+        if fmt == "csv":
+            return exports.csv_lines(rows)
+        if fmt == "jsonl":
+            return exports.jsonl_lines(rows)
+        return exports.coco_chunks(rows, [c.name for c in selectors.project_classes(project=project)])
+
+    def with_stored_suffix(row: dict[str, Any]) -> dict[str, Any]:
+        stem = PurePosixPath(row["filename"].replace("\\", "/")).stem or "image"
+        return {**row, "filename": stem + PurePosixPath(row["item"].file.name).suffix}
+
+    text_name = f"{slugify(project.name) or 'project'}-labels" + {"csv": ".csv", "jsonl": ".jsonl"}.get(
+        fmt, "-coco.json"
+    )
+    zipped = fmt == "imagefolder" or bool(params.get("images"))
+    name = f"job{job.id}-" + (text_name.rsplit(".", 1)[0] + ".zip" if zipped else text_name)
+    folder = paths.data_dir() / "exports" / f"project_{project.id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{name}.part"
+    try:
+        with tmp.open("wb") as out:
+            if fmt == "imagefolder":
+                exports.write_imagefolder(
+                    (with_stored_suffix(r) for r in counted(rows)), out, lambda item: item.file.open("rb")
+                )
+            elif zipped:
+                _write_text_with_images(out, text_name, text_chunks, counted(rows))
+            else:
+                for chunk in text_chunks(counted(rows)):
+                    out.write(chunk.encode("utf-8"))
+        final = folder / name
+        tmp.replace(final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    summary = {"items": count["items"], "format": fmt, "images": zipped, "bytes": final.stat().st_size}
+    return summary, final.relative_to(paths.data_dir()).as_posix()
+
+
+def _write_text_with_images(out: BinaryIO, text_name: str, text_chunks: Any, rows: Iterable[dict[str, Any]]) -> None:
+    """A zip of ``images/<item id>-<name>`` files and the labels file naming them, in one pass: the
+    labels text waits in a temporary file while the images are written."""
+    from pathlib import PurePosixPath
+
+    with (
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive,
+        tempfile.TemporaryFile() as text,
+    ):
+
+        def placed() -> Iterable[dict[str, Any]]:
+            for row in rows:
+                item = row["item"]
+                stem = PurePosixPath(row["filename"].replace("\\", "/")).stem or "image"
+                member = f"images/{item.id}-{stem}{PurePosixPath(item.file.name).suffix}"
+                with item.file.open("rb") as src, archive.open(member, "w", force_zip64=True) as dst:
+                    shutil.copyfileobj(src, dst, 1024 * 1024)
+                yield {**row, "filename": member}
+
+        for chunk in text_chunks(placed()):
+            text.write(chunk.encode("utf-8"))
+        text.seek(0)
+        with archive.open(text_name, "w", force_zip64=True) as dst:
+            shutil.copyfileobj(text, dst, 1024 * 1024)
+
+
+def job_file_path(*, job: Job) -> Path | None:
+    """The finished export file of a job, when it is there."""
+    if job.status != Job.Status.DONE or not job.file:
+        return None
+    path = paths.data_dir() / job.file
+    return path if path.is_file() else None

@@ -205,7 +205,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 2,
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"ml.tasks.train_project_task": {"queue": "training"}}
+CELERY_TASK_ROUTES = {
+    "ml.tasks.train_project_task": {"queue": "training"},
+    "annotator.tasks.*": {"queue": "default"},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 LOGGING = {

@@ -1,0 +1,83 @@
+/* Background imports and exports on the project page: the two forms post to the API, and the jobs
+   list (with progress bars and download links) is polled every 2 s while a job is queued or running. */
+(function () {
+  "use strict";
+
+  const root = document.getElementById("jobs");
+  if (!root) return;
+  const list = document.getElementById("job-rows");
+  const message = document.getElementById("job-message");
+  let timer = null;
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function cell(row, text) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    row.appendChild(td);
+    return td;
+  }
+
+  function describe(job) {
+    if (job.status === "failed") return job.error;
+    const s = job.summary || {};
+    if (job.kind === "import" && job.status === "done") {
+      return `${s.imported} imported, ${s.duplicates} duplicates, ${s.labeled} labeled, ${s.n_rejected} rejected`;
+    }
+    if (job.kind === "export" && job.status === "done") return `${s.items} items`;
+    return "";
+  }
+
+  function render(jobs) {
+    list.replaceChildren();
+    for (const job of jobs) {
+      const row = document.createElement("tr");
+      cell(row, `#${job.id}`);
+      cell(row, job.kind === "export" ? `export (${job.params.format})` : "import");
+      const bar = document.createElement("progress");
+      bar.max = 1;
+      bar.value = job.progress;
+      cell(row, `${job.status} `).appendChild(bar);
+      const result = cell(row, describe(job));
+      if (job.download_url) {
+        const link = document.createElement("a");
+        link.href = job.download_url;
+        link.textContent = " download";
+        result.appendChild(link);
+      }
+      list.appendChild(row);
+    }
+    if (!jobs.length) cell(list.appendChild(document.createElement("tr")), "No jobs yet.").colSpan = 4;
+    return jobs.some((job) => job.status === "queued" || job.status === "running");
+  }
+
+  async function refresh() {
+    clearTimeout(timer);
+    const response = await fetch(root.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    if (render(await response.json())) timer = setTimeout(refresh, 2000);
+  }
+
+  async function submit(event) {
+    event.preventDefault();
+    const form = event.target;
+    const data = new FormData(form);
+    for (const box of form.querySelectorAll("input[type=checkbox]")) data.set(box.name, box.checked ? "true" : "false");
+    if (data.get("manifest") && !data.get("manifest").size) data.delete("manifest");
+    const response = await fetch(form.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      body: data,
+    });
+    const body = await response.json().catch(() => ({}));
+    message.textContent = response.ok ? `Job #${body.id} queued.` : body.detail || JSON.stringify(body);
+    refresh();
+  }
+
+  for (const form of root.querySelectorAll("form")) form.addEventListener("submit", submit);
+  refresh();
+})();
