@@ -92,7 +92,9 @@ def find_label_issues(labels: np.ndarray, probs: np.ndarray) -> LabelIssues:
     sub = sub / sub.sum(axis=1, keepdims=True)
     dense = remap[labels]
     quality = get_label_quality_scores(dense, sub)
-    ranked = cl_find(dense, sub, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: no process pool. Forking a process that runs threads (a Celery worker, torch) can
+    # deadlock the children, and the work here is small.
+    ranked = cl_find(dense, sub, return_indices_ranked_by="self_confidence", n_jobs=1)
     return LabelIssues(np.asarray(ranked, dtype=np.int64), np.asarray(quality, dtype=np.float64), predicted)
 
 

@@ -77,18 +77,21 @@ def test_label_retrain_rescore_serve(celery_worker):
     correct = [int(i.pred_label.name) == truth_by_name[i.original_name] for i in unlabeled]
     assert np.mean(correct) >= 0.5, np.mean(correct)
 
-    # And /next serves items in descending order of the strategy's score over the stored probabilities
+    # And /next serves the strategy's batch first: the best item, then a diverse pick among the
+    # 5 × retrain_every most uncertain by the strategy's score over the stored probabilities;
+    # then the rest in descending order of that score
     probs = np.array([i.pred_probs for i in unlabeled], dtype=np.float64)
-    expected = get_scorer("margin")(probs[:, :, None])
-    best = float(np.max(expected))
+    expected = np.sort(get_scorer("margin")(probs[:, :, None]))[::-1]
+    batch_size = 10
     served = []
-    for _ in range(15):
+    for _ in range(batch_size + 5):
         body = client.get(f"/api/projects/{pid}/next/", {"exclude": ",".join(str(s["id"]) for s in served)}).json()
         served.append(body)
         assert body["prelabel"] is not None and body["prelabel"]["model_version"] >= 1
     scores = [s["score"] for s in served]
-    assert scores == sorted(scores, reverse=True)
-    assert scores[0] == pytest.approx(best, abs=1e-3)
+    assert scores[0] == pytest.approx(expected[0], abs=1e-3)
+    assert min(scores[:batch_size]) >= expected[5 * batch_size - 1] - 1e-6
+    assert scores[batch_size:] == sorted(scores[batch_size:], reverse=True)
 
 
 def response_duplicates(pid: int) -> int:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
-import multiprocessing
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -200,29 +203,37 @@ def test_cache_append_drops_a_torn_tail(tmp_path):
     assert path.stat().st_size == 2 * 4 * 4 * 3
 
 
-def _append_many(path, writer: int, rounds: int, queue) -> None:
-    assigned = []
-    for i in range(rounds):
-        batch = np.empty((2, 8, 8, 3), dtype=np.uint8)
-        batch[..., 0], batch[..., 1] = writer, i
-        batch[0, ..., 2], batch[1, ..., 2] = 0, 1
-        assigned.append((i, cache_append(path, batch)))
-    queue.put((writer, assigned))
+_APPEND_MANY = """
+import json, sys
+import numpy as np
+from ml.data import cache_append
+path, writer, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+assigned = []
+for i in range(rounds):
+    batch = np.empty((2, 8, 8, 3), dtype=np.uint8)
+    batch[..., 0], batch[..., 1] = writer, i
+    batch[0, ..., 2], batch[1, ..., 2] = 0, 1
+    assigned.append((i, [int(r) for r in cache_append(path, batch)]))
+print(json.dumps(assigned))
+"""
 
 
 def test_concurrent_appends_get_distinct_rows(tmp_path):
-    # Given two processes appending to the same cache at once
+    # Given two processes (fresh interpreters, not forks of this threaded one) appending at once
     path = tmp_path / "shared.bin"
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
     rounds = 40
-    procs = [ctx.Process(target=_append_many, args=(path, w, rounds, queue)) for w in (1, 2)]
-    for p in procs:
-        p.start()
-    results = dict(queue.get(timeout=60) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    root = Path(__file__).resolve().parents[2]
+    procs = {
+        w: subprocess.Popen(
+            [sys.executable, "-c", _APPEND_MANY, str(path), str(w), str(rounds)], cwd=root, stdout=subprocess.PIPE
+        )
+        for w in (1, 2)
+    }
+    results = {}
+    for w, p in procs.items():
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 0
+        results[w] = json.loads(out)
     # Then every row went to exactly one append, and holds what that append wrote
     all_rows = [row for assigned in results.values() for _, rows in assigned for row in rows]
     assert sorted(all_rows) == list(range(2 * 2 * rounds))
