@@ -132,8 +132,8 @@ class Command(BaseCommand):
         parser.add_argument("--annotators", type=int, default=20)
         parser.add_argument("--seconds", type=float, default=30)
         parser.add_argument("--warmup", type=float, default=2, help="Seconds run but not measured, first.")
-        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "3")))
-        parser.add_argument("--threads", type=int, default=8, help="Threads per gunicorn worker.")
+        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "4")))
+        parser.add_argument("--threads", type=int, default=5, help="Threads per gunicorn worker.")
         parser.add_argument("--json", dest="json_path", help="Write the results here as JSON.")
         parser.add_argument(
             "--floor",
