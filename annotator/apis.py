@@ -660,3 +660,13 @@ class JobDownloadApi(APIView):
             raise NotFound("This job has no file to download (not a finished export, or the file was removed).")
         name = path.name.split("-", 1)[-1] if path.name.startswith(f"job{job.id}-") else path.name
         return FileResponse(path.open("rb"), as_attachment=True, filename=name)
+
+
+class AgreementApi(APIView):
+    """Agreement between annotators on overlapped items (``labels_per_item`` > 1); managers only."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, **schemas.ERRORS})
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        require_manager(request.user, project)
+        return Response(selectors.agreement_stats(project=project))

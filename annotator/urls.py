@@ -22,6 +22,7 @@ api = [
     path("projects/<int:project_id>/train/", apis.TrainApi.as_view(), name="api-train"),
     path("projects/<int:project_id>/export/", apis.ExportApi.as_view(), name="api-export"),
     path("projects/<int:project_id>/model/", apis.ModelDownloadApi.as_view(), name="api-model"),
+    path("projects/<int:project_id>/agreement/", apis.AgreementApi.as_view(), name="api-agreement"),
     path("projects/<int:project_id>/dashboard/", apis.ProjectDashboardApi.as_view(), name="api-dashboard"),
     path("projects/<int:project_id>/review/", apis.ReviewCountsApi.as_view(), name="api-review"),
     path("projects/<int:project_id>/review/scan/", apis.ReviewScanApi.as_view(), name="api-review-scan"),
