@@ -66,6 +66,9 @@ class ServiceError(Exception):
 # Projects -----------------------------------------------------------------------------------------
 
 
+LABEL_MAX_LENGTH = LabelClass._meta.get_field("name").max_length
+
+
 def _normalise_labels(labels: Sequence[str | dict[str, Any]]) -> list[tuple[str, str]]:
     if not labels:
         raise ServiceError("A project needs at least one class label.")
@@ -78,6 +81,8 @@ def _normalise_labels(labels: Sequence[str | dict[str, Any]]) -> list[tuple[str,
             name, hotkey = str(entry).strip(), None
         if not name:
             raise ServiceError("Class labels must not be empty.")
+        if len(name) > LABEL_MAX_LENGTH:
+            raise ServiceError(f"Class label {name[:20]!r}… is longer than {LABEL_MAX_LENGTH} characters.")
         if "/" in name or "\\" in name or name in {".", ".."}:
             raise ServiceError(f"Class label {name!r} must not contain slashes.")
         if name in names:

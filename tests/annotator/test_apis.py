@@ -89,6 +89,7 @@ def test_create_project_with_torchscript_backbone(api, settings, tmp_path):
         {"name": "x", "labels": ["a"], "backbone_path": "net.pt"},
         {"name": "x", "labels": ["a", "b"], "labels_per_item": 0},
         {"name": "x", "labels": ["a"], "multi_label": True},
+        {"name": "x", "labels": ["a" * 101]},
     ],
 )
 def test_create_project_rejects_bad_input(api, body):
