@@ -193,3 +193,49 @@ def test_labeling_goes_on_while_redis_is_down_and_training_catches_up(broker):
     finally:
         stop(worker)
         gunicorn_process.stop(web)
+
+
+def test_web_restart_during_an_upload_gives_an_error_and_imports_nothing_partial(broker):
+    # Given a project, and gunicorn serving it
+    manager = make_user("uploader")
+    project = make_project(manager, name="Uploads")
+    token = Token.objects.create(user=manager).key
+    images, _ = digits_pngs(40)
+    boundary = "----annotator-test-boundary"
+    parts = []
+    for i, data in enumerate(images):
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{i}.png"\r\n'
+        parts.append(head.encode() + b"Content-Type: image/png\r\n\r\n" + data + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    port = gunicorn_process.free_port()
+    web = gunicorn_process.start(port, workers=1, threads=2, env=child_env(broker["url"]))
+    try:
+        # When the server restarts after half of the upload was sent
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.putrequest("POST", f"/api/projects/{project.id}/items/")
+        conn.putheader("Authorization", f"Token {token}")
+        conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        conn.send(body[: len(body) // 2])
+        web.kill()
+        web.wait(timeout=30)
+        # Then the client gets an error, not a success
+        with pytest.raises((OSError, http.client.HTTPException)):
+            conn.send(body[len(body) // 2 :])
+            conn.getresponse().read()
+        # and nothing of the upload was imported
+        assert not Item.objects.filter(project=project).exists()
+
+        # When the client retries once the server is back, everything is imported once
+        web = gunicorn_process.start(port, workers=1, threads=2, env=child_env(broker["url"]))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        headers = {"Authorization": f"Token {token}", "Content-Type": f"multipart/form-data; boundary={boundary}"}
+        conn.request("POST", f"/api/projects/{project.id}/items/", body=body, headers=headers)
+        response = conn.getresponse()
+        summary = json.loads(response.read())
+        assert response.status == 201, summary
+        assert summary["imported"] + summary["duplicates"] == len(images)
+        assert Item.objects.filter(project=project).count() == summary["imported"]
+    finally:
+        gunicorn_process.stop(web)
