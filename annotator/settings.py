@@ -35,9 +35,13 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 DEBUG = env_bool("DEBUG", False)
 TESTING = "pytest" in sys.modules
+# Management commands that serve nothing (simulate, the benchmarks, migrate, imports...) sign
+# nothing that outlives them, so they may run without a key; serving HTTP never may.
+_COMMAND = sys.argv[1] if len(sys.argv) > 1 and os.path.basename(sys.argv[0]) == "manage.py" else None
+OFFLINE_COMMAND = _COMMAND is not None and _COMMAND not in {"runserver", "serve", "shell", "dbshell"}
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not (DEBUG or TESTING):
+    if not (DEBUG or TESTING or OFFLINE_COMMAND):
         raise ImproperlyConfigured("SECRET_KEY must be set in the environment when DEBUG is off.")
     SECRET_KEY = "insecure-key-only-for-development-and-tests"
 

@@ -145,7 +145,11 @@ def test_check_deploy_is_clean_under_production_settings(tmp_path):
 def test_production_settings_refuse_to_start_without_a_secret_key(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "PYTEST_CURRENT_TEST")}
     env |= {"DEBUG": "0", "DATA_DIR": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True
-    )
-    assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+    for command in (["-c", "import annotator.wsgi"], ["manage.py", "serve", "--help"]):
+        result = subprocess.run(
+            [sys.executable, *command], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True
+        )
+        assert result.returncode != 0 and "SECRET_KEY" in result.stderr, command
+    # Commands that serve nothing run without one
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=settings.BASE_DIR, env=env, capture_output=True)
+    assert result.returncode == 0, result.stderr
