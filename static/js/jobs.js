@@ -9,10 +9,7 @@
   const message = document.getElementById("job-message");
   let timer = null;
 
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
+  const { csrfToken } = Api;
 
   function cell(row, text) {
     const td = document.createElement("td");

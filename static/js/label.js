@@ -5,7 +5,6 @@
 
   const config = JSON.parse(document.getElementById("label-config").textContent);
   const AHEAD = 3;
-  const api = (path) => `/api${path}`;
   const $ = (id) => document.getElementById(id);
   let image = $("item-image");
   let zoom = 1;
@@ -22,27 +21,7 @@
     posting: new Set(), // ids of items whose label or skip is still being sent: still leased to us
   };
 
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  async function request(method, path, body) {
-    const response = await fetch(api(path), {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (response.status === 204) return null;
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      const error = new Error(data.detail || JSON.stringify(data) || response.statusText);
-      error.status = response.status;
-      throw error;
-    }
-    return data;
-  }
+  const { request } = Api;
 
   function setStatus(text, kind) {
     const el = $("status");

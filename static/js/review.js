@@ -6,7 +6,6 @@
 
   const config = JSON.parse(document.getElementById("review-config").textContent);
   const AHEAD = 2;
-  const api = (path) => `/api${path}`;
   const $ = (id) => document.getElementById(id);
   const buttons = Array.from(document.querySelectorAll(".class-button"));
   const REASONS = { label_issue: "likely label error", disagreement: "annotators disagreed" };
@@ -23,23 +22,7 @@
     scannedAt: null,
   };
 
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  async function request(method, path, body) {
-    const response = await fetch(api(path), {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (response.status === 204) return null;
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.detail || JSON.stringify(data) || response.statusText);
-    return data;
-  }
+  const { request } = Api;
 
   function setStatus(text, kind) {
     const el = $("status");
