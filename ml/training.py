@@ -95,23 +95,19 @@ def train(
             epochs = floor
             val_accuracy = _fit_measured(model, x_all, y_all, train_idx, val_idx, epochs, rng, config, report)
         else:
-            refit_start = 0.0
-            if len(val_idx):
-                epochs, val_accuracy = _fit(
-                    model,
-                    x_all[train_idx],
-                    y_all[train_idx],
-                    max_epochs,
-                    rng,
-                    config,
-                    val=(x_all[val_idx], y_all[val_idx]),
-                    patience=patience,
-                    report=lambda f: report(0.5 * f),
-                )
-                # Tiny validation sets are noisy and can stop very early; refit longer.
-                epochs, refit_start = max(epochs, min(_min_refit_epochs(len(labels), batch_size), max_epochs)), 0.5
-                model = build_model(n_classes, input_size=images.shape[1])
-            _fit(model, x_all, y_all, epochs, rng, config, report=lambda f: report(refit_start + (1 - refit_start) * f))
+            model, epochs, val_accuracy = _select_then_refit(
+                lambda: build_model(n_classes, input_size=images.shape[1]),
+                model,
+                x_all,
+                y_all,
+                train_idx,
+                val_idx,
+                max_epochs=max_epochs,
+                patience=patience,
+                rng=rng,
+                config=config,
+                report=report,
+            )
     model.eval()
     report(1.0)
     metrics = {
@@ -176,22 +172,19 @@ def train_head(
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        epochs, val_accuracy, refit_start = max_epochs, None, 0.0
-        if len(val_idx):
-            epochs, val_accuracy = _fit(
-                fresh(),
-                x_all[train_idx],
-                y_all[train_idx],
-                max_epochs,
-                rng,
-                config,
-                val=(x_all[val_idx], y_all[val_idx]),
-                patience=patience,
-                report=lambda f: report(0.5 * f),
-            )
-            epochs, refit_start = max(epochs, min(_min_refit_epochs(len(labels), batch_size), max_epochs)), 0.5
-        head = fresh()
-        _fit(head, x_all, y_all, epochs, rng, config, report=lambda f: report(refit_start + (1 - refit_start) * f))
+        head, epochs, val_accuracy = _select_then_refit(
+            fresh,
+            fresh(),
+            x_all,
+            y_all,
+            train_idx,
+            val_idx,
+            max_epochs=max_epochs,
+            patience=patience,
+            rng=rng,
+            config=config,
+            report=report,
+        )
     head.eval()
     report(1.0)
     return head, {
@@ -201,6 +194,44 @@ def train_head(
         "epochs": int(epochs),
         "train_seconds": time.perf_counter() - started,
     }
+
+
+def _select_then_refit(
+    build: Callable[[], nn.Module],
+    first: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    *,
+    max_epochs: int,
+    patience: int,
+    rng: np.random.Generator,
+    config: dict,
+    report: Callable[[float], None],
+) -> tuple[nn.Module, int, float | None]:
+    """With a validation split: early-stop ``first`` on it to pick the epoch count, then train a
+    ``build()`` model on every item for that many epochs (at least the refit minimum). Without one:
+    train ``first`` on every item for ``max_epochs``. Returns (model, epochs, validation accuracy)."""
+    model, epochs, val_accuracy, refit_start = first, max_epochs, None, 0.0
+    if len(val_idx):
+        epochs, val_accuracy = _fit(
+            model,
+            x[train_idx],
+            y[train_idx],
+            max_epochs,
+            rng,
+            config,
+            val=(x[val_idx], y[val_idx]),
+            patience=patience,
+            report=lambda f: report(0.5 * f),
+        )
+        # Tiny validation sets are noisy and can stop very early; refit longer.
+        floor = min(_min_refit_epochs(len(y), config["batch_size"]), max_epochs)
+        epochs, refit_start = max(epochs, floor), 0.5
+        model = build()
+    _fit(model, x, y, epochs, rng, config, report=lambda f: report(refit_start + (1 - refit_start) * f))
+    return model, epochs, val_accuracy
 
 
 def _min_refit_epochs(n: int, batch_size: int) -> int:
