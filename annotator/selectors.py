@@ -93,7 +93,7 @@ class TrainingData:
     """Everything a training run needs, as cache rows; arrays are read by the worker."""
 
     labeled_rows: np.ndarray  # (L,) cache rows of labeled items
-    labels: np.ndarray  # (L,) class indices
+    labels: np.ndarray  # (L,) class indices; (L, C) 0/1 on multi-label projects
     pool_ids: np.ndarray  # (P,) ids of items that still need a label
     pool_rows: np.ndarray  # (P,) their cache rows
     n_classes: int
@@ -101,14 +101,21 @@ class TrainingData:
 
 def training_data(*, project: Project) -> TrainingData:
     """Labeled items (their label: the consensus, or a manager's review) and the pool; items a
-    manager marked ambiguous are left out of both."""
+    manager marked ambiguous are left out of both. On multi-label projects each labeled item
+    comes with a 0/1 row over the classes (an empty list of classes is a row of zeros)."""
     classes = {c.id: c.index for c in LabelClass.objects.filter(project=project)}
-    labeled = list(
-        Item.objects.filter(project=project, status=Item.Status.LABELED, label__isnull=False, cache_row__isnull=False)
-        .exclude(review_status=ReviewStatus.AMBIGUOUS)
-        .order_by("id")
-        .values_list("cache_row", "label_id")
+    labeled = Item.objects.filter(project=project, status=Item.Status.LABELED, cache_row__isnull=False).exclude(
+        review_status=ReviewStatus.AMBIGUOUS
     )
+    if project.multi_label:
+        index = {c.name: c.index for c in LabelClass.objects.filter(project=project)}
+        rows = list(labeled.filter(labels__isnull=False).order_by("id").values_list("cache_row", "labels"))
+        labels = np.zeros((len(rows), len(index)), dtype=np.float32)
+        for i, (_, names) in enumerate(rows):
+            labels[i, [index[name] for name in names if name in index]] = 1.0
+    else:
+        rows = list(labeled.filter(label__isnull=False).order_by("id").values_list("cache_row", "label_id"))
+        labels = np.array([classes[label_id] for _, label_id in rows], dtype=np.int64)
     pool = list(
         Item.objects.filter(
             project=project, status__in=[Item.Status.UNLABELED, Item.Status.SKIPPED], cache_row__isnull=False
@@ -117,8 +124,8 @@ def training_data(*, project: Project) -> TrainingData:
         .values_list("id", "cache_row")
     )
     return TrainingData(
-        labeled_rows=np.array([row for row, _ in labeled], dtype=np.int64),
-        labels=np.array([classes[label_id] for _, label_id in labeled], dtype=np.int64),
+        labeled_rows=np.array([row for row, _ in rows], dtype=np.int64),
+        labels=labels,
         pool_ids=np.array([item_id for item_id, _ in pool], dtype=np.int64),
         pool_rows=np.array([row for _, row in pool], dtype=np.int64),
         n_classes=len(classes),

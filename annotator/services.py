@@ -333,7 +333,7 @@ def _import_chunk(
     summary.imported += len(items)
     summary.labeled += sum(1 for item in items if item.label is not None)
     if summary.labeled:
-        transaction.on_commit(lambda: training_maybe_request(project_id=project.id))
+        transaction.on_commit(lambda: training_maybe_request(project_id=project.id), robust=True)
 
 
 def _import_chunk_one(
@@ -513,9 +513,7 @@ def _item_consensus(*, item_id: int, labels_per_item: int, now: Any, multi_label
     class chosen by at least half of the annotators; agreement is the mean, over the classes anyone
     chose, of the share of annotators who agree with the consensus on that class.
     """
-    rows = list(
-        Annotation.objects.filter(item_id=item_id, active=True).values_list("label_id", "labels", "source")
-    )
+    rows = list(Annotation.objects.filter(item_id=item_id, active=True).values_list("label_id", "labels", "source"))
     human = [row for row in rows if row[2] == Annotation.Source.HUMAN]
     if not rows:
         return {
@@ -640,10 +638,12 @@ def annotation_create(
             # While a retrain is already requested, new labels simply join it: no need to count, unless
             # the request has waited long enough to have been lost (broker down): then send it again.
             project_id = item.project_id
+            # Robust hooks: the label is committed by then, so a failure to request a retrain (the
+            # next label or the workers' reconciliation asks again) must not turn it into an error.
             if fields["status"] == Item.Status.LABELED and not project.training_requested:
-                transaction.on_commit(lambda: training_maybe_request(project_id=project_id))
+                transaction.on_commit(lambda: training_maybe_request(project_id=project_id), robust=True)
             elif _request_overdue(project, now):
-                transaction.on_commit(lambda: training_resend(project_id=project_id))
+                transaction.on_commit(lambda: training_resend(project_id=project_id), robust=True)
     except IntegrityError:
         if client_token:
             existing = Annotation.objects.filter(user=user, client_token=client_token).first()
@@ -750,14 +750,18 @@ def _request_overdue(project: Project, now: Any) -> bool:
 
 def training_resend(*, project_id: int) -> bool:
     """Send a pending request again (its message may have been lost while the broker was down).
-    One caller wins per resend period, so a busy project does not flood the broker."""
+    One caller wins per resend period, so a busy project does not flood the broker. Callers never
+    queue behind the project's row: whoever finds it locked leaves the resend to its holder or to
+    the next caller, so that many annotators' resends cannot pile up on it (on PostgreSQL)."""
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.TRAINING_RESEND_SECONDS)
-    won = (
-        Project.objects.filter(id=project_id, training_requested=True, training_requested_at__lt=cutoff)
-        .filter(Q(training_lock_until__isnull=True) | Q(training_lock_until__lt=now))
-        .update(training_requested_at=now)
+    due = Project.objects.filter(id=project_id, training_requested=True, training_requested_at__lt=cutoff).filter(
+        Q(training_lock_until__isnull=True) | Q(training_lock_until__lt=now)
     )
+    with transaction.atomic():
+        if not due.select_for_update(skip_locked=True, no_key=True).values_list("id", flat=True):
+            return False
+        won = due.update(training_requested_at=now)
     if won:
         _enqueue_training(project_id)
     return bool(won)
@@ -982,8 +986,8 @@ def model_version_export(*, version: ModelVersion, fmt: str) -> Path:
     (``v3.pt`` -> ``v3.export-<sha256 prefix>/``: a reused project id with new weights
     gets new files), written under a temporary name and renamed, so readers see every
     file or none. Raises ``ValueError`` for an unknown format and ``ServiceError`` when
-    the version cannot be exported (not ready, weights missing, multi-label, TorchScript
-    backbone changed since it was trained).
+    the version cannot be exported (not ready, weights missing, TorchScript backbone changed
+    since it was trained).
     """
     if fmt not in MODEL_EXPORT_FILES:
         raise ValueError(f"Unknown model format {fmt!r}; valid formats: {', '.join(MODEL_EXPORT_FILES)}.")
@@ -1024,7 +1028,7 @@ def _model_version_build_exports(version: ModelVersion, weights: Path, folder: P
         "project": project.name,
         "model_version": version.number,
         "classes": [c.name for c in selectors.project_classes(project=project)],
-        "multi_label": False,
+        "multi_label": project.multi_label,
         "preprocessing": export.preprocessing(family=family, input_size=input_size),
         "metrics": {"val_accuracy": version.metrics.get("val_accuracy"), "n_labels": version.n_labels},
         "files": {"torchscript": MODEL_EXPORT_FILES["torchscript"], "onnx": MODEL_EXPORT_FILES["onnx"]},

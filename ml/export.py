@@ -3,7 +3,8 @@
 ``image_classifier`` wraps what the worker serves (the ``cnn`` network, or a frozen
 backbone plus the head trained on its embeddings) into a single module taking
 (N, 3, S, S) float32 RGB in [0, 1], with the resizing and normalisation inside, and
-returning (N, C) softmax probabilities; ``export_torchscript`` and ``export_onnx``
+returning (N, C) probabilities (softmax, or a sigmoid per class for a multi-label
+model); ``export_torchscript`` and ``export_onnx``
 write it to files that run with only ``torch`` or only ``onnxruntime``.
 """
 
@@ -50,10 +51,11 @@ class Resize(nn.Module):
 
 
 class ImageClassifier(nn.Module):
-    """(B, 3, S, S) float32 RGB in [0, 1] -> (B, C) float32 softmax probabilities.
+    """(B, 3, S, S) float32 RGB in [0, 1] -> (B, C) float32 probabilities.
 
     Resize (optional), ``(x - mean) / std`` per channel, ``features`` ((B, D) or a
-    (B, D, h, w) map, averaged over h, w), then ``head`` to logits and softmax.
+    (B, D, h, w) map, averaged over h, w), then ``head`` to logits and softmax (or, with
+    ``multi_label``, a sigmoid per class).
     """
 
     def __init__(
@@ -64,8 +66,10 @@ class ImageClassifier(nn.Module):
         mean: Sequence[float],
         std: Sequence[float],
         resize: nn.Module | None = None,
+        multi_label: bool = False,
     ) -> None:
         super().__init__()
+        self.multi_label = multi_label
         self.resize = resize if resize is not None else nn.Identity()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
@@ -77,7 +81,8 @@ class ImageClassifier(nn.Module):
         y = self.features(x)
         if y.dim() == 4:
             y = y.mean(dim=(2, 3))
-        return torch.softmax(self.head(y), dim=1)
+        logits = self.head(y)
+        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=1)
 
 
 def image_classifier(
@@ -93,17 +98,16 @@ def image_classifier(
     ``model`` is what ``ml.model.load_model`` gives for a version: the whole CNN for
     ``cnn``, the head on embeddings for ``pretrained`` and ``torchscript``, which also
     need the ``backbone`` of ``ml.embeddings.load_backbone``. The modules are shared,
-    not copied, and put in eval mode. Raises ``ValueError`` for an unknown family, a
-    missing backbone, or ``multi_label`` (ml/ trains single-label softmax models only).
+    not copied, and put in eval mode. ``multi_label`` gives sigmoid probabilities per class
+    (what a multi-label project's model serves). Raises ``ValueError`` for an unknown family
+    or a missing backbone.
     """
-    if multi_label:
-        raise ValueError("multi-label models cannot be exported: ml/ trains single-label (softmax) models only")
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; valid: {', '.join(FAMILIES)}")
     if family == "cnn":
         if not (hasattr(model, "features") and hasattr(model, "head")):
             raise ValueError("a cnn model needs features and head children (ml.model.build_model)")
-        wrapped = ImageClassifier(model.features, model.head, mean=(MEAN,) * 3, std=(STD,) * 3)
+        wrapped = ImageClassifier(model.features, model.head, mean=(MEAN,) * 3, std=(STD,) * 3, multi_label=multi_label)
     else:
         if backbone is None:
             raise ValueError(f"the {family} family needs its backbone (ml.embeddings.load_backbone)")
@@ -115,6 +119,7 @@ def image_classifier(
             mean=IMAGENET_MEAN,
             std=IMAGENET_STD,
             resize=Resize(input_size, side) if side != input_size else None,
+            multi_label=multi_label,
         )
     return wrapped.eval()
 
@@ -237,8 +242,9 @@ Running the exported model
 
 model.pt is TorchScript (needs only torch), model.onnx is ONNX (needs only onnxruntime);
 both map a float32 batch (N, 3, S, S) of RGB values in [0, 1] to (N, C) class
-probabilities (softmax). Resizing to the backbone and normalisation happen inside the
-model. model.json lists the classes (output order) and the preprocessing; S is its
+probabilities (softmax; with "multi_label": true in model.json a sigmoid per class, and
+the classes at 0.5 or above apply). Resizing to the backbone and normalisation happen inside
+the model. model.json lists the classes (output order) and the preprocessing; S is its
 preprocessing.input_size. Prepare images as the tool did (Pillow and NumPy):
 
     import json

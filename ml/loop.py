@@ -15,7 +15,7 @@ import numpy as np
 from torch import nn
 
 from ml.model import predict_proba_features, predict_with_features
-from ml.scoring import get_scorer
+from ml.scoring import get_scorer, score
 from ml.training import train, train_head
 
 #: Strategies that need disagreement between MC-dropout samples, and the least S they get.
@@ -47,6 +47,7 @@ def fit_and_score(
     progress: Callable[[float], None] | None = None,
 ) -> LoopResult:
     """Train on (N, S, S, 3) uint8 images with (N,) labels, then score (M, S, S, 3) pool images.
+    (N, C) 0/1 labels train a multi-label model, scored per class (``ml.scoring.score``).
 
     ``strategy`` is checked before any training (``ValueError`` if unknown). The pool is
     predicted with ``mc_samples`` MC-dropout samples, at least ``MIN_MC_SAMPLES`` for
@@ -54,14 +55,14 @@ def fit_and_score(
     probabilities (M, C) float32 and scores (M,) float64. The pool may be empty.
     ``progress`` gets fractions 0..1: training fills 0..0.9, scoring the rest.
     """
-    scorer = get_scorer(strategy)
+    get_scorer(strategy)  # unknown names fail before any training
     if mc_samples < 1:
         raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
     samples = max(mc_samples, MIN_MC_SAMPLES) if strategy in MC_STRATEGIES else mc_samples
     report = progress or (lambda _fraction: None)
     model, metrics = train(train_images, train_labels, n_classes, seed=seed, progress=lambda f: report(0.9 * f))
     probs, embeddings = predict_with_features(model, pool_images, mc_samples=samples)  # (M, C, S), (M, D)
-    scores = np.asarray(scorer(probs, rng=np.random.default_rng(seed)), dtype=np.float64)
+    scores = score(strategy, probs, multi_label=np.ndim(train_labels) == 2, rng=np.random.default_rng(seed))
     report(1.0)
     return LoopResult(
         model=model,
@@ -84,12 +85,13 @@ def fit_and_score_features(
     progress: Callable[[float], None] | None = None,
 ) -> LoopResult:
     """Train a head on (N, D) embeddings with (N,) labels, then score (M, D) pool embeddings.
+    (N, C) 0/1 labels train a multi-label head.
 
     Like ``fit_and_score``, but the backbone has already run (embeddings are cached), so
     a round costs a head fit plus S head passes: MC-dropout samples for BALD never touch
     the backbone. The model in the result is the head.
     """
-    scorer = get_scorer(strategy)
+    get_scorer(strategy)  # unknown names fail before any training
     if mc_samples < 1:
         raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
     samples = max(mc_samples, MIN_MC_SAMPLES) if strategy in MC_STRATEGIES else mc_samples
@@ -100,7 +102,7 @@ def fit_and_score_features(
         train_features, train_labels, n_classes, reference=reference, seed=seed, progress=lambda f: report(0.9 * f)
     )
     probs = predict_proba_features(head, pool_features, mc_samples=samples)  # (M, C, S)
-    scores = np.asarray(scorer(probs, rng=np.random.default_rng(seed)), dtype=np.float64)
+    scores = score(strategy, probs, multi_label=np.ndim(train_labels) == 2, rng=np.random.default_rng(seed))
     report(1.0)
     return LoopResult(
         model=head, metrics=metrics, probs=probs.mean(axis=2, dtype=np.float32), scores=scores, embeddings=pool_features

@@ -3,7 +3,8 @@
 The model is an ``nn.Sequential`` with two children, ``features`` (convolutions down
 to a pooled feature vector) and ``head`` (dropout + linear), so that MC dropout runs
 the backbone once and only the cheap head once per sample. Predictions always have
-the shape (N, C, S): items, classes, samples.
+the shape (N, C, S): items, classes, samples. A multi-label model (``multi_label=True``)
+gives a sigmoid probability per class instead of a softmax over the classes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _FORMAT_VERSION = 1
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
-def build_model(n_classes: int, *, input_size: int, dropout: float = 0.3) -> nn.Module:
+def build_model(n_classes: int, *, input_size: int, dropout: float = 0.3, multi_label: bool = False) -> nn.Module:
     """A small CNN for (B, 3, input_size, input_size) input giving (B, n_classes) logits.
 
     Four conv-BN-ReLU stages (16, 32, 64, 128 channels), each but the last followed by
@@ -59,7 +60,7 @@ def build_model(n_classes: int, *, input_size: int, dropout: float = 0.3) -> nn.
     head = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_ch, n_classes))
     model = nn.Sequential(OrderedDict(features=features, head=head))
     model = model.to(memory_format=torch.channels_last)  # ~1.5x faster on CPU
-    model.arch = {"n_classes": n_classes, "input_size": input_size, "dropout": dropout}
+    model.arch = {"n_classes": n_classes, "input_size": input_size, "dropout": dropout, "multi_label": multi_label}
     return model
 
 
@@ -75,7 +76,9 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.scale
 
 
-def build_head(dim: int, n_classes: int, *, hidden: int = 256, dropout: float = 0.5) -> nn.Module:
+def build_head(
+    dim: int, n_classes: int, *, hidden: int = 256, dropout: float = 0.5, multi_label: bool = False
+) -> nn.Module:
     """A small classifier on frozen (B, dim) embeddings giving (B, n_classes) logits.
 
     Standardisation (buffers, set by the trainer), one hidden layer, dropout, a linear
@@ -93,8 +96,25 @@ def build_head(dim: int, n_classes: int, *, hidden: int = 256, dropout: float = 
         nn.Dropout(dropout),
         nn.Linear(hidden, n_classes),
     )
-    head.arch = {"kind": "head", "dim": dim, "n_classes": n_classes, "hidden": hidden, "dropout": dropout}
+    head.arch = {
+        "kind": "head",
+        "dim": dim,
+        "n_classes": n_classes,
+        "hidden": hidden,
+        "dropout": dropout,
+        "multi_label": multi_label,
+    }
     return head
+
+
+def is_multi_label(model: nn.Module) -> bool:
+    """Whether ``model`` scores each class on its own (sigmoid) rather than one of them (softmax)."""
+    return bool(getattr(model, "arch", {}).get("multi_label", False))
+
+
+def probabilities(logits: torch.Tensor, *, multi_label: bool) -> torch.Tensor:
+    """Logits (..., C) to probabilities: a sigmoid per class, or a softmax over the classes."""
+    return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
 
 
 def _dropout_linear(part: nn.Module) -> tuple[float, nn.Linear] | None:
@@ -134,7 +154,8 @@ def _mc_logits(x: torch.Tensor, part: nn.Module, masks: torch.Tensor | None, mc_
 def predict_proba_features(
     head: nn.Module, features: np.ndarray, *, mc_samples: int = 1, batch_size: int = 4096
 ) -> np.ndarray:
-    """Softmax probabilities (N, C, S) float32 of a head on (N, D) float32 embeddings.
+    """Probabilities (N, C, S) float32 of a head on (N, D) float32 embeddings (softmax, or
+    sigmoid for a multi-label head).
 
     ``mc_samples > 1`` keeps dropout on (MC dropout): the layers of a sequential head up
     to its first dropout run once, the rest S times; the backbone never runs here.
@@ -142,6 +163,7 @@ def predict_proba_features(
     if mc_samples < 1:
         raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
     n_classes = n_classes_of(head)
+    multi_label = is_multi_label(head)
     feats = np.asarray(features, dtype=np.float32)
     out = np.empty((len(feats), n_classes, mc_samples), dtype=np.float32)
     modes = {m: m.training for m in head.modules()}
@@ -164,7 +186,8 @@ def predict_proba_features(
                     logits = _mc_logits(x, sampled, masks, mc_samples)
                 else:
                     logits = sampled(x).reshape(1, b, n_classes)
-                out[start : start + b] = torch.softmax(logits.float(), dim=-1).permute(1, 2, 0).numpy()
+                probs = probabilities(logits.float(), multi_label=multi_label)
+                out[start : start + b] = probs.permute(1, 2, 0).numpy()
     finally:
         for m, training in modes.items():
             m.training = training
@@ -190,7 +213,8 @@ def n_classes_of(model: nn.Module) -> int:
 
 
 def predict_proba(model: nn.Module, images: np.ndarray, *, mc_samples: int = 1, batch_size: int = 256) -> np.ndarray:
-    """Softmax probabilities of shape (N, C, S) float32 for (N, H, W, 3) uint8 images.
+    """Probabilities of shape (N, C, S) float32 for (N, H, W, 3) uint8 images (softmax, or
+    sigmoid per class for a multi-label model).
 
     ``mc_samples == 1``: eval mode, deterministic, S = 1. ``mc_samples > 1``: MC dropout,
     BatchNorm stays in eval mode, dropout is on; the backbone runs once per batch and
@@ -214,6 +238,7 @@ def predict_with_features(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     n_classes = n_classes_of(model)
+    multi_label = is_multi_label(model)
     images = np.asarray(images)
     split = hasattr(model, "features") and hasattr(model, "head")
     if len(images) == 0:
@@ -246,7 +271,7 @@ def predict_with_features(
                         logits = _mc_logits(feats, model.head, masks, mc_samples)
                     else:
                         logits = model.head(feats).reshape(1, b, n_classes)
-                probs = torch.softmax(logits.float(), dim=-1).permute(1, 2, 0)  # (B, C, S)
+                probs = probabilities(logits.float(), multi_label=multi_label).permute(1, 2, 0)  # (B, C, S)
                 out[start : start + b] = probs.numpy()
     finally:
         for m, training in modes.items():
@@ -260,7 +285,7 @@ def save_model(model: nn.Module, path: Path, meta: dict[str, Any]) -> None:
     The file is written under a temporary name in the same directory, fsynced and
     renamed over ``path``, so readers see the old file or the complete new one. ``meta``
     must be JSON-serialisable (NumPy scalars and arrays are converted); the build
-    arguments (n_classes, input_size, dropout) are added to it.
+    arguments (n_classes, input_size, dropout, multi_label) are added to it.
     """
     arch = dict(getattr(model, "arch", {}))
     if not arch:

@@ -3,6 +3,10 @@
 Every scorer takes ``probs`` of shape (N, C, S) (items, classes, MC samples; a 2-D
 (N, C) array counts as S = 1) and returns (N,) float64. All share one call signature,
 ``scorer(probs, rng=None)``, and ignore keywords they do not use.
+
+Multi-label models give an independent (sigmoid) probability per class; ``score`` then
+treats each class as a yes/no question, scores it with the same scorer, and averages
+over the classes: an image is worth labeling when the model is unsure about its classes.
 """
 
 from __future__ import annotations
@@ -96,3 +100,23 @@ def get_scorer(name: str) -> Callable[..., np.ndarray]:
         return SCORERS[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown scoring strategy {name!r}; valid: {', '.join(sorted(SCORERS))}") from None
+
+
+def per_class(scorer: Callable[..., np.ndarray], probs: np.ndarray, **kwargs: object) -> np.ndarray:
+    """Score (N, C, S) independent per-class probabilities: each class as a two-way (yes, no)
+    question scored by ``scorer``, then the mean over the C classes; (N,) float64."""
+    p = _as_ncs(probs)
+    n, c, s = p.shape
+    binary = np.stack([p, 1.0 - p], axis=2).reshape(n * c, 2, s)
+    return np.asarray(scorer(binary, **kwargs), dtype=np.float64).reshape(n, c).mean(axis=1)
+
+
+def score(
+    name: str, probs: np.ndarray, *, multi_label: bool = False, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """(N,) float64 scores of strategy ``name`` for (N, C, S) probabilities: softmax ones, or with
+    ``multi_label`` sigmoid ones scored per class and combined (``per_class``)."""
+    scorer = get_scorer(name)
+    if multi_label and scorer is not random:
+        return per_class(scorer, probs, rng=rng)
+    return np.asarray(scorer(probs, rng=rng), dtype=np.float64)

@@ -69,7 +69,13 @@ def train_project_task(project_id: int) -> int | None:
         services.items_ensure_cached(project=project)
         data = selectors.training_data(project=project)
         cache = paths.cache_path(project.id, project.input_size)
-        meta = {"project": project.id, "version": version.number, "n_classes": data.n_classes, "family": family}
+        meta = {
+            "project": project.id,
+            "version": version.number,
+            "n_classes": data.n_classes,
+            "family": family,
+            "multi_label": project.multi_label,
+        }
         if family == "cnn":
             result = fit_and_score(
                 cache_read(cache, data.labeled_rows, project.input_size),

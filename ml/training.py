@@ -6,6 +6,10 @@ accuracy; it then trains a fresh model on all labeled items for that many epochs
 the model that gets served has seen every label. Small sets, where a minimum step
 count fixes the schedule anyway, skip the separate validation run: one run measures the
 split half-way and then trains on every label (half the time, no label left out).
+
+Labels are (N,) class indices (one class per item: softmax and cross-entropy) or an
+(N, C) 0/1 matrix (multi-label: several classes per item, a sigmoid per class and binary
+cross-entropy; accuracy then means every class of the item right, an exact match).
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ def train(
     allow_flips: bool = False,
     progress: Callable[[float], None] | None = None,
 ) -> tuple[nn.Module, dict]:
-    """Train a model on (N, S, S, 3) uint8 images with (N,) int labels in [0, n_classes).
+    """Train a model on (N, S, S, 3) uint8 images with (N,) int labels in [0, n_classes),
+    or (N, n_classes) 0/1 labels for a multi-label model (see the module docstring).
 
     Deterministic given ``seed``; the caller's global torch RNG state is left as it was.
     With N >= 5 a stratified validation split of about ``val_fraction`` (at least one
@@ -72,20 +77,27 @@ def train(
     """
     started = time.perf_counter()
     images = np.asarray(images)
-    labels = np.asarray(labels).astype(np.int64, copy=False).reshape(-1)
+    labels, multi_label = _labels(labels, n_classes)
     _validate(images, labels, n_classes, val_fraction, max_epochs, batch_size)
     report = progress or (lambda _fraction: None)
     rng = np.random.default_rng(seed)
     x_all = to_tensor(images)
     y_all = torch.from_numpy(labels.copy())
-    config = dict(batch_size=batch_size, lr=lr, weight_decay=weight_decay, augment=augment, allow_flips=allow_flips)
+    config = dict(
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        augment=augment,
+        allow_flips=allow_flips,
+        multi_label=multi_label,
+    )
     val_idx = _stratified_split(labels, val_fraction, rng)
     train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         epochs, val_accuracy = max_epochs, None
-        model = build_model(n_classes, input_size=images.shape[1])
+        model = build_model(n_classes, input_size=images.shape[1], multi_label=multi_label)
         floor = min(_min_refit_epochs(len(labels), batch_size), max_epochs)
         if len(val_idx) and floor > MIN_REFIT_EPOCHS:
             # Small sets: the refit's minimum step count sets the schedule, and a handful
@@ -96,7 +108,7 @@ def train(
             val_accuracy = _fit_measured(model, x_all, y_all, train_idx, val_idx, epochs, rng, config, report)
         else:
             model, epochs, val_accuracy = _select_then_refit(
-                lambda: build_model(n_classes, input_size=images.shape[1]),
+                lambda: build_model(n_classes, input_size=images.shape[1], multi_label=multi_label),
                 model,
                 x_all,
                 y_all,
@@ -135,7 +147,8 @@ def train_head(
     weight_decay: float = 1e-2,
     progress: Callable[[float], None] | None = None,
 ) -> tuple[nn.Module, dict]:
-    """Train a ``build_head`` classifier on (N, D) float32 embeddings with (N,) labels.
+    """Train a ``build_head`` classifier on (N, D) float32 embeddings with (N,) labels (or
+    (N, n_classes) 0/1 labels: a multi-label head).
 
     The same recipe as ``train`` (stratified validation split picks the epoch count,
     then a refit on all N), without augmentation. Standardisation statistics come from
@@ -145,27 +158,31 @@ def train_head(
     """
     started = time.perf_counter()
     feats = np.asarray(features, dtype=np.float32)
-    labels = np.asarray(labels).astype(np.int64, copy=False).reshape(-1)
+    labels, multi_label = _labels(labels, n_classes)
     if feats.ndim != 2:
         raise ValueError(f"expected features of shape (N, D), got {feats.shape}")
     if len(feats) != len(labels):
         raise ValueError(f"{len(feats)} feature rows but {len(labels)} labels")
-    if len(labels) == 0:
-        raise ValueError("cannot train without labeled items")
-    if labels.min() < 0 or labels.max() >= n_classes:
-        raise ValueError(f"labels must lie in [0, {n_classes}), got {labels.min()}..{labels.max()}")
+    _check_labels(labels, n_classes)
     report = progress or (lambda _fraction: None)
     ref = np.asarray(reference, dtype=np.float32) if reference is not None and len(reference) else feats
     mean = torch.from_numpy(ref.mean(axis=0))
     scale = torch.from_numpy(ref.std(axis=0)).clamp_min(1e-3)
     rng = np.random.default_rng(seed)
     x_all, y_all = torch.from_numpy(feats.copy()), torch.from_numpy(labels.copy())
-    config = dict(batch_size=batch_size, lr=lr, weight_decay=weight_decay, augment=False, allow_flips=False)
+    config = dict(
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        augment=False,
+        allow_flips=False,
+        multi_label=multi_label,
+    )
     val_idx = _stratified_split(labels, val_fraction, rng)
     train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
 
     def fresh() -> nn.Module:
-        head = build_head(feats.shape[1], n_classes)
+        head = build_head(feats.shape[1], n_classes, multi_label=multi_label)
         head[0].mean.copy_(mean)
         head[0].scale.copy_(scale)
         return head
@@ -248,20 +265,48 @@ def _validate(
         raise ValueError(f"expected images of shape (N, S, S, 3) uint8, got {images.shape} {images.dtype}")
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    if len(labels) == 0:
-        raise ValueError("cannot train without labeled items")
     if n_classes < 1:
         raise ValueError(f"n_classes must be at least 1, got {n_classes}")
-    if labels.min() < 0 or labels.max() >= n_classes:
-        raise ValueError(f"labels must lie in [0, {n_classes}), got {labels.min()}..{labels.max()}")
+    _check_labels(labels, n_classes)
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if max_epochs < 1 or batch_size < 1:
         raise ValueError("max_epochs and batch_size must be at least 1")
 
 
+def _labels(labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, bool]:
+    """(N,) int64 class indices, or (N, C) float32 0/1 targets; and whether they are multi-label."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        if labels.shape[1] != n_classes:
+            raise ValueError(f"multi-label targets need {n_classes} columns, got {labels.shape}")
+        return labels.astype(np.float32), True
+    return labels.astype(np.int64, copy=False).reshape(-1), False
+
+
+def _check_labels(labels: np.ndarray, n_classes: int) -> None:
+    if len(labels) == 0:
+        raise ValueError("cannot train without labeled items")
+    if labels.ndim == 2:
+        if not np.isin(labels, (0.0, 1.0)).all():
+            raise ValueError("multi-label targets must be 0 or 1")
+    elif labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes}), got {labels.min()}..{labels.max()}")
+
+
+def _strata(labels: np.ndarray) -> np.ndarray:
+    """(N,) stratum per item: its class, or for (N, C) multi-label targets its rarest class
+    (C for an item with none), so that rare classes get into both sides of a split."""
+    if labels.ndim == 1:
+        return labels
+    counts = labels.sum(axis=0)
+    rarity = np.where(labels > 0, counts[None, :], np.inf)
+    return np.where(labels.any(axis=1), rarity.argmin(axis=1), labels.shape[1])
+
+
 def _stratified_split(labels: np.ndarray, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Sorted validation indices for (N,) labels: about val_fraction of N, none if N < 5.
+    """Sorted validation indices for (N,) labels (or (N, C) multi-label targets, stratified by
+    ``_strata``): about val_fraction of N, none if N < 5.
 
     Each class's items are shuffled and given evenly spaced keys (rank + 0.5) / count;
     the items with the smallest keys overall form the split, so every class gives its
@@ -272,8 +317,9 @@ def _stratified_split(labels: np.ndarray, val_fraction: float, rng: np.random.Ge
         return np.empty(0, dtype=np.int64)
     n_val = min(n - 1, max(1, round(n * val_fraction)))
     keys = np.empty(n, dtype=np.float64)
-    for cls in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == cls))
+    strata = _strata(labels)
+    for cls in np.unique(strata):
+        members = rng.permutation(np.flatnonzero(strata == cls))
         keys[members] = (np.arange(len(members)) + 0.5) / len(members)
     order = np.lexsort((rng.random(n), keys))
     return np.sort(order[:n_val])
@@ -291,13 +337,13 @@ def _fit(
     patience: int = 0,
     report: Callable[[float], None],
 ) -> tuple[int, float | None]:
-    """Train ``model`` on x (N, 3, S, S), y (N,) for up to ``epochs`` epochs.
+    """Train ``model`` on x (N, 3, S, S), y (N,) (or (N, C) multi-label) for up to ``epochs`` epochs.
 
     With ``val``, stop after ``patience`` epochs without improvement and return (best
     epoch, validation accuracy at it); without, return (epochs, None).
     """
     optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = _loss_fn(config)
     # Small sets repeat within an epoch so that an epoch is at least MIN_EPOCH_SAMPLES
     # samples: otherwise 30 items would mean one optimiser step per epoch.
     repeats = max(1, math.ceil(MIN_EPOCH_SAMPLES / len(x)))
@@ -324,7 +370,7 @@ def _fit(
         report(epoch / epochs)
         if val is None:
             continue
-        val_loss, val_accuracy = _evaluate(model, *val)
+        val_loss, val_accuracy = _evaluate(model, *val, multi_label=config["multi_label"])
         if (val_accuracy, -val_loss) > best_key:
             best_key, best_epoch, best_accuracy = (val_accuracy, -val_loss), epoch, val_accuracy
         # Patience restarts on a better accuracy or a clearly lower loss, not on the
@@ -363,7 +409,7 @@ def _fit_measured(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total)
     _steps(model, x[train_idx], y[train_idx], first, optimizer, scheduler, rng, config, lambda f: report(0.5 * f))
-    _, accuracy = _evaluate(model, x[val_idx], y[val_idx])
+    _, accuracy = _evaluate(model, x[val_idx], y[val_idx], multi_label=config["multi_label"])
     _steps(model, x, y, total - first, optimizer, scheduler, rng, config, lambda f: report(0.5 + 0.5 * f))
     return accuracy
 
@@ -386,7 +432,7 @@ def _steps(
     report: Callable[[float], None],
 ) -> None:
     """``steps`` optimiser steps on x (N, 3, S, S), y (N,), in epochs as ``_fit`` makes them."""
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = _loss_fn(config)
     repeats, n_batches = _epoch_plan(len(x), config["batch_size"])
     done = 0
     model.train()
@@ -407,13 +453,23 @@ def _steps(
         report(done / steps)
 
 
-def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on x (N, 3, S, S), y (N,)."""
+def _loss_fn(config: dict) -> nn.Module:
+    """Cross-entropy over the classes, or for multi-label targets binary cross-entropy per class."""
+    return nn.BCEWithLogitsLoss() if config.get("multi_label") else nn.CrossEntropyLoss()
+
+
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, multi_label: bool = False) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` on x (N, 3, S, S), y (N,); for (N, C) multi-label
+    targets, binary cross-entropy and exact-match accuracy (every class right)."""
     model.eval()
     with torch.inference_mode():
         logits = torch.cat([model(x[i : i + 512]) for i in range(0, len(x), 512)])
-        loss = nn.functional.cross_entropy(logits, y).item()
-        accuracy = (logits.argmax(dim=1) == y).float().mean().item()
+        if multi_label:
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, y).item()
+            accuracy = ((logits > 0) == (y > 0.5)).all(dim=1).float().mean().item()
+        else:
+            loss = nn.functional.cross_entropy(logits, y).item()
+            accuracy = (logits.argmax(dim=1) == y).float().mean().item()
     return loss, accuracy
 
 

@@ -1,18 +1,25 @@
 """Multi-label projects: several classes per image through the API, pre-label outcomes, overlap
-consensus, and exports that carry every label."""
+consensus, exports that carry every label, and a model with a sigmoid per class."""
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import zipfile
 
+import numpy as np
+import onnxruntime as ort
 import pytest
 
-from annotator import services
+from annotator import paths, services
 from annotator.models import Annotation, Item, ModelVersion, Project
-from tests.factories import make_project, make_user, png_bytes
+from ml.data import cache_read
+from ml.tasks import train_project_task
+from ml.training import train_head
+from tests.annotator.test_model_download import client_for, served_probs
+from tests.factories import digits_pngs, make_project, make_user, png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -138,3 +145,43 @@ def test_exports_carry_every_label(api, project):
     with zipfile.ZipFile(io.BytesIO(get("imagefolder"))) as archive:
         folders = sorted(name.split("/")[0] for name in archive.namelist())
     assert folders == ["cat", "dog", "outdoor"]
+
+
+def test_the_worker_trains_a_multi_label_model_whose_prelabels_and_download_agree(user, monkeypatch):
+    # Given a multi-label project of digits, half labeled with their properties (some with none)
+    monkeypatch.setattr("ml.loop.train_head", functools.partial(train_head, max_epochs=3))
+    project = make_project(user, labels=["even", "small"], multi_label=True, model_family="pretrained")
+    pngs, truth = digits_pngs(20)
+    services.items_import_uploads(
+        project=project, files=[(f"{i}.png", io.BytesIO(p)) for i, p in enumerate(pngs)], user=user
+    )
+    for item in list(Item.objects.select_related("project").filter(project=project).order_by("id"))[:10]:
+        digit = truth[int(item.original_name[:-4])]
+        names = [name for name, yes in (("even", digit % 2 == 0), ("small", digit < 5)) if yes]
+        services.annotation_create(item=item, user=user, labels=names)
+    services.training_request(project_id=project.id)
+
+    # When the worker's task runs
+    assert train_project_task(project.id) == 1
+
+    # Then the version trained on all ten labels, with one independent probability per class
+    version = ModelVersion.objects.get(project=project)
+    assert (
+        version.status == "ready"
+        and version.n_labels == 10
+        and version.metrics["n_train"] + version.metrics["n_val"] == 10
+    )
+    pool = list(Item.objects.filter(project=project, status="unlabeled").order_by("id"))
+    images = cache_read(paths.cache_path(project.id, project.input_size), [i.cache_row for i in pool], 32)
+    served = served_probs(project, images)
+    published = np.array([item.pred_probs for item in pool])
+    np.testing.assert_allclose(served, published, atol=1e-4)
+    assert not np.allclose(published.sum(axis=1), 1.0, atol=1e-3)
+    # And the downloaded model says so and gives the same sigmoid probabilities
+    manager = client_for(user)
+    card = json.loads(manager.get(f"/api/projects/{project.id}/model/?format=json").getvalue())
+    assert card["multi_label"] is True and card["classes"] == ["even", "small"]
+    onnx_file = manager.get(f"/api/projects/{project.id}/model/?format=onnx").getvalue()
+    x = np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+    session = ort.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(["probabilities"], {"images": x})[0], served, atol=1e-4)
