@@ -118,8 +118,8 @@ def test_preprocessing_card_and_refusals():
     assert card["backbone_input_size"] == 96 and card["normalization"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
     assert preprocessing(family="cnn", input_size=64)["normalization"]["std"] == [0.25] * 3
     model = torch.nn.Linear(2, 2)
-    with pytest.raises(ValueError, match="multi-label"):
-        image_classifier(model, family="cnn", input_size=32, multi_label=True)
+    with pytest.raises(ValueError, match="features and head"):
+        image_classifier(model, family="cnn", input_size=32)
     with pytest.raises(ValueError, match="valid: cnn, pretrained, torchscript"):
         image_classifier(model, family="vit", input_size=32)
     with pytest.raises(ValueError, match="backbone"):
