@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from annotator import services
@@ -220,6 +220,60 @@ def test_training_requested_after_retrain_every_labels(user, django_capture_on_c
         services.annotation_create(item=items[2], user=user, label="dog")
     project.refresh_from_db()
     assert project.training_requested
+
+
+def test_a_failed_retrain_request_after_commit_does_not_fail_the_stored_label(
+    user, monkeypatch, django_capture_on_commit_callbacks
+):
+    # Given a label that completes a retrain batch, and a database that refuses the request after commit
+    project = make_project(user, retrain_every=1)
+    item = make_items(project, 1)[0]
+
+    def refused(**_kwargs):
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(services, "training_maybe_request", refused)
+    # When the label is stored
+    with django_capture_on_commit_callbacks(execute=True):
+        annotation, created = services.annotation_create(item=item, user=user, label="cat")
+    # Then the caller gets it (the next label asks for the retrain again), and it is stored
+    assert created and Annotation.objects.filter(id=annotation.id, active=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_request_is_resent_once_per_period_and_never_waits_on_a_locked_project(user):
+    # Given a retrain requested an hour ago that no worker took up
+    project = make_project(user)
+    old = timezone.now() - timedelta(hours=1)
+    Project.objects.filter(id=project.id).update(training_requested=True, training_requested_at=old)
+    if connection.vendor == "postgresql":
+        # When another connection holds the project's row (for 10 s at most)
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            try:
+                with transaction.atomic():
+                    Project.objects.select_for_update().filter(id=project.id).first()
+                    held.set()
+                    release.wait(10)
+            finally:
+                connection.close()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert held.wait(10)
+        try:
+            # Then a resend leaves it to the next caller instead of queueing on the row (had it
+            # waited, it would have won once the holder gave up)
+            assert services.training_resend(project_id=project.id) is False
+        finally:
+            release.set()
+            holder.join()
+    # And once the row is free one caller resends, and no other within the period
+    assert services.training_resend(project_id=project.id) is True
+    assert services.training_resend(project_id=project.id) is False
+    project.refresh_from_db()
+    assert project.training_requested and project.training_requested_at > old
 
 
 def test_training_lock_allows_one_run_and_coalesces_requests(user):
