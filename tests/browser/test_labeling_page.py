@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from annotator import services
 from annotator.models import Annotation, Item, ModelFamily, ModelVersion, Project
-from tests.factories import digits_pngs, make_user, wait_for
+from tests.factories import digits_pngs, make_user, png_bytes, wait_for
 
 N_IMAGES = 60
 N_KEY_LABELS = 15
@@ -322,4 +322,66 @@ def test_help_overlay_and_keys_ignored_while_typing(
     wait_for(lambda: Annotation.objects.filter(item_id=current, label__name="3", active=True).exists(), 15, "a label")
     assert Annotation.objects.count() == 1
     assert not Item.objects.filter(status=Item.Status.SKIPPED).exists()
+    assert js_errors == []
+
+
+def test_multi_label_keys_toggle_classes_and_enter_submits_the_set(
+    live_server: Any, page: Page, js_errors: list[str], artifacts: Path
+) -> None:
+    # Given a multi-label project whose model version suggests {cat, outdoor} for every image
+    base = live_server.url
+    user = make_user(USERNAME)
+    project = services.project_create(
+        name="Scenes", labels=["cat", "dog", "outdoor"], user=user, multi_label=True, retrain_every=50
+    )
+    files = [(f"scene_{i}.png", io.BytesIO(png_bytes(700 + i))) for i in range(3)]
+    assert services.items_import_uploads(project=project, files=files, user=user).imported == 3
+    items = list(Item.objects.filter(project=project).order_by("id"))
+    services.training_request(project_id=project.id)
+    services.model_version_publish(
+        version=services.training_begin(project_id=project.id),
+        item_ids=[item.id for item in items],
+        probs=np.array([[0.9, 0.2, 0.7]] * 3, dtype=np.float32),
+        scores=np.array([3.0, 2.0, 1.0]),
+        priorities=np.array([3.0, 2.0, 1.0]),
+        metrics={},
+        weights="",
+    )
+    log_in(page, base)
+    assert open_labeling(page, base, project)["id"] == items[0].id
+
+    def chosen() -> list[str]:
+        buttons = page.locator(".class-button.chosen")
+        return sorted(buttons.nth(i).get_attribute("data-label") for i in range(buttons.count()))
+
+    def stored(item: Item) -> tuple[list[str], str]:
+        wait_for(lambda: Annotation.objects.filter(item=item, active=True).exists(), 15, f"the label of {item.id}")
+        annotation = Annotation.objects.get(item=item, active=True)
+        return annotation.labels, annotation.prelabel
+
+    # Then the suggested set starts selected, with each class's probability on its button
+    expect(page.locator("#prelabel")).to_contain_text("suggests cat, outdoor")
+    assert chosen() == ["cat", "outdoor"]
+    expect(page.locator('.class-button[data-label="dog"]')).to_contain_text("20%")
+    page.screenshot(path=artifacts / "20-multi-label.png")
+
+    # When Enter submits it as it is: the set is stored as accepted
+    assert press(page, "Enter")["id"] == items[1].id
+    assert stored(items[0]) == (["cat", "outdoor"], "accepted")
+
+    # When keys toggle dog on and cat off, the selection follows, and Enter stores the corrected set
+    page.keyboard.press("2")
+    page.keyboard.press("1")
+    assert chosen() == ["dog", "outdoor"]
+    press(page, "Enter")
+    assert stored(items[1]) == (["dog", "outdoor"], "corrected")
+
+    # And an image with none of the classes is labeled by turning the suggestion off
+    page.keyboard.press("1")
+    page.keyboard.press("3")
+    assert chosen() == []
+    page.keyboard.press("Enter")
+    assert stored(items[2]) == ([], "corrected")
+    item = Item.objects.get(id=items[2].id)
+    assert item.status == "labeled" and item.labels == []
     assert js_errors == []
