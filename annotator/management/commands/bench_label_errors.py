@@ -2,63 +2,30 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
-from PIL import Image
 
-from ml.data import decode_image
+from ml.datasets import load_digits_arrays, load_imagefolder, load_mnist_arrays
 from ml.review import find_label_issues, flip_labels, out_of_fold_probs
 
 
-def load_digits_arrays(size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """scikit-learn's digits as the product sees them: 64×64 PNGs decoded into the cache format."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    arrays = []
-    for image in digits.images:
-        pixels = (255 - image * (255 / 16)).clip(0, 255).astype(np.uint8)
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).resize((64, 64), Image.Resampling.BILINEAR).save(buffer, format="PNG")
-        buffer.seek(0)
-        arrays.append(decode_image(buffer, size))
-    return np.stack(arrays), digits.target.astype(np.int64), [str(d) for d in range(10)]
-
-
-def load_imagefolder_arrays(root: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    if len(classes) < 2:
-        raise CommandError(f"{root} needs at least two class subfolders")
-    arrays, labels = [], []
-    for index, name in enumerate(classes):
-        for path in sorted((root / name).rglob("*")):
-            if path.is_file():
-                try:
-                    arrays.append(decode_image(path, size))
-                except Exception:
-                    continue
-                labels.append(index)
-    return np.stack(arrays), np.array(labels, dtype=np.int64), classes
-
-
 def load_dataset(name: str, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    if name == "digits":
-        return load_digits_arrays(size)
-    if name == "mnist":
-        try:
-            from ml.datasets import load_mnist_arrays
-        except ImportError as exc:
-            raise CommandError("MNIST loading is not available in this version") from exc
-        return load_mnist_arrays(size)
-    path = Path(name)
-    if not path.is_dir():
-        raise CommandError(f"--dataset is digits, mnist or an ImageFolder directory; {name} is none of these")
-    return load_imagefolder_arrays(path, size)
+    """Every item of ``digits``, ``mnist`` (its 60k training images) or an ImageFolder path, decoded as imports do."""
+    try:
+        if name == "digits":
+            return load_digits_arrays(size)
+        if name == "mnist":
+            return load_mnist_arrays(size)
+        path = Path(name)
+        if not path.is_dir():
+            raise CommandError(f"--dataset is digits, mnist or an ImageFolder directory; {name} is none of these")
+        return load_imagefolder(path, size)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def evaluate(flipped: np.ndarray, ranked: np.ndarray, quality: np.ndarray) -> dict[str, float | int]:
