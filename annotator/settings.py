@@ -206,7 +206,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # a redelivered run from overlapping a live one.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
-    "max_retries": 2,
+    # A request that enqueues while Redis is down fails in a fraction of a second instead of
+    # holding an annotator for kombu's default back-off (seconds); the request stays recorded in
+    # the database and is sent again once Redis is back (``services.training_reconcile``).
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+    "socket_connect_timeout": 2,  # a Redis host that is down, not just refusing: give up soon
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
