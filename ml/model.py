@@ -137,15 +137,17 @@ def _mc_logits(x: torch.Tensor, part: nn.Module, masks: torch.Tensor | None, mc_
 
     For a Dropout + Linear part and given ``masks`` (S, D), every item sees the same S
     sampled networks (consistent MC dropout, as in BatchBALD) and the S passes are one
-    batched matmul with masked weights, (S, C, D): the cost of a handful of linear
-    layers, not of S copies of the input. Any other part runs on S stacked copies.
+    matrix product with the S masked weight matrices side by side, (B, D) x (D, S * C):
+    the cost of one slightly wider linear layer, not of S copies of the input. Any other
+    part runs on S stacked copies.
     """
     b = x.shape[0]
     found = _dropout_linear(part)
     if masks is not None and found is not None:
         _, linear = found
-        weights = masks[:, None, :] * linear.weight[None]  # (S, C, D)
-        logits = torch.matmul(x.unsqueeze(0), weights.transpose(1, 2))  # (S, B, C)
+        s, c = masks.shape[0], linear.out_features
+        weights = (masks[:, None, :] * linear.weight[None]).reshape(s * c, -1)  # (S * C, D)
+        logits = (x @ weights.t()).reshape(b, s, c).transpose(0, 1)  # (S, B, C), a view
         return logits + linear.bias if linear.bias is not None else logits
     stacked = x.unsqueeze(0).expand(mc_samples, *x.shape).reshape(mc_samples * b, -1)
     return part(stacked).reshape(mc_samples, b, -1)

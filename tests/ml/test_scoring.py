@@ -133,3 +133,16 @@ def test_get_scorer_unknown_names_the_valid_ones():
 def test_bad_shape_is_rejected():
     with pytest.raises(ValueError):
         entropy(np.zeros(3))
+
+
+def test_bald_on_model_output_float32_matches_the_float64_definition():
+    # Given float32 MC samples as the models give them, some with a zero probability
+    p = np.random.default_rng(3).dirichlet(np.ones(5), size=(200, 8)).transpose(0, 2, 1).astype(np.float32)
+    p[0, :, :] = 0.0
+    p[0, 2, :] = 1.0
+    # Then the fast float32 path scores as the float64 one does, to float32 precision
+    fast, exact = bald(p), bald(p.astype(np.float64))
+    assert fast.dtype == np.float64 and fast.shape == (200,)
+    np.testing.assert_allclose(fast, exact, atol=1e-5)
+    assert fast[0] == 0.0 and (fast >= 0).all()
+    np.testing.assert_array_equal(np.argsort(fast)[-20:], np.argsort(exact)[-20:])
