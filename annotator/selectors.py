@@ -103,19 +103,20 @@ def training_data(*, project: Project) -> TrainingData:
     """Labeled items (their label: the consensus, or a manager's review) and the pool; items a
     manager marked ambiguous are left out of both. On multi-label projects each labeled item
     comes with a 0/1 row over the classes (an empty list of classes is a row of zeros)."""
-    classes = {c.id: c.index for c in LabelClass.objects.filter(project=project)}
+    classes = list(LabelClass.objects.filter(project=project).values_list("id", "name", "index"))
     labeled = Item.objects.filter(project=project, status=Item.Status.LABELED, cache_row__isnull=False).exclude(
         review_status=ReviewStatus.AMBIGUOUS
     )
     if project.multi_label:
-        index = {c.name: c.index for c in LabelClass.objects.filter(project=project)}
+        index = {name: i for _, name, i in classes}
         rows = list(labeled.filter(labels__isnull=False).order_by("id").values_list("cache_row", "labels"))
         labels = np.zeros((len(rows), len(index)), dtype=np.float32)
         for i, (_, names) in enumerate(rows):
             labels[i, [index[name] for name in names if name in index]] = 1.0
     else:
         rows = list(labeled.filter(label__isnull=False).order_by("id").values_list("cache_row", "label_id"))
-        labels = np.array([classes[label_id] for _, label_id in rows], dtype=np.int64)
+        index_of = {class_id: i for class_id, _, i in classes}
+        labels = np.array([index_of[label_id] for _, label_id in rows], dtype=np.int64)
     pool = list(
         Item.objects.filter(
             project=project, status__in=[Item.Status.UNLABELED, Item.Status.SKIPPED], cache_row__isnull=False

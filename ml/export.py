@@ -23,7 +23,7 @@ from torch import nn
 from ml.data import PAD_VALUE
 from ml.embeddings import Backbone, embed_side
 from ml.mobilenet import IMAGENET_MEAN, IMAGENET_STD
-from ml.model import MEAN, STD
+from ml.model import MEAN, STD, probabilities
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "probabilities"
@@ -81,8 +81,7 @@ class ImageClassifier(nn.Module):
         y = self.features(x)
         if y.dim() == 4:
             y = y.mean(dim=(2, 3))
-        logits = self.head(y)
-        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=1)
+        return probabilities(self.head(y), multi_label=self.multi_label)
 
 
 def image_classifier(

@@ -83,14 +83,7 @@ def train(
     rng = np.random.default_rng(seed)
     x_all = to_tensor(images)
     y_all = torch.from_numpy(labels.copy())
-    config = dict(
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        augment=augment,
-        allow_flips=allow_flips,
-        multi_label=multi_label,
-    )
+    config = _config(batch_size, lr, weight_decay, multi_label, augment=augment, allow_flips=allow_flips)
     val_idx = _stratified_split(labels, val_fraction, rng)
     train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
 
@@ -170,14 +163,7 @@ def train_head(
     scale = torch.from_numpy(ref.std(axis=0)).clamp_min(1e-3)
     rng = np.random.default_rng(seed)
     x_all, y_all = torch.from_numpy(feats.copy()), torch.from_numpy(labels.copy())
-    config = dict(
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        augment=False,
-        allow_flips=False,
-        multi_label=multi_label,
-    )
+    config = _config(batch_size, lr, weight_decay, multi_label)
     val_idx = _stratified_split(labels, val_fraction, rng)
     train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
 
@@ -272,6 +258,26 @@ def _validate(
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if max_epochs < 1 or batch_size < 1:
         raise ValueError("max_epochs and batch_size must be at least 1")
+
+
+def _config(
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    multi_label: bool,
+    *,
+    augment: bool = False,
+    allow_flips: bool = False,
+) -> dict:
+    """The settings ``_fit``, ``_fit_measured`` and ``_steps`` read."""
+    return dict(
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        augment=augment,
+        allow_flips=allow_flips,
+        multi_label=multi_label,
+    )
 
 
 def _labels(labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, bool]:
