@@ -142,10 +142,61 @@ class ProjectListCreateApi(APIView):
 
 
 class ProjectDetailApi(APIView):
+    @extend_schema_serializer(component_name="ProjectSettings")
+    class SettingsSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False)
+        show_prelabels = serializers.BooleanField(required=False)
+        labels_per_item = serializers.IntegerField(min_value=1, max_value=20, required=False)
+        lease_seconds = serializers.IntegerField(min_value=10, max_value=86_400, required=False)
+        retrain_every = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
+        strategy = serializers.ChoiceField(choices=QueryStrategy.values, required=False)
+
     @extend_schema(responses={200: schemas.ProjectOut, 404: schemas.NOT_FOUND})
     def get(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         return Response(project_data(project))
+
+    @extend_schema(request=SettingsSerializer, responses={200: schemas.ProjectOut, **schemas.ERRORS})
+    def patch(self, request: Request, project_id: int) -> Response:
+        """Managers change the project's name and labeling settings; fields left out stay as they are."""
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        require_manager(request.user, project)
+        serializer = self.SettingsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        unknown = sorted(set(request.data) - set(serializer.fields))
+        if unknown:
+            raise ValidationError({name: ["This setting cannot be changed (or does not exist)."] for name in unknown})
+        project = services.project_settings_update(project=project, **serializer.validated_data)
+        return Response(project_data(project))
+
+
+def label_class_data(label_class: Any, n: int) -> dict[str, Any]:
+    return {"name": label_class.name, "hotkey": label_class.hotkey, "index": label_class.index, "n_labeled": n}
+
+
+class LabelClassListApi(APIView):
+    """A project's classes in output order with how many items carry each; managers append classes."""
+
+    @extend_schema_serializer(component_name="ClassAdd")
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+        hotkey = serializers.CharField(max_length=1, required=False, allow_blank=True)
+
+    @extend_schema(responses={200: schemas.ClassCountOut(many=True), 404: schemas.NOT_FOUND})
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        counts = {row["name"]: row["n"] for row in selectors.labels_per_class(project=project)}
+        classes = selectors.project_classes(project=project)
+        return Response([label_class_data(c, counts.get(c.name, 0)) for c in classes])
+
+    @extend_schema(request=InputSerializer, responses={201: schemas.ClassCountOut, **schemas.ERRORS})
+    def post(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        require_manager(request.user, project)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        label_class = services.label_class_add(project=project, **serializer.validated_data)
+        return Response(label_class_data(label_class, 0), status=status.HTTP_201_CREATED)
 
 
 class ItemImportApi(APIView):
@@ -582,8 +633,9 @@ class JobImportApi(APIView):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     class InputSerializer(serializers.Serializer):
-        folder = serializers.CharField(max_length=4096)
+        folder = serializers.CharField(max_length=4096, required=False)
         manifest = serializers.FileField(required=False)
+        files = serializers.ListField(child=serializers.FileField(), required=False)
 
         class Meta:
             ref_name = "JobImportIn"
@@ -592,9 +644,17 @@ class JobImportApi(APIView):
     def post(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         require_manager(request.user, project)
+        files = request.FILES.getlist("files")
+        if files:
+            job = services.job_upload_import_request(
+                project=project, user=request.user, files=[(f.name, f) for f in files]
+            )
+            return Response(job_data(job), status=status.HTTP_202_ACCEPTED)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if not data.get("folder"):
+            raise ValidationError({"folder": ["Give a server folder (and optionally a manifest), or attach files."]})
         job = services.job_import_request(
             project=project, user=request.user, folder=data["folder"], manifest=data.get("manifest")
         )

@@ -31,6 +31,13 @@ class ModelVersionOut(serializers.Serializer):
     finished = serializers.DateTimeField(allow_null=True)
 
 
+class ClassCountOut(serializers.Serializer):
+    name = serializers.CharField()
+    hotkey = serializers.CharField()
+    index = serializers.IntegerField()
+    n_labeled = serializers.IntegerField()
+
+
 class ProjectOut(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()

@@ -505,6 +505,18 @@ def item_release(*, item: Item, user: AbstractBaseUser) -> None:
     Item.objects.filter(id=item.id, lease_user=user).update(lease_user=None, lease_until=None)
 
 
+def item_leases_release(
+    *, item_ids: Sequence[int] = (), project_ids: Sequence[int] = (), expired_only: bool = False
+) -> int:
+    """Free the leases on ``item_ids`` and on every item of ``project_ids`` (only the expired ones with
+    ``expired_only``), so that /next serves those items again; returns how many were freed."""
+    items = Item.objects.filter(Q(id__in=list(item_ids)) | Q(project_id__in=list(project_ids)))
+    items = items.filter(Q(lease_user__isnull=False) | Q(lease_until__isnull=False))
+    if expired_only:
+        items = items.filter(lease_until__lte=timezone.now())
+    return items.update(lease_user=None, lease_until=None)
+
+
 def _item_consensus(*, item_id: int, labels_per_item: int, now: Any, multi_label: bool = False) -> dict[str, Any]:
     """The item's fields that follow from its active annotations: consensus label, how many people
     labeled it, their agreement, and whether it is done (``labels_per_item`` people or an import).
@@ -682,32 +694,64 @@ def annotation_undo(*, project: Project, user: AbstractBaseUser) -> Item | None:
     return Item.objects.select_related("project").get(id=annotation.item_id)
 
 
+SETTINGS_FIELDS = ("name", "show_prelabels", "labels_per_item", "lease_seconds", "retrain_every", "strategy")
+
+
 @transaction.atomic
 def project_settings_update(
     *,
     project: Project,
-    show_prelabels: bool,
-    labels_per_item: int,
-    lease_seconds: int,
-    retrain_every: int,
-    strategy: str,
+    name: str | None = None,
+    show_prelabels: bool | None = None,
+    labels_per_item: int | None = None,
+    lease_seconds: int | None = None,
+    retrain_every: int | None = None,
+    strategy: str | None = None,
 ) -> Project:
-    """Change how a project is labeled: pre-label visibility, overlap, lease time, retraining."""
-    if strategy not in QueryStrategy.values:
+    """Change how a project is labeled: its name, pre-label visibility, overlap, lease time,
+    retraining. Settings given as ``None`` stay as they are."""
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise ServiceError("A project needs a name.")
+    if strategy is not None and strategy not in QueryStrategy.values:
         raise ServiceError(f"Unknown strategy {strategy!r}; valid: {', '.join(QueryStrategy.values)}.")
-    if not 1 <= labels_per_item <= 20:
+    if labels_per_item is not None and not 1 <= labels_per_item <= 20:
         raise ServiceError("labels_per_item must be between 1 and 20.")
-    if not 10 <= lease_seconds <= 86_400:
+    if lease_seconds is not None and not 10 <= lease_seconds <= 86_400:
         raise ServiceError("lease_seconds must be between 10 and 86400.")
-    if not 1 <= retrain_every <= 100_000:
+    if retrain_every is not None and not 1 <= retrain_every <= 100_000:
         raise ServiceError("retrain_every must be between 1 and 100000.")
-    project.show_prelabels = show_prelabels
-    project.labels_per_item = labels_per_item
-    project.lease_seconds = lease_seconds
-    project.retrain_every = retrain_every
-    project.strategy = strategy
-    project.save(update_fields=["show_prelabels", "labels_per_item", "lease_seconds", "retrain_every", "strategy"])
+    given = {
+        "name": name,
+        "show_prelabels": show_prelabels,
+        "labels_per_item": labels_per_item,
+        "lease_seconds": lease_seconds,
+        "retrain_every": retrain_every,
+        "strategy": strategy,
+    }
+    changed = [setting for setting, value in given.items() if value is not None]
+    for setting in changed:
+        setattr(project, setting, given[setting])
+    if changed:
+        project.save(update_fields=changed)
     return project
+
+
+def label_class_add(*, project: Project, name: str, hotkey: str | None = None) -> LabelClass:
+    """Append a class to a project. Classes are only ever appended, so the outputs of model versions
+    trained before keep their meaning; the next retrain learns the new class."""
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(id=project.id).first()
+        existing = list(LabelClass.objects.filter(project=project).order_by("index").values_list("name", "hotkey"))
+        name = (name or "").strip()
+        if name in {n for n, _ in existing}:
+            raise ServiceError(f"The project already has a class {name!r}.")
+        if hotkey and hotkey.lower() in {k for _, k in existing}:
+            raise ServiceError(f"Hotkey {hotkey.lower()!r} is already used by another class.")
+        entry = {"name": name} if not hotkey else {"name": name, "hotkey": hotkey}
+        new_name, new_key = _normalise_labels([*({"name": n, "hotkey": k} if k else n for n, k in existing), entry])[-1]
+        return LabelClass.objects.create(project=project, name=new_name, hotkey=new_key, index=len(existing))
 
 
 # Training -----------------------------------------------------------------------------------------
@@ -1027,7 +1071,8 @@ def _model_version_build_exports(version: ModelVersion, weights: Path, folder: P
     card = {
         "project": project.name,
         "model_version": version.number,
-        "classes": [c.name for c in selectors.project_classes(project=project)],
+        # Classes are only appended, so a version trained on C classes outputs the first C.
+        "classes": [c.name for c in selectors.project_classes(project=project)][: int(meta["n_classes"])],
         "multi_label": project.multi_label,
         "preprocessing": export.preprocessing(family=family, input_size=input_size),
         "metrics": {"val_accuracy": version.metrics.get("val_accuracy"), "n_labels": version.n_labels},
@@ -1247,6 +1292,28 @@ def job_import_request(
     return job
 
 
+def job_upload_import_request(
+    *, project: Project, user: AbstractBaseUser | None, files: Sequence[tuple[str, BinaryIO]]
+) -> Job:
+    """Queue an import of uploaded images and zips: the files are kept under ``DATA_DIR/jobs/`` for
+    the worker (and removed once it has imported them), so a large upload returns at once."""
+    if not files:
+        raise ServiceError("Attach one or more images or .zip files.")
+    with transaction.atomic():
+        job = Job.objects.create(project=project, kind=Job.Kind.IMPORT, params={}, created_by=user)
+        folder = paths.data_dir() / "jobs" / f"upload_{job.id}"
+        folder.mkdir(parents=True, exist_ok=True)
+        names = []
+        for n, (name, fileobj) in enumerate(files):
+            with (folder / str(n)).open("wb") as out:
+                shutil.copyfileobj(fileobj, out, 1024 * 1024)
+            names.append(name)
+        job.params = {"uploads": str(folder), "names": names}
+        job.save(update_fields=["params"])
+        transaction.on_commit(lambda: _enqueue_job(job.id, job.kind))
+    return job
+
+
 def job_export_request(
     *,
     project: Project,
@@ -1321,13 +1388,33 @@ def _with_progress(rows: Iterable[Any], *, job_id: int, total: int) -> Iterable[
             Job.objects.filter(id=job_id).update(progress=min(n / total, 0.99))
 
 
+def _upload_total(path: Path, name: str) -> int:
+    """How many files an upload brings: the members of a zip, else one."""
+    if not name.lower().endswith(".zip"):
+        return 1
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return len(archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return 1
+
+
 def _job_import(job: Job) -> tuple[dict[str, Any], str]:
-    root = import_folder_checked(job.params.get("folder", ""))
     labels = set(job.project.classes.values_list("name", flat=True))
     limits = import_limits()
     manifest = job.params.get("manifest")
+    uploads = job.params.get("uploads")
+    root = None if uploads else import_folder_checked(job.params.get("folder", ""))
     with contextlib.ExitStack() as stack:
-        if manifest:
+        if uploads:
+            folder = Path(uploads)
+            if not folder.is_dir():
+                raise ServiceError("The uploaded files are gone: they are removed once imported; upload them again.")
+            staged = [(name, folder / str(n)) for n, name in enumerate(job.params.get("names", []))]
+            total = sum(_upload_total(path, name) for name, path in staged)
+            opened = [(name, stack.enter_context(path.open("rb"))) for name, path in staged]
+            candidates = imports.iter_uploads(opened, limits=limits, labels=labels)
+        elif manifest:
             with open(manifest, "rb") as fh:
                 total = sum(1 for _ in imports.read_manifest(fh))
             rows = imports.read_manifest(stack.enter_context(open(manifest, "rb")))
@@ -1337,6 +1424,8 @@ def _job_import(job: Job) -> tuple[dict[str, Any], str]:
             candidates = imports.iter_folder(root, limits=limits, labels=labels)
         progress = _with_progress(candidates, job_id=job.id, total=total)
         summary = items_import(project=job.project, candidates=progress, user=job.created_by)
+    if uploads:
+        shutil.rmtree(uploads, ignore_errors=True)
     result = summary.as_dict()
     result["n_rejected"] = len(summary.rejected)
     result["rejected"] = summary.rejected[:JOB_REJECTED_KEPT]
@@ -1438,3 +1527,4 @@ def job_file_path(*, job: Job) -> Path | None:
         return None
     path = paths.data_dir() / job.file
     return path if path.is_file() else None
+

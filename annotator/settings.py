@@ -142,6 +142,8 @@ MAX_UPLOAD_BYTES = int(os.environ.get("MAX_UPLOAD_BYTES", str(1024 * 1024 * 1024
 MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", str(64_000_000)))
 MAX_ZIP_MEMBERS = int(os.environ.get("MAX_ZIP_MEMBERS", "100000"))
 MAX_ZIP_RATIO = int(os.environ.get("MAX_ZIP_RATIO", "200"))
+#: Page uploads larger than this in all are imported by a worker, in the background.
+IMPORT_BACKGROUND_BYTES = int(os.environ.get("IMPORT_BACKGROUND_BYTES", str(50 * 1024 * 1024)))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
@@ -13,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator import selectors, services
-from annotator.models import Membership, QueryStrategy
+from annotator.models import Membership, Project, QueryStrategy
 from annotator.responses import export_response
 
 
@@ -28,6 +31,7 @@ class ProjectForm(forms.Form):
 
 
 class ProjectSettingsForm(forms.Form):
+    name = forms.CharField(max_length=200, required=False, help_text="Left empty: the name stays.")
     show_prelabels = forms.BooleanField(required=False, help_text="Show the model's pre-labels to annotators.")
     labels_per_item = forms.IntegerField(
         min_value=1, max_value=20, help_text="Different annotators who label each item."
@@ -38,7 +42,7 @@ class ProjectSettingsForm(forms.Form):
 
 
 def _settings_initial(project) -> dict:
-    fields = ["show_prelabels", "labels_per_item", "lease_seconds", "retrain_every", "strategy"]
+    fields = ["name", "show_prelabels", "labels_per_item", "lease_seconds", "retrain_every", "strategy"]
     return {name: getattr(project, name) for name in fields}
 
 
@@ -49,6 +53,24 @@ def _forbidden(message: str) -> HttpResponse:
 
 def _is_manager(request: HttpRequest, project) -> bool:
     return selectors.project_role(user=request.user, project=project) == Membership.Role.MANAGER
+
+
+def managers_only(action: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """A page for the project's managers: the view gets the project; others get a 403 saying who may
+    ``action`` (404 for a project they do not see, the login page when logged out)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, project_id: int) -> HttpResponse:
+            project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+            if not _is_manager(request, project):
+                return _forbidden(f"Only the project's managers may {action}.")
+            return view(request, project)
+
+        return wrapper
+
+    return decorate
 
 
 @login_required
@@ -89,6 +111,10 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
         "stats": selectors.annotation_stats(project=project),
         "settings_form": ProjectSettingsForm(initial=_settings_initial(project)),
     }
+    if is_manager:
+        context["members"] = list(selectors.membership_list(project=project).order_by("user__username"))
+        context["member_form"] = MemberForm()
+        context["roles"] = Membership.Role.choices
     if is_manager:
         dashboard = selectors.project_dashboard(project=project)
         context["dashboard"] = dashboard
@@ -142,19 +168,18 @@ def learning_curve_chart(points: list[dict[str, Any]], *, width: int = 560, heig
     }
 
 
-@login_required
+@managers_only("change its settings")
 @require_POST
-def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = selectors.project_get_for_user(user=request.user, project_id=project_id)
-    if not _is_manager(request, project):
-        return _forbidden("Only the project's managers may change its settings.")
+def project_settings(request: HttpRequest, project: Project) -> HttpResponse:
     form = ProjectSettingsForm(request.POST)
     if not form.is_valid():
         for field, errors in form.errors.items():
             messages.error(request, f"{field}: {' '.join(errors)}")
         return redirect("project-detail", project_id=project.id)
     try:
-        services.project_settings_update(project=project, **form.cleaned_data)
+        services.project_settings_update(
+            project=project, **{**form.cleaned_data, "name": form.cleaned_data["name"] or None}
+        )
     except services.ServiceError as exc:
         messages.error(request, str(exc))
     else:
@@ -162,15 +187,16 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
     return redirect("project-detail", project_id=project.id)
 
 
-@login_required
+@managers_only("add images")
 @require_POST
-def project_upload(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = selectors.project_get_for_user(user=request.user, project_id=project_id)
-    if not _is_manager(request, project):
-        return _forbidden("Only the project's managers may add images.")
+def project_upload(request: HttpRequest, project: Project) -> HttpResponse:
     files = request.FILES.getlist("files")
     if not files:
         messages.error(request, "Choose one or more images or .zip files first.")
+        return redirect("project-detail", project_id=project.id)
+    if request.POST.get("background") or sum(f.size for f in files) > settings.IMPORT_BACKGROUND_BYTES:
+        job = services.job_upload_import_request(project=project, user=request.user, files=[(f.name, f) for f in files])
+        messages.success(request, f"Import job {job.id} runs in the background: follow it under Background jobs.")
         return redirect("project-detail", project_id=project.id)
     summary = services.items_import_uploads(project=project, files=[(f.name, f) for f in files], user=request.user)
     text = (
@@ -184,23 +210,68 @@ def project_upload(request: HttpRequest, project_id: int) -> HttpResponse:
     return redirect("project-detail", project_id=project.id)
 
 
-@login_required
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+
+
+@managers_only("change its members")
 @require_POST
-def project_train(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = selectors.project_get_for_user(user=request.user, project_id=project_id)
-    if not _is_manager(request, project):
-        return _forbidden("Only the project's managers may start a retrain.")
+def project_members(request: HttpRequest, project: Project) -> HttpResponse:
+    """Managers add a member or change a role (``username``, ``role``), or remove one (``remove``: a user id)."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects
+    try:
+        if request.POST.get("remove"):
+            user = users.filter(id=int(request.POST["remove"]) if request.POST["remove"].isdigit() else 0).first()
+            if user is None or not services.membership_remove(project=project, user=user):
+                messages.error(request, "That user is not a member of this project.")
+            else:
+                messages.success(request, f"{user.get_username()} was removed from the project; their labels stay.")
+        else:
+            form = MemberForm(request.POST)
+            if not form.is_valid():
+                for field, errors in form.errors.items():
+                    messages.error(request, f"{field}: {' '.join(errors)}")
+                return redirect("project-detail", project_id=project.id)
+            user = users.filter(username=form.cleaned_data["username"]).first()
+            if user is None:
+                messages.error(request, f"No user named “{form.cleaned_data['username']}”; an admin creates accounts.")
+            else:
+                membership = services.membership_add(project=project, user=user, role=form.cleaned_data["role"])
+                messages.success(request, f"{user.get_username()} is now {membership.get_role_display().lower()}.")
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    return redirect("project-detail", project_id=project.id)
+
+
+@managers_only("add classes")
+@require_POST
+def project_class_add(request: HttpRequest, project: Project) -> HttpResponse:
+    try:
+        label_class = services.label_class_add(
+            project=project, name=request.POST.get("name", ""), hotkey=request.POST.get("hotkey", "").strip() or None
+        )
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        key = f" (key {label_class.hotkey})" if label_class.hotkey else ""
+        messages.success(request, f"Class “{label_class.name}”{key} added; the next model version learns it.")
+    return redirect("project-detail", project_id=project.id)
+
+
+@managers_only("start a retrain")
+@require_POST
+def project_train(request: HttpRequest, project: Project) -> HttpResponse:
     services.training_request(project_id=project.id)
     messages.success(request, "Retraining scheduled; the queue is re-ranked when it finishes.")
     return redirect("project-detail", project_id=project.id)
 
 
-@login_required
+@managers_only("export")
 @require_GET
-def project_export(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = selectors.project_get_for_user(user=request.user, project_id=project_id)
-    if not _is_manager(request, project):
-        return _forbidden("Only the project's managers may export.")
+def project_export(request: HttpRequest, project: Project) -> HttpResponse:
     try:
         include_ambiguous = request.GET.get("include_ambiguous", "") in {"1", "true", "yes"}
         return export_response(project, request.GET.get("format", "csv"), include_ambiguous=include_ambiguous)
@@ -255,12 +326,9 @@ def account(request: HttpRequest) -> HttpResponse:
 AMBIGUOUS_KEYS = ("a", "x", "q", "m")
 
 
-@login_required
-def review_page(request: HttpRequest, project_id: int) -> HttpResponse:
+@managers_only("review labels")
+def review_page(request: HttpRequest, project: Project) -> HttpResponse:
     """Managers go through the items flagged as likely mislabeled, keyboard first."""
-    project = selectors.project_get_for_user(user=request.user, project_id=project_id)
-    if not _is_manager(request, project):
-        return _forbidden("Only the project's managers review labels.")
     classes = selectors.project_classes(project=project)
     taken = {c.hotkey for c in classes}
     config = {

@@ -146,9 +146,7 @@ def test_twenty_annotators_never_collide_and_lose_nothing(server, k, n_items):
     )
     assert len(acknowledged) == n_items * k
     assert stored == set(acknowledged)
-    per_item = Counter(
-        Annotation.objects.filter(item__project=project, active=True).values_list("item_id", flat=True)
-    )
+    per_item = Counter(Annotation.objects.filter(item__project=project, active=True).values_list("item_id", flat=True))
     assert len(per_item) == n_items and set(per_item.values()) == {k}
     assert not Item.objects.filter(project=project).exclude(status=Item.Status.LABELED).exists()
     assert set(Item.objects.filter(project=project).values_list("n_annotations", flat=True)) == {k}

@@ -11,9 +11,9 @@ import pytest
 from django.db import transaction
 from rest_framework.test import APIClient
 
-from annotator import services
+from annotator import paths, services
 from annotator.models import Item, Job
-from tests.factories import make_project, make_user, png_bytes, wait_for
+from tests.factories import make_project, make_user, png_bytes, wait_for, zip_bytes
 
 
 def client_for(user) -> APIClient:
@@ -196,3 +196,55 @@ def test_project_page_shows_the_job_forms_to_managers_only(world, client):
     assert 'id="jobs"' in page and "js/jobs.js" in page
     client.force_login(world["annotator"])
     assert 'id="jobs"' not in client.get(f"/projects/{world['project'].id}/").content.decode()
+
+
+def upload(name: str, data: bytes) -> io.BytesIO:
+    f = io.BytesIO(data)
+    f.name = name
+    return f
+
+
+def test_uploaded_files_import_in_the_background(celery_worker, world):
+    # Given an upload of an image, a zip with a labeled member and a traversal member, and a text file
+    archive = zip_bytes({"cat/z1.png": png_bytes(11), "z2.png": png_bytes(12), "../evil.png": png_bytes(13)})
+    files = [upload("one.png", png_bytes(10)), upload("batch.zip", archive), upload("notes.txt", b"hello")]
+    api = client_for(world["manager"])
+    # When a manager sends them to the background import
+    response = api.post(f"/api/projects/{world['project'].id}/imports/", {"files": files}, format="multipart")
+    # Then the call returns at once with a queued job, and the worker imports them with a summary
+    assert response.status_code == 202, response.content
+    job = finished(response.json()["id"])
+    assert job.status == Job.Status.DONE, job.error
+    assert job.summary["imported"] == 3 and job.summary["labeled"] == 1
+    assert sorted(r["name"] for r in job.summary["rejected"]) == ["batch.zip/../evil.png", "notes.txt"]
+    names = set(Item.objects.filter(project=world["project"]).values_list("original_name", flat=True))
+    assert names == {"one.png", "cat/z1.png", "z2.png"}
+    # And the staged copies are gone once imported
+    assert not (paths.data_dir() / "jobs" / f"upload_{job.id}").exists()
+
+
+def test_page_upload_goes_to_the_background_when_asked_or_large(world, client, settings):
+    # Given a manager on the project page
+    client.force_login(world["manager"])
+    url = f"/projects/{world['project'].id}/upload/"
+    # When they upload with "in the background" ticked
+    response = client.post(url, {"files": [upload("a.png", png_bytes(21))], "background": "1"}, follow=True)
+    # Then a queued import job holds the file and the page says so; nothing is imported in the request
+    job = Job.objects.get(project=world["project"])
+    assert job.kind == Job.Kind.IMPORT and job.params["names"] == ["a.png"]
+    assert "runs in the background" in response.content.decode()
+    assert Item.objects.filter(project=world["project"]).count() == 0
+    # And an upload over IMPORT_BACKGROUND_BYTES goes there without being asked; a small one imports at once
+    settings.IMPORT_BACKGROUND_BYTES = 10
+    client.post(url, {"files": [upload("b.png", png_bytes(22))]})
+    assert Job.objects.filter(project=world["project"]).count() == 2
+    settings.IMPORT_BACKGROUND_BYTES = 10**9
+    client.post(url, {"files": [upload("c.png", png_bytes(23))]})
+    assert Job.objects.filter(project=world["project"]).count() == 2
+    assert list(Item.objects.filter(project=world["project"]).values_list("original_name", flat=True)) == ["c.png"]
+
+
+def test_an_import_call_needs_a_folder_or_files(world):
+    response = client_for(world["manager"]).post(f"/api/projects/{world['project'].id}/imports/", {}, format="json")
+    assert response.status_code == 400
+    assert "attach files" in response.json()["folder"][0]

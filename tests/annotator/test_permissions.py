@@ -8,10 +8,12 @@ from dataclasses import dataclass
 
 import pytest
 from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from rest_framework.test import APIClient
+from rest_framework.views import APIView
 
-from annotator import services
-from annotator.models import Annotation, Item, Membership, Project
+from annotator import paths, services
+from annotator.models import Annotation, Item, Job, LabelClass, Membership, Project
 from tests.factories import make_project, make_user, png_bytes
 
 pytestmark = pytest.mark.django_db
@@ -23,11 +25,15 @@ ROLES = ["admin", "manager", "annotator", "outsider", "anonymous"]
 class World:
     project: Project
     item: Item
+    labeled: Item
+    job: Job
+    folder: str
     users: dict
 
 
 @pytest.fixture
-def world() -> World:
+def world(settings, tmp_path) -> World:
+    settings.IMPORT_ROOTS = [str(tmp_path)]
     manager = make_user("manager")
     project = make_project(manager)
     services.items_import_uploads(
@@ -43,7 +49,16 @@ def world() -> World:
         "anonymous": None,
     }
     make_user("newcomer")
-    return World(project=project, item=Item.objects.filter(project=project).order_by("id").first(), users=users)
+    items = list(Item.objects.filter(project=project).order_by("id"))
+    labeler = make_user("labeler")  # the labeled item's annotator, so that nobody in ROLES has a label to undo
+    services.membership_add(project=project, user=labeler)
+    services.annotation_create(item=items[2], user=labeler, label="dog")
+    folder = paths.import_roots()[0] / "matrix"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "x.png").write_bytes(png_bytes(1234))
+    job = services.job_export_request(project=project, user=manager, fmt="csv")
+    services.job_run(job_id=job.id)
+    return World(project=project, item=items[0], labeled=items[2], job=job, folder=str(folder), users=users)
 
 
 def upload():
@@ -52,12 +67,18 @@ def upload():
     return {"files": [f]}
 
 
-# (method, path, body, {role: status}); codes in ROLES order. {p}: project id, {i}: item id, {a}: annotator id.
+# (method, path, body, codes in ROLES order). {p}: project id, {i}: an unlabeled item's id, {l}: a labeled
+# item's id, {a}: the annotator's user id, {j}: a finished export job's id, {f}: a folder under IMPORT_ROOTS.
 MEMBER_READ = (200, 200, 200, 404, 401)
+MANAGERS = (200, 200, 403, 404, 401)
+QUEUED = (202, 202, 403, 404, 401)
 API = [
     ("get", "/api/projects/", None, (200, 200, 200, 200, 401)),
     ("post", "/api/projects/", {"name": "New", "labels": ["a", "b"]}, (201, 201, 201, 201, 401)),
     ("get", "/api/projects/{p}/", None, MEMBER_READ),
+    ("patch", "/api/projects/{p}/", {"retrain_every": 7}, MANAGERS),
+    ("get", "/api/projects/{p}/labels/", None, MEMBER_READ),
+    ("post", "/api/projects/{p}/labels/", {"name": "bird"}, (201, 201, 403, 404, 401)),
     ("get", "/api/projects/{p}/items/", None, MEMBER_READ),
     ("post", "/api/projects/{p}/items/", upload, (201, 201, 403, 404, 401)),
     ("get", "/api/projects/{p}/members/", None, MEMBER_READ),
@@ -72,6 +93,18 @@ API = [
     ("get", "/api/projects/{p}/export/?format=csv", None, (200, 200, 403, 404, 401)),
     ("get", "/api/projects/{p}/dashboard/", None, (200, 200, 403, 404, 401)),
     ("get", "/api/projects/{p}/model/", None, (404, 404, 403, 404, 401)),  # no model version yet
+    ("get", "/api/projects/{p}/agreement/", None, MANAGERS),
+    ("get", "/api/projects/{p}/review/", None, MANAGERS),
+    ("post", "/api/projects/{p}/review/scan/", None, QUEUED),
+    ("get", "/api/projects/{p}/review/next/", None, (204, 204, 403, 404, 401)),  # nothing flagged
+    ("post", "/api/items/{l}/review/", {"action": "keep"}, MANAGERS),
+    ("post", "/api/projects/{p}/imports/", {"folder": "{f}"}, QUEUED),
+    ("post", "/api/projects/{p}/exports/", {"format": "csv"}, QUEUED),
+    ("get", "/api/projects/{p}/jobs/", None, MANAGERS),
+    ("get", "/api/jobs/{j}/", None, MANAGERS),
+    ("get", "/api/jobs/{j}/download/", None, MANAGERS),
+    ("get", "/api/schema/", None, (200, 200, 200, 200, 200)),
+    ("get", "/api/docs/", None, (200, 200, 200, 200, 200)),
     ("get", "/api/items/{i}/", None, MEMBER_READ),
     ("get", "/api/items/{i}/image/", None, MEMBER_READ),
     ("post", "/api/items/{i}/annotations/", {"label": "cat"}, (201, 201, 201, 404, 401)),
@@ -83,6 +116,10 @@ PAGES = [
     ("get", "/account/", None, (200, 200, 200, 200, 302)),
     ("get", "/projects/{p}/", None, (200, 200, 200, 404, 302)),
     ("get", "/projects/{p}/label/", None, (200, 200, 200, 404, 302)),
+    ("get", "/projects/{p}/?partial=learning-curve", None, (200, 200, 403, 404, 302)),
+    ("get", "/projects/{p}/review/", None, (200, 200, 403, 404, 302)),
+    ("post", "/projects/{p}/members/", {"username": "newcomer", "role": "annotator"}, (302, 302, 403, 404, 302)),
+    ("post", "/projects/{p}/classes/", {"name": "bird"}, (302, 302, 403, 404, 302)),
     ("post", "/projects/{p}/upload/", upload, (302, 302, 403, 404, 302)),
     ("post", "/projects/{p}/train/", None, (302, 302, 403, 404, 302)),
     ("get", "/projects/{p}/export/?format=csv", None, (200, 200, 403, 404, 302)),
@@ -93,7 +130,14 @@ PAGES = [
         (302, 302, 403, 404, 302),
     ),
     ("get", "/admin/", None, (200, 302, 302, 302, 302)),
+    ("get", "/health/", None, (200, 200, 200, 200, 200)),
+    ("get", "/accounts/login/", None, (200, 200, 200, 200, 200)),
+    ("post", "/accounts/logout/", None, (302, 302, 302, 302, 302)),
 ]
+#: Routes outside the matrix, and why.
+NOT_IN_MATRIX = {
+    "health-workers": "public like /health/, but it waits for Celery workers to answer; tests/annotator/test_health.py",
+}
 
 
 def snapshot(world: World) -> tuple:
@@ -102,6 +146,10 @@ def snapshot(world: World) -> tuple:
     return (
         Item.objects.filter(project=world.project).count(),
         Annotation.objects.count(),
+        project.name,
+        LabelClass.objects.filter(project=world.project).count(),
+        Job.objects.count(),
+        list(Item.objects.filter(project=world.project).order_by("id").values_list("review_status", flat=True)),
         sorted(Membership.objects.filter(project=world.project).values_list("user_id", "role")),
         project.training_requested,
         project.retrain_every,
@@ -132,7 +180,10 @@ def test_role_matrix(world, method, path, body, role, expected, api):
     client = APIClient() if api else Client()
     if user is not None:
         client.force_login(user)
-    path = path.format(p=world.project.id, i=world.item.id, a=world.users["annotator"].id)
+    ids = {"p": world.project.id, "i": world.item.id, "l": world.labeled.id, "j": world.job.id}
+    path = path.format(a=world.users["annotator"].id, **ids)
+    if isinstance(body, dict):
+        body = {key: value.format(f=world.folder) if isinstance(value, str) else value for key, value in body.items()}
     before = snapshot(world)
 
     # When they call the endpoint
@@ -144,3 +195,36 @@ def test_role_matrix(world, method, path, body, role, expected, api):
         assert snapshot(world) == before
     if api and expected in (401, 403, 404):
         assert "detail" in response.json()
+
+
+def _routes(patterns, prefix: str = "") -> list[tuple[str, URLPattern]]:
+    found = []
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            if getattr(entry, "namespace", None) == "admin":
+                continue
+            found += _routes(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern) and entry.name:
+            found.append((prefix + str(entry.pattern), entry))
+    return found
+
+
+def test_the_matrix_covers_every_route_and_every_api_method():
+    # Given every named route of the app (the admin console's own routes aside) and the HTTP
+    # methods its API view answers
+    covered = set()
+    for method, path, _, _ in API + PAGES:
+        match = resolve(path.split("?")[0].format(p=1, i=1, l=1, a=1, j=1))
+        covered.add((match.url_name, method))
+    missing = []
+    for route, pattern in _routes(get_resolver().url_patterns):
+        if pattern.name in NOT_IN_MATRIX or route == "admin/":
+            continue
+        view_class = getattr(pattern.callback, "view_class", None)
+        if view_class is not None and issubclass(view_class, APIView):
+            methods = {m for m in ("get", "post", "put", "patch", "delete") if hasattr(view_class, m)}
+        else:
+            methods = {next((m for n, m in covered if n == pattern.name), "any")}
+        missing += [f"{method.upper()} {route}" for method in methods if (pattern.name, method) not in covered]
+    # Then each is in the matrix
+    assert not missing, missing
