@@ -127,3 +127,21 @@ def test_only_managers_and_only_a_ready_model_and_a_known_format(user):
     assert f"/api/projects/{project.id}/model/" not in page.get(f"/projects/{project.id}/").content.decode()
     ModelVersion.objects.filter(project=project).update(status="ready")
     assert f"/api/projects/{project.id}/model/?format=zip" in page.get(f"/projects/{project.id}/").content.decode()
+
+
+def test_a_class_added_after_training_is_learned_by_the_next_version(user, monkeypatch):
+    # Given version 1 trained on 3 classes, then a fourth class added and used
+    project = project_with_a_model(user, monkeypatch, "cnn")
+    services.label_class_add(project=project, name="other")
+    item = Item.objects.filter(project=project, status="unlabeled").order_by("id").first()
+    services.annotation_create(item=item, user=user, label="other")
+    # When version 1 is downloaded, then version 2 is trained and downloaded
+    card_v1 = json.loads(client_for(user).get(f"/api/projects/{project.id}/model/?format=json").getvalue())
+    services.training_request(project_id=project.id)
+    assert train_project_task(project.id) == 2
+    card_v2 = json.loads(client_for(user).get(f"/api/projects/{project.id}/model/?format=json").getvalue())
+    # Then version 1 names its 3 outputs, version 2 its 4, and the pre-labels carry 4 probabilities
+    assert card_v1["classes"] == ["0", "1", "2"]
+    assert card_v2["classes"] == ["0", "1", "2", "other"]
+    probs = Item.objects.filter(project=project, status="unlabeled").values_list("pred_probs", flat=True)
+    assert {len(p) for p in probs} == {4}
