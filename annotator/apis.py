@@ -522,6 +522,8 @@ def review_item_data(item: Item) -> dict[str, Any]:
         "filename": item.original_name,
         "label": item.label_name,
         "suggested": item.suggested_name,
+        "labels": item.labels,
+        "suggested_labels": item.review_suggested_labels,
         "confidence": item.review_confidence,
         "score": item.review_score,
         "reason": item.review_reason or None,
@@ -539,6 +541,10 @@ class ReviewItemOut(serializers.Serializer):
     filename = serializers.CharField()
     label = serializers.CharField(allow_null=True)
     suggested = serializers.CharField(allow_null=True)
+    labels = serializers.ListField(child=serializers.CharField(), allow_null=True, help_text="Multi-label projects.")
+    suggested_labels = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="Multi-label projects: the model's classes."
+    )
     confidence = serializers.FloatField(allow_null=True)
     score = serializers.FloatField(allow_null=True, help_text="Label quality, 0..1; lower = more likely wrong.")
     reason = serializers.ChoiceField(choices=ReviewReason.values, allow_null=True)
@@ -598,6 +604,9 @@ class ItemReviewApi(APIView):
     class InputSerializer(serializers.Serializer):
         action = serializers.CharField(max_length=16)
         label = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
+        labels = serializers.ListField(
+            child=serializers.CharField(max_length=100), required=False, allow_null=True, max_length=500
+        )
 
     @extend_schema(request=InputSerializer, responses={200: ReviewItemOut, **schemas.ERRORS})
     def post(self, request: Request, item_id: int) -> Response:

@@ -178,6 +178,14 @@ class Item(models.Model):
         related_name="+",
         help_text="The label a manager reviewed; a different label makes the item eligible for a flag again.",
     )
+    review_suggested_labels = models.JSONField(
+        null=True, blank=True, help_text="Multi-label projects: the model's class names."
+    )
+    review_labels = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Multi-label projects: the class names a manager reviewed (as review_label for one class).",
+    )
     review_action = models.CharField(max_length=16, choices=ReviewAction.choices, blank=True)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

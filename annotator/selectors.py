@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -381,28 +382,45 @@ class ReviewData:
     """The labeled items a review scan ranks, as cache rows; arrays are read by the worker."""
 
     item_ids: np.ndarray  # (N,)
-    label_ids: np.ndarray  # (N,) the LabelClass ids the scan judges
+    label_ids: list[Any]  # (N,) what the scan judges: LabelClass ids, or sorted class names (multi-label)
     rows: np.ndarray  # (N,) cache rows
-    labels: np.ndarray  # (N,) class indices
+    labels: np.ndarray  # (N,) class indices; (N, C) 0/1 on multi-label projects
     n_classes: int
+    class_names: list[str]
 
 
 def review_data(*, project: Project) -> ReviewData:
-    """Labeled items with a class and a cache row, except those still marked ambiguous with the
+    """Labeled items with a label and a cache row, except those still marked ambiguous with the
     label that was judged ambiguous."""
-    classes = {c.id: c.index for c in LabelClass.objects.filter(project=project)}
-    rows = list(
-        Item.objects.filter(project=project, status=Item.Status.LABELED, label__isnull=False, cache_row__isnull=False)
-        .exclude(review_status=ReviewStatus.AMBIGUOUS, review_label=F("label"))
-        .order_by("id")
-        .values_list("id", "label_id", "cache_row")
-    )
+    classes = list(LabelClass.objects.filter(project=project).order_by("index").values_list("id", "name"))
+    labeled = Item.objects.filter(project=project, status=Item.Status.LABELED, cache_row__isnull=False).order_by("id")
+    if project.multi_label:
+        index = {name: i for i, (_, name) in enumerate(classes)}
+        rows = [
+            (item_id, sorted(names), row)
+            for item_id, names, row, status, decided in labeled.filter(labels__isnull=False).values_list(
+                "id", "labels", "cache_row", "review_status", "review_labels"
+            )
+            if not (status == ReviewStatus.AMBIGUOUS and sorted(decided or []) == sorted(names))
+        ]
+        labels = np.zeros((len(rows), len(classes)), dtype=np.float32)
+        for i, (_, names, _) in enumerate(rows):
+            labels[i, [index[name] for name in names if name in index]] = 1.0
+    else:
+        index_of = {class_id: i for i, (class_id, _) in enumerate(classes)}
+        rows = list(
+            labeled.filter(label__isnull=False)
+            .exclude(review_status=ReviewStatus.AMBIGUOUS, review_label=F("label"))
+            .values_list("id", "label_id", "cache_row")
+        )
+        labels = np.array([index_of[r[1]] for r in rows], dtype=np.int64)
     return ReviewData(
         item_ids=np.array([r[0] for r in rows], dtype=np.int64),
-        label_ids=np.array([r[1] for r in rows], dtype=np.int64),
+        label_ids=[r[1] for r in rows],
         rows=np.array([r[2] for r in rows], dtype=np.int64),
-        labels=np.array([classes[r[1]] for r in rows], dtype=np.int64),
+        labels=labels,
         n_classes=len(classes),
+        class_names=[name for _, name in classes],
     )
 
 
@@ -441,7 +459,12 @@ def review_item(*, item_id: int) -> Item:
 
 
 def item_votes(*, item: Item) -> list[dict[str, Any]]:
-    """The active single-label annotations of an item per class, most votes first: ``{"label", "n"}``."""
+    """The active annotations of an item per class, most votes first: ``{"label", "n"}`` (on
+    multi-label projects, how many chose each class)."""
+    if item.labels is not None:
+        sets = Annotation.objects.filter(item=item, active=True, labels__isnull=False).values_list("labels", flat=True)
+        chosen = Counter(name for names in sets for name in names)
+        return [{"label": name, "n": n} for name, n in sorted(chosen.items(), key=lambda kv: (-kv[1], kv[0]))]
     rows = (
         Annotation.objects.filter(item=item, active=True, label__isnull=False)
         .values("label__name")

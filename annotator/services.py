@@ -525,7 +525,11 @@ def _item_consensus(*, item_id: int, labels_per_item: int, now: Any, multi_label
     class chosen by at least half of the annotators; agreement is the mean, over the classes anyone
     chose, of the share of annotators who agree with the consensus on that class.
     """
-    rows = list(Annotation.objects.filter(item_id=item_id, active=True).values_list("label_id", "labels", "source"))
+    rows = list(
+        Annotation.objects.filter(item_id=item_id, active=True)
+        .order_by("id")
+        .values_list("label_id", "labels", "source")
+    )
     human = [row for row in rows if row[2] == Annotation.Source.HUMAN]
     if not rows:
         return {
@@ -547,6 +551,9 @@ def _item_consensus(*, item_id: int, labels_per_item: int, now: Any, multi_label
         chosen = Counter(name for names in sets for name in names)
         consensus = sorted(name for name, n in chosen.items() if 2 * n >= len(sets))
         shares = [max(n, len(sets) - n) / len(sets) for n in chosen.values()]
+        reviewed_sets = [names for _, names, source in rows if source == Annotation.Source.REVIEW and names is not None]
+        if reviewed_sets:  # a manager's review decides over the votes
+            consensus = sorted(reviewed_sets[-1])
         fields |= {"labels": consensus, "agreement": sum(shares) / len(shares) if shares else 1.0}
         return fields
     votes = Counter(label for label, _, _ in rows if label is not None)
@@ -1122,7 +1129,7 @@ def api_token_revoke(*, user: AbstractBaseUser) -> bool:
 # Review of likely label errors --------------------------------------------------------------------
 
 _DECIDED = (ReviewStatus.REVIEWED, ReviewStatus.AMBIGUOUS)
-_REVIEW_FIELDS = ["review_status", "review_reason", "review_score", "review_suggested", "review_confidence"]
+_REVIEW_FIELDS = ["review_status", "review_reason", "review_score", "review_confidence"]
 
 
 def review_scan_request(*, project_id: int, version_number: int | None = None) -> None:
@@ -1147,17 +1154,18 @@ def review_flags_publish(
     *,
     project_id: int,
     item_ids: Sequence[int] = (),
-    label_ids: Sequence[int] = (),
+    label_ids: Sequence[Any] = (),
     quality: Sequence[float] = (),
-    suggested: Sequence[int] = (),
+    suggested: Sequence[Any] = (),
     confidence: Sequence[float] = (),
     flagged: Iterable[int] = (),
 ) -> int:
     """Store a scan's verdicts; returns how many items are flagged now.
 
-    The scan judged the (N,) ``item_ids`` with the LabelClass ids ``label_ids`` they had: label
-    ``quality`` in 0..1, the model's class index ``suggested`` and its ``confidence``; ``flagged``
-    lists the ids cleanlab ranks as likely errors. Per item, on its current row:
+    The scan judged the (N,) ``item_ids`` with the labels they had: LabelClass ids ``label_ids``
+    (on multi-label projects, lists of class names), label ``quality`` in 0..1, the model's
+    ``suggested`` class index (multi-label: list of class names) and its ``confidence``;
+    ``flagged`` lists the ids cleanlab ranks as likely errors. Per item, on its current row:
 
     - a manager's decision on the label it still has stands: never flagged again;
     - several annotators who disagreed (agreement < 1): flagged, reason ``disagreement``;
@@ -1167,9 +1175,12 @@ def review_flags_publish(
     """
     scanned = {int(item_id): k for k, item_id in enumerate(item_ids)}
     flagged = {int(item_id) for item_id in flagged}
+    multi = Project.objects.filter(id=project_id).values_list("multi_label", flat=True).first()
     class_ids = list(LabelClass.objects.filter(project_id=project_id).order_by("index").values_list("id", flat=True))
-    columns = ["id", "status", "label_id", "agreement", "n_annotations", "review_status", "review_label_id"]
-    columns += ["review_reason", "review_score", "review_suggested_id", "review_confidence"]
+    columns = ["id", "status", "label_id", "labels", "agreement", "n_annotations", "review_status"]
+    columns += ["review_label_id", "review_labels", "review_reason", "review_score", "review_confidence"]
+    columns += ["review_suggested_labels" if multi else "review_suggested_id"]
+    scanned_labels = [sorted(labels) for labels in label_ids] if multi else [int(i) for i in label_ids]
     with transaction.atomic():
         Project.objects.select_for_update().filter(id=project_id).first()
         rows = (
@@ -1179,16 +1190,19 @@ def review_flags_publish(
         )
         changed: list[Item] = []
         n_flagged = 0
-        for item_id, status, label_id, agreement, n_people, r_status, r_label, *model_fields in rows.iterator(2000):
-            labeled = status == Item.Status.LABELED and label_id is not None
-            if labeled and r_status in _DECIDED and r_label == label_id:
+        for row in rows.iterator(2000):
+            item_id, status, label_id, labels, agreement, n_people, r_status, r_label, r_labels, *model_fields = row
+            current = sorted(labels) if multi and labels is not None else label_id
+            decided = sorted(r_labels) if multi and r_labels is not None else r_label
+            labeled = status == Item.Status.LABELED and current is not None
+            if labeled and r_status in _DECIDED and decided == current:
                 continue
             k = scanned.get(item_id)
-            judged = labeled and k is not None and int(label_ids[k]) == label_id
-            reason, score, suggestion, conf = model_fields
+            judged = labeled and k is not None and scanned_labels[k] == current
+            reason, score, conf, suggestion = model_fields
             if judged:
                 score, conf = float(quality[k]), float(confidence[k])
-                suggestion = class_ids[int(suggested[k])]
+                suggestion = sorted(suggested[k]) if multi else class_ids[int(suggested[k])]
             if not labeled:
                 reason = ""
             elif n_people > 1 and agreement is not None and agreement < 1:
@@ -1203,55 +1217,82 @@ def review_flags_publish(
                 continue  # not judged by this scan: keeps its flag or its absence
             new_status = ReviewStatus.FLAGGED if reason else ReviewStatus.NONE
             n_flagged += bool(reason)
-            if (new_status, reason, score, suggestion, conf) == (r_status, *model_fields):
+            if (new_status, reason, score, conf, suggestion) == (r_status, *model_fields):
                 continue
             item = Item(id=item_id, review_status=new_status, review_reason=reason, review_score=score)
-            item.review_suggested_id, item.review_confidence, item.review_action = suggestion, conf, ""
+            item.review_confidence, item.review_action = conf, ""
+            if multi:
+                item.review_suggested_labels = suggestion
+            else:
+                item.review_suggested_id = suggestion
             changed.append(item)
-        Item.objects.bulk_update(changed, [*_REVIEW_FIELDS, "review_action"], batch_size=500)
+        fields = [*_REVIEW_FIELDS, "review_action", "review_suggested_labels" if multi else "review_suggested"]
+        Item.objects.bulk_update(changed, fields, batch_size=500)
         Project.objects.filter(id=project_id).update(review_scanned_at=timezone.now())
     return n_flagged
 
 
-def item_review(*, item: Item, user: AbstractBaseUser, action: str, label: str | None = None) -> Item:
+def item_review(
+    *, item: Item, user: AbstractBaseUser, action: str, label: str | None = None, labels: Sequence[str] | None = None
+) -> Item:
     """Record a manager's decision on a labeled item's label; returns the item as the review page shows it.
 
-    ``keep``: the label stands. ``change``: ``label`` (a class name) becomes the item's label, stored as
-    an active annotation with source ``review`` that outvotes the annotators' (the reviewer's own earlier
-    label on the item becomes history). ``ambiguous``: the item is left out of training and export.
-    Either way the item is not flagged again unless its label changes.
+    ``keep``: the label stands. ``change``: ``label`` (a class name; on multi-label projects ``labels``,
+    the class names) becomes the item's label, stored as an active annotation with source ``review``
+    that outvotes the annotators' (the reviewer's own earlier label on the item becomes history).
+    ``ambiguous``: the item is left out of training and export. Either way the item is not flagged
+    again unless its label changes.
     """
     project = item.project
     if action not in ReviewAction.values:
         raise ServiceError(f"Unknown action {action!r}; valid actions: {', '.join(ReviewAction.values)}.")
-    if project.multi_label:
-        raise ServiceError("Review is for single-label projects.")
-    label_class = None
+    label_class, names = None, None
     if action == ReviewAction.CHANGE:
-        if not label:
+        if project.multi_label and labels is None:
+            raise ServiceError("A change needs 'labels', the list of class names (may be empty).")
+        if not project.multi_label and not label:
             raise ServiceError("A change needs 'label', the class name.")
-        label_class, _ = _validate_labels(project=project, label=label, labels=None)
+        label_class, names = _validate_labels(project=project, label=label, labels=labels)
     with transaction.atomic():
-        current = Item.objects.select_for_update().filter(id=item.id).values("status", "label_id").first()
-        if current is None or current["status"] != Item.Status.LABELED or current["label_id"] is None:
+        current = Item.objects.select_for_update().filter(id=item.id).values("status", "label_id", "labels").first()
+        given = (current or {}).get("labels") if project.multi_label else (current or {}).get("label_id")
+        if current is None or current["status"] != Item.Status.LABELED or given is None:
             raise ServiceError("Only labeled items can be reviewed.")
         fields: dict[str, Any] = {
             "review_status": ReviewStatus.AMBIGUOUS if action == ReviewAction.AMBIGUOUS else ReviewStatus.REVIEWED,
             "review_action": action,
-            "review_label_id": current["label_id"],
             "reviewed_by": user,
             "reviewed_at": timezone.now(),
         }
-        if label_class is not None and label_class.id == current["label_id"]:
-            fields["review_action"] = ReviewAction.KEEP  # "changed" to the label it has
-        elif label_class is not None:
-            mine = Q(source=Annotation.Source.REVIEW) | Q(user=user)
-            Annotation.objects.filter(item_id=item.id, active=True).filter(mine).update(active=False)
-            Annotation.objects.create(item_id=item.id, user=user, label=label_class, source=Annotation.Source.REVIEW)
-            human = Annotation.objects.filter(item_id=item.id, active=True, source=Annotation.Source.HUMAN)
-            fields |= {"label": label_class, "review_label_id": label_class.id, "n_annotations": human.count()}
+        # A label is compared as its class id, or as its sorted class names on multi-label projects.
+        as_given = sorted(given) if project.multi_label else given
+        fields |= {"review_labels": as_given} if project.multi_label else {"review_label_id": as_given}
+        if action == ReviewAction.CHANGE:
+            chosen = sorted(names) if project.multi_label else label_class.id
+            if chosen == as_given:
+                fields["review_action"] = ReviewAction.KEEP  # "changed" to the label it has
+            else:
+                _review_annotation_store(item_id=item.id, user=user, label_class=label_class, names=names)
+                human = Annotation.objects.filter(item_id=item.id, active=True, source=Annotation.Source.HUMAN)
+                fields["n_annotations"] = human.count()
+                if project.multi_label:
+                    fields |= {"labels": chosen, "review_labels": chosen}
+                else:
+                    fields |= {"label": label_class, "review_label_id": chosen}
         Item.objects.filter(id=item.id).update(**fields)
     return selectors.review_item(item_id=item.id)
+
+
+def _review_annotation_store(
+    *, item_id: int, user: AbstractBaseUser, label_class: LabelClass | None, names: list[str] | None
+) -> None:
+    """The reviewer's label as the item's active ``review`` annotation; their earlier one becomes history."""
+    mine = Q(source=Annotation.Source.REVIEW) | Q(user=user)
+    Annotation.objects.filter(item_id=item_id, active=True).filter(mine).update(active=False)
+    multi = label_class is None
+    Annotation.objects.create(
+        item_id=item_id, user=user, label=label_class, labels=names if multi else None, source=Annotation.Source.REVIEW
+    )
 
 
 # Background jobs: imports from server folders and exports to files --------------------------------
@@ -1527,4 +1568,3 @@ def job_file_path(*, job: Job) -> Path | None:
         return None
     path = paths.data_dir() / job.file
     return path if path.is_file() else None
-

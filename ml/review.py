@@ -26,12 +26,16 @@ def cnn_fit(images: np.ndarray, labels: np.ndarray, n_classes: int, seed: int) -
 
 
 def fold_ids(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """(N,) fold index per item, stratified: each class is dealt round-robin after a shuffle."""
+    """(N,) fold index per item, stratified: each class is dealt round-robin after a shuffle
+    ((N, C) multi-label targets: by each item's rarest class, as training splits them)."""
+    from ml.training import _strata
+
+    strata = _strata(np.asarray(labels))
     rng = np.random.default_rng(seed)
-    out = np.empty(len(labels), dtype=np.int64)
+    out = np.empty(len(strata), dtype=np.int64)
     offset = 0
-    for cls in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == cls))
+    for cls in np.unique(strata):
+        members = rng.permutation(np.flatnonzero(strata == cls))
         out[members] = (np.arange(len(members)) + offset) % folds
         offset += len(members)
     return out
@@ -67,7 +71,34 @@ class LabelIssues:
 
     ranked: np.ndarray
     quality: np.ndarray
-    predicted: np.ndarray  # (N,) the model's class per item
+    predicted: np.ndarray  # (N,) the model's class per item; (N, C) bool on multi-label targets
+
+
+def find_multilabel_issues(labels: np.ndarray, probs: np.ndarray) -> LabelIssues:
+    """Rank (N, C) 0/1 given class sets against (N, C) out-of-fold sigmoid probabilities with
+    cleanlab's multi-label methods; ``predicted`` is the model's set (probability ≥ 0.5).
+
+    Classes nobody used, or that every item has, are dropped first: there is nothing to judge in
+    them, and cleanlab needs both values of each class.
+    """
+    from cleanlab.multilabel_classification import get_label_quality_scores
+    from cleanlab.multilabel_classification.filter import find_label_issues as cl_find
+
+    labels = np.asarray(labels) > 0
+    probs = np.asarray(probs, dtype=np.float64)
+    predicted = probs >= 0.5
+    counts = labels.sum(axis=0) if len(labels) else np.zeros(labels.shape[1:], dtype=np.int64)
+    judged = np.flatnonzero((counts > 0) & (counts < len(labels)))
+    if len(labels) == 0 or len(judged) < 1:
+        return LabelIssues(np.zeros(0, dtype=np.int64), np.ones(len(labels)), predicted)
+    given = [list(np.flatnonzero(row)) for row in labels[:, judged]]
+    sub = np.clip(probs[:, judged], 1e-6, 1 - 1e-6)
+    if len(judged) == 1:  # cleanlab's multi-label methods want two columns: add the complement
+        given = [[0] if row else [1] for row in labels[:, judged[0]]]
+        sub = np.column_stack([sub[:, 0], 1 - sub[:, 0]])
+    quality = get_label_quality_scores(given, sub)
+    ranked = cl_find(given, sub, return_indices_ranked_by="self_confidence", n_jobs=1)
+    return LabelIssues(np.asarray(ranked, dtype=np.int64), np.asarray(quality, dtype=np.float64), predicted)
 
 
 def find_label_issues(labels: np.ndarray, probs: np.ndarray) -> LabelIssues:
@@ -153,7 +184,8 @@ def head_fit(features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int
 def scan_label_issues(
     inputs: np.ndarray, labels: np.ndarray, n_classes: int, *, features: bool, folds: int = 5, seed: int = 0
 ) -> tuple[LabelIssues, np.ndarray]:
-    """Likely label errors among (N,) labeled items: ``(issues, (N, C) out-of-fold probabilities)``.
+    """Likely label errors among (N,) labeled items, or (N, C) 0/1 class sets on multi-label
+    projects: ``(issues, (N, C) out-of-fold probabilities)``.
 
     ``inputs`` are (N, S, S, 3) uint8 images for the ``cnn`` family (``features=False``) or
     (N, D) cached embeddings for the backbone families (``features=True``, a small head per fold).
@@ -163,6 +195,8 @@ def scan_label_issues(
     with torch_threads(1):
         fit = head_fit if features else quick_cnn_fit
         probs = out_of_fold_probs(inputs, labels, n_classes, folds=folds, seed=seed, fit=fit)
+    if np.asarray(labels).ndim == 2:
+        return find_multilabel_issues(labels, probs), probs
     return find_label_issues(labels, probs), probs
 
 

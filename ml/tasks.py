@@ -198,7 +198,7 @@ def review_project_task(project_id: int, version_number: int | None = None) -> i
             return None
     services.items_ensure_cached(project=project)
     data = selectors.review_data(project=project)
-    if project.multi_label or len(data.labels) < SCAN_MIN_LABELS or len(np.unique(data.labels)) < 2:
+    if len(data.labels) < SCAN_MIN_LABELS or len(np.unique(data.labels, axis=0)) < 2:
         return services.review_flags_publish(project_id=project.id)  # disagreements only
     cache = paths.cache_path(project.id, project.input_size)
     if project.model_family == "cnn":
@@ -207,13 +207,19 @@ def review_project_task(project_id: int, version_number: int | None = None) -> i
         backbone = load_backbone(project.model_family, project.backbone_path or None)
         inputs = embeddings_read(embeddings_ensure(cache, project.input_size, backbone), data.rows, backbone.dim)
     issues, probs = scan_label_issues(inputs, data.labels, data.n_classes, features=project.model_family != "cnn")
+    if project.multi_label:  # the model's set, and its mean confidence in each class's yes or no
+        names = np.array(data.class_names)
+        suggested = [names[row].tolist() for row in issues.predicted]
+        confidence = np.maximum(probs, 1 - probs).mean(axis=1)
+    else:
+        suggested, confidence = issues.predicted.tolist(), probs.max(axis=1)
     n_flagged = services.review_flags_publish(
         project_id=project.id,
         item_ids=data.item_ids.tolist(),
-        label_ids=data.label_ids.tolist(),
+        label_ids=data.label_ids,
         quality=issues.quality.tolist(),
-        suggested=issues.predicted.tolist(),
-        confidence=probs.max(axis=1).tolist(),
+        suggested=suggested,
+        confidence=confidence.tolist(),
         flagged=data.item_ids[issues.ranked].tolist(),
     )
     logger.info("project %s: review scan of %s labels flagged %s", project_id, len(data.labels), n_flagged)

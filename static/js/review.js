@@ -1,6 +1,7 @@
 /* The review page: shows flagged items worst first with the given label and the model's, and
    records a manager's decision per key (Enter keeps, a class key changes, the ambiguous key marks
-   it ambiguous); Backspace goes back to change an earlier decision. */
+   it ambiguous); Backspace goes back to change an earlier decision. On multi-label projects a
+   class key toggles that class in the item's set and Enter saves the set (kept when unchanged). */
 (function () {
   "use strict";
 
@@ -10,6 +11,8 @@
   const buttons = Array.from(document.querySelectorAll(".class-button"));
   const REASONS = { label_issue: "likely label error", disagreement: "annotators disagreed" };
   let image = $("item-image");
+  const MULTI = Boolean(config.multi_label);
+  const names = (list) => (list && list.length ? list.join(", ") : "none");
 
   const state = {
     current: null, // {item, revising}
@@ -65,8 +68,20 @@
     if (!state.current) showNext();
   }
 
+  function paintButtons() {
+    const { item, selection } = state.current;
+    const suggested = MULTI ? new Set(item.suggested_labels || []) : new Set([item.suggested]);
+    buttons.forEach((b) => {
+      const isSuggested = suggested.has(b.dataset.label);
+      b.classList.toggle("chosen", MULTI ? selection.has(b.dataset.label) : b.dataset.label === item.label);
+      b.classList.toggle("prelabel", isSuggested);
+      b.querySelector(".conf").textContent =
+        !MULTI && isSuggested && item.confidence != null ? ` ${Math.round(item.confidence * 100)}%` : "";
+    });
+  }
+
   function show(item, revising) {
-    state.current = { item, revising };
+    state.current = { item, revising, selection: new Set(item.labels || []) };
     $("loading").hidden = true;
     $("empty").hidden = true;
     const next = item.preloaded || new Image();
@@ -82,18 +97,12 @@
     $("item-name").textContent = item.filename;
     $("revising").hidden = !revising;
     $("reason").textContent = REASONS[item.reason] || "reviewed";
-    $("given").textContent = item.label || "–";
+    $("given").textContent = MULTI ? names(item.labels) : item.label || "–";
     $("votes").textContent =
       item.votes && item.votes.length > 1 ? `(votes: ${item.votes.map((v) => `${v.label} ×${v.n}`).join(", ")})` : "";
-    $("suggested").textContent = item.suggested || "–";
+    $("suggested").textContent = MULTI ? names(item.suggested_labels) : item.suggested || "–";
     $("confidence").textContent = item.confidence == null ? "" : `${Math.round(item.confidence * 100)}% confident`;
-    buttons.forEach((b) => {
-      const isSuggested = b.dataset.label === item.suggested;
-      b.classList.toggle("chosen", b.dataset.label === item.label);
-      b.classList.toggle("prelabel", isSuggested);
-      b.querySelector(".conf").textContent =
-        isSuggested && item.confidence != null ? ` ${Math.round(item.confidence * 100)}%` : "";
-    });
+    paintButtons();
   }
 
   function showNext() {
@@ -111,17 +120,19 @@
     fill();
   }
 
-  function decide(action, label) {
+  function decide(action, label, labels) {
     if (!state.current) return;
     const { item } = state.current;
     const body = { action };
     if (label) body.label = label;
+    if (labels) body.labels = labels;
     state.history.push(item);
     state.posting.add(item.id);
     request("POST", `/items/${item.id}/review/`, body)
       .then((saved) => {
         Object.assign(item, saved);
-        const what = { keep: "kept", change: `changed to “${saved.label}”`, ambiguous: "marked ambiguous" };
+        const now = MULTI ? names(saved.labels) : saved.label;
+        const what = { keep: "kept", change: `changed to “${now}”`, ambiguous: "marked ambiguous" };
         setStatus(`${item.filename}: ${what[saved.action] || saved.action}.`);
         refreshCounts();
       })
@@ -159,11 +170,24 @@
 
   const keymap = new Keymap(document.querySelector(".review-layout"));
   keymap
-    .on("keep", () => decide("keep"))
+    .on("keep", () => {
+      if (!state.current) return;
+      const { item, selection } = state.current;
+      const given = new Set(item.labels || []);
+      const same = selection.size === given.size && [...selection].every((name) => given.has(name));
+      if (!MULTI || same) decide("keep");
+      else decide("change", null, [...selection]);
+    })
     .on("change", (el) => {
       if (!state.current) return;
-      if (el.dataset.label === state.current.item.label) decide("keep");
-      else decide("change", el.dataset.label);
+      const name = el.dataset.label;
+      if (MULTI) {
+        const { selection } = state.current;
+        if (selection.has(name)) selection.delete(name);
+        else selection.add(name);
+        paintButtons();
+      } else if (name === state.current.item.label) decide("keep");
+      else decide("change", name);
     })
     .on("ambiguous", () => decide("ambiguous"))
     .on("back", () => {

@@ -82,3 +82,49 @@ def test_review_with_keys_only(live_server: Any, page: Page, js_errors: list[str
     page.keyboard.press("Escape")
     expect(page.locator("#help")).to_be_hidden()
     assert js_errors == []
+
+
+def test_multi_label_review_toggles_classes_and_saves_the_set(
+    live_server: Any, page: Page, js_errors: list[str]
+) -> None:
+    # Given a multi-label project with two flagged items: {cat, outdoor} and {dog}
+    manager = make_user("manager")
+    project = make_project(manager, labels=["cat", "dog", "outdoor"], multi_label=True)
+    files = [(f"{i}.png", io.BytesIO(png_bytes(40 + i, size=32))) for i in range(2)]
+    services.items_import_uploads(project=project, files=files, user=manager)
+    items = list(Item.objects.filter(project=project).order_by("id"))
+    for item, labels in zip(items, [["cat", "outdoor"], ["dog"]], strict=True):
+        services.annotation_create(item=item, user=manager, labels=labels)
+    services.review_flags_publish(
+        project_id=project.id,
+        item_ids=[item.id for item in items],
+        label_ids=[["cat", "outdoor"], ["dog"]],
+        quality=[0.1, 0.2],
+        suggested=[["cat"], ["dog", "outdoor"]],
+        confidence=[0.9, 0.8],
+        flagged=[item.id for item in items],
+    )
+
+    # When the manager opens the review page
+    page.goto(f"{live_server.url}/accounts/login/?next=/projects/{project.id}/review/")
+    page.get_by_label("Username").fill("manager")
+    page.get_by_label("Password").fill("pw-manager")
+    page.get_by_role("button", name="Log in").click()
+
+    # Then the first item shows its set and the model's, with the given classes chosen
+    expect(page.locator("#given")).to_have_text("cat, outdoor")
+    expect(page.locator("#suggested")).to_have_text("cat")
+    expect(page.locator(".class-button.chosen")).to_have_count(2)
+
+    # Key 3 toggles "outdoor" off (nothing is saved yet), Enter saves {cat}; on the next, Enter keeps {dog}
+    page.keyboard.press("3")
+    expect(page.locator(".class-button.chosen")).to_have_count(1)
+    assert Item.objects.get(id=items[0].id).review_action == ""
+    page.keyboard.press("Enter")
+    expect(page.locator("#given")).to_have_text("dog")
+    page.keyboard.press("Enter")
+    expect(page.locator("#empty")).to_be_visible()
+    wait_for(lambda: Item.objects.get(id=items[1].id).review_action == "keep", 10, "the second decision")
+    first = Item.objects.get(id=items[0].id)
+    assert (first.labels, first.review_action) == (["cat"], "change")
+    assert js_errors == []

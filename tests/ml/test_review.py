@@ -100,3 +100,39 @@ def test_scan_with_the_short_cnn_schedule_runs_on_images(digits):
     issues, probs = scan_label_issues(images[:120], noisy, 10, features=False, folds=3)
     assert probs.shape == (120, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
     assert len(set(issues.ranked.tolist()) & set(flipped.tolist())) >= 4 and len(issues.ranked) <= 20
+
+
+def multi_label_blobs(n: int, n_classes: int, seed: int = 0):
+    """(N, 16) points that are the sum of the centres of their classes, and the (N, C) 0/1 sets."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 6, size=(n_classes, 16))
+    sets = (rng.random((n, n_classes)) < 0.4).astype(np.float32)
+    return sets @ centres + rng.normal(0, 1, size=(n, 16)), sets
+
+
+def test_multi_label_scan_finds_a_class_added_or_left_out():
+    # Given 160 items with sets of 4 classes, 8 of them given with one class added or left out
+    points, truth = multi_label_blobs(160, 4)
+    given = truth.copy()
+    planted = np.arange(0, 160, 20)
+    for k, i in enumerate(planted):
+        given[i, k % 4] = 1 - given[i, k % 4]
+    # When the product's scan runs on them (a sigmoid head per fold on the features)
+    issues, probs = scan_label_issues(points.astype(np.float32), given, 4, features=True, folds=4)
+    # Then the planted items are flagged, mostly worst first, and the model's sets are the true ones
+    assert probs.shape == (160, 4) and not np.allclose(probs.sum(axis=1), 1)
+    assert set(planted.tolist()) <= set(issues.ranked.tolist()) and len(issues.ranked) <= 16
+    assert len(set(issues.ranked[:8].tolist()) & set(planted.tolist())) >= 6
+    assert np.array_equal(issues.predicted[planted], truth[planted] > 0)
+    assert issues.quality[planted].max() < np.median(np.delete(issues.quality, planted))
+
+
+def test_multi_label_issues_ignore_classes_with_nothing_to_judge():
+    from ml.review import find_multilabel_issues
+
+    labels = np.array([[1, 0, 1], [1, 1, 1], [1, 0, 1], [1, 1, 1]])  # classes 0 and 2: every item
+    probs = np.array([[0.9, 0.1, 0.9], [0.9, 0.9, 0.9], [0.9, 0.9, 0.9], [0.9, 0.8, 0.9]])
+    issues = find_multilabel_issues(labels, probs)
+    assert issues.quality.shape == (4,) and issues.quality[2] == issues.quality.min()
+    empty = find_multilabel_issues(np.ones((3, 2)), np.full((3, 2), 0.5))
+    assert len(empty.ranked) == 0 and np.all(empty.quality == 1)
