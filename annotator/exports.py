@@ -5,14 +5,17 @@ Text formats are generators of chunks so that a response can stream them with fl
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import posixpath
+import sqlite3
 import tempfile
-import zipfile
 from collections.abc import Iterable, Iterator
-from pathlib import PurePosixPath
 from typing import IO, Any
+
+from annotator.zipstream import ZipWriter
 
 CSV_COLUMNS = ["filename", "label", "annotator", "created"]
 
@@ -86,10 +89,41 @@ def coco_chunks(rows: Iterable[dict[str, Any]], classes: list[str]) -> Iterator[
     yield "]}"
 
 
-def imagefolder_name(label: str, filename: str, taken: set[str]) -> str:
+def name_parts(filename: str) -> tuple[str, str]:
+    """``(stem, suffix)`` of a file name's last part, ``/`` or ``\\`` separated. Not with pathlib:
+    it interns every part it parses, memory that would grow with the items of an export."""
+    stem, suffix = posixpath.splitext(posixpath.basename(filename.replace("\\", "/")))
+    return stem, suffix
+
+
+def with_stored_suffix(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its file named after the original name and the suffix of the stored file's format."""
+    stem = name_parts(row["filename"])[0] or "image"
+    return {**row, "filename": stem + name_parts(row["item"].file.name)[1]}
+
+
+class NameSet:
+    """A set of names kept on disk (a temporary SQLite database), so that checking a zip's member
+    names for clashes takes the same memory at a million members as at ten."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")  # "": a private temporary database on disk, removed on close
+        self._db.execute("CREATE TABLE names (name TEXT PRIMARY KEY) WITHOUT ROWID")
+
+    def __contains__(self, name: str) -> bool:
+        return self._db.execute("SELECT 1 FROM names WHERE name = ?", (name,)).fetchone() is not None
+
+    def add(self, name: str) -> None:
+        self._db.execute("INSERT INTO names VALUES (?)", (name,))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def imagefolder_name(label: str, filename: str, taken: set[str] | NameSet) -> str:
     """``label/basename``, made unique within the archive."""
-    base = PurePosixPath(filename.replace("\\", "/")).name or "image"
-    stem, suffix = PurePosixPath(base).stem, PurePosixPath(base).suffix
+    stem, suffix = name_parts(filename)
+    base = stem + suffix or "image"
     name, n = f"{label}/{base}", 1
     while name in taken:
         name = f"{label}/{stem}_{n}{suffix}"
@@ -104,14 +138,13 @@ def write_imagefolder(rows: Iterable[dict[str, Any]], out: IO[bytes], open_file:
 
     ``open_file(item)`` returns a readable binary file for an item.
     """
-    taken: set[str] = set()
+    taken = NameSet()
     count = 0
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+    with ZipWriter(out) as archive, contextlib.closing(taken):
         for row in rows:
             for label in row["labels"]:
                 name = imagefolder_name(label, row["filename"], taken)
-                with open_file(row["item"]) as src, archive.open(name, "w", force_zip64=True) as dst:
-                    while chunk := src.read(1024 * 1024):
-                        dst.write(chunk)
+                with open_file(row["item"]) as src:
+                    archive.add(name, src)
                 count += 1
     return count

@@ -253,7 +253,9 @@ class Annotation(models.Model):
                 name="annotation_one_active_per_user",
             ),
         ]
-        indexes = [models.Index(fields=["item", "active"], name="annotation_item_active")]
+        # An item's active annotations, newest first: the export's "who labeled it last" is one probe,
+        # whatever the planner's statistics say (a fresh import has none until ANALYZE).
+        indexes = [models.Index(fields=["item", "-id"], condition=Q(active=True), name="annotation_item_latest")]
 
     def __str__(self) -> str:
         return f"{self.item_id}: {self.label_id}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-from pathlib import PurePosixPath
 
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 
@@ -41,13 +40,7 @@ def export_response(
         response["Content-Disposition"] = f'attachment; filename="{base}-coco.json"'
         return response
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the FileResponse
-
-    def with_stored_suffix(row: dict) -> dict:
-        # Name each file after its original name, with the suffix of its real format.
-        stem = PurePosixPath(row["filename"].replace("\\", "/")).stem
-        return {**row, "filename": stem + PurePosixPath(row["item"].file.name).suffix}
-
-    exports.write_imagefolder((with_stored_suffix(r) for r in rows), spool, open_item_file)
+    exports.write_imagefolder((exports.with_stored_suffix(r) for r in rows), spool, open_item_file)
     spool.seek(0)
     return FileResponse(spool, as_attachment=True, filename=f"{base}.zip", content_type="application/zip")
 

@@ -35,7 +35,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from annotator import imports, paths, selectors
+from annotator import exports, imports, paths, selectors
 from annotator.models import (
     Annotation,
     Item,
@@ -1475,11 +1475,8 @@ def _job_import(job: Job) -> tuple[dict[str, Any], str]:
 
 def _job_export(job: Job) -> tuple[dict[str, Any], str]:
     """Write the export file under ``DATA_DIR/exports/project_<id>/`` (a temporary name, then renamed)."""
-    from pathlib import PurePosixPath
 
     from django.utils.text import slugify
-
-    from annotator import exports
 
     project, params = job.project, job.params
     fmt = params["format"]
@@ -1504,10 +1501,6 @@ def _job_export(job: Job) -> tuple[dict[str, Any], str]:
             return exports.jsonl_lines(rows)
         return exports.coco_chunks(rows, [c.name for c in selectors.project_classes(project=project)])
 
-    def with_stored_suffix(row: dict[str, Any]) -> dict[str, Any]:
-        stem = PurePosixPath(row["filename"].replace("\\", "/")).stem or "image"
-        return {**row, "filename": stem + PurePosixPath(row["item"].file.name).suffix}
-
     text_name = f"{slugify(project.name) or 'project'}-labels" + {"csv": ".csv", "jsonl": ".jsonl"}.get(
         fmt, "-coco.json"
     )
@@ -1520,7 +1513,7 @@ def _job_export(job: Job) -> tuple[dict[str, Any], str]:
         with tmp.open("wb") as out:
             if fmt == "imagefolder":
                 exports.write_imagefolder(
-                    (with_stored_suffix(r) for r in counted(rows)), out, lambda item: item.file.open("rb")
+                    (exports.with_stored_suffix(r) for r in counted(rows)), out, lambda item: item.file.open("rb")
                 )
             elif zipped:
                 _write_text_with_images(out, text_name, text_chunks, counted(rows))
@@ -1539,27 +1532,24 @@ def _job_export(job: Job) -> tuple[dict[str, Any], str]:
 def _write_text_with_images(out: BinaryIO, text_name: str, text_chunks: Any, rows: Iterable[dict[str, Any]]) -> None:
     """A zip of ``images/<item id>-<name>`` files and the labels file naming them, in one pass: the
     labels text waits in a temporary file while the images are written."""
-    from pathlib import PurePosixPath
 
-    with (
-        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive,
-        tempfile.TemporaryFile() as text,
-    ):
+    from annotator.zipstream import ZipWriter
+
+    with ZipWriter(out) as archive, tempfile.TemporaryFile() as text:
 
         def placed() -> Iterable[dict[str, Any]]:
             for row in rows:
                 item = row["item"]
-                stem = PurePosixPath(row["filename"].replace("\\", "/")).stem or "image"
-                member = f"images/{item.id}-{stem}{PurePosixPath(item.file.name).suffix}"
-                with item.file.open("rb") as src, archive.open(member, "w", force_zip64=True) as dst:
-                    shutil.copyfileobj(src, dst, 1024 * 1024)
+                stem = exports.name_parts(row["filename"])[0] or "image"
+                member = f"images/{item.id}-{stem}{exports.name_parts(item.file.name)[1]}"
+                with item.file.open("rb") as src:
+                    archive.add(member, src)
                 yield {**row, "filename": member}
 
         for chunk in text_chunks(placed()):
             text.write(chunk.encode("utf-8"))
         text.seek(0)
-        with archive.open(text_name, "w", force_zip64=True) as dst:
-            shutil.copyfileobj(text, dst, 1024 * 1024)
+        archive.add(text_name, text)
 
 
 def job_file_path(*, job: Job) -> Path | None:

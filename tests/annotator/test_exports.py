@@ -68,3 +68,16 @@ def test_empty_project_exports_are_valid(user):
     coco = json.loads(body(client.get(f"/api/projects/{project.id}/export/?format=coco")))
     assert coco["images"] == [] and coco["annotations"] == [] and len(coco["categories"]) == 2
     assert body(client.get(f"/api/projects/{project.id}/export/?format=jsonl")) == b""
+
+
+def test_imagefolder_names_stay_unique_and_keep_the_stored_format():
+    from annotator import exports
+
+    # Given three files of one class with the same base name (one from a Windows path)
+    taken = exports.NameSet()
+    names = [exports.imagefolder_name("cat", f, taken) for f in ["a/x.png", "b\\x.png", "x.png", ".png"]]
+    # Then each gets its own name in the class folder, the first one unchanged
+    assert names == ["cat/x.png", "cat/x_1.png", "cat/x_2.png", "cat/.png"]
+    assert "cat/x_1.png" in taken and "dog/x.png" not in taken
+    taken.close()
+    assert exports.name_parts("dir\\sub/photo.tar.jpg") == ("photo.tar", ".jpg")

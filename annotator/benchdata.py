@@ -1,0 +1,146 @@
+"""Throwaway labeled projects for benchmarks and memory tests: many items made with bulk inserts
+that share a few small stored image files, exports run in-process through the job path, and the
+peak memory of a call.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import shutil
+import tracemalloc
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import TypeVar
+
+import numpy as np
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.utils import timezone
+from PIL import Image
+
+from annotator import paths, services
+from annotator.models import Annotation, Item, Job, Project
+
+N_FILES = 4
+BATCH = 5000
+T = TypeVar("T")
+
+
+def _png(seed: int, size: int = 16) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def labeled_project_create(
+    *,
+    name: str,
+    n_items: int,
+    labels: Sequence[str] = ("cat", "dog", "bird"),
+    user: AbstractBaseUser | None = None,
+) -> Project:
+    """A project of ``n_items`` labeled items, each with one active annotation (by ``user``, or an
+    import without one) and a pre-label; the items share ``N_FILES`` 16×16 PNG files. On PostgreSQL
+    the tables are analyzed afterwards."""
+    project = services.project_create(name=name, labels=list(labels), user=user)
+    class_ids = list(project.classes.order_by("index").values_list("id", flat=True))
+    files: list[str] = []
+    try:
+        for i in range(N_FILES):
+            files.append(default_storage.save(f"projects/{project.id}/bench-{i}.png", ContentFile(_png(i))))
+        source = Annotation.Source.HUMAN if user is not None else Annotation.Source.IMPORT
+        now = timezone.now()
+        for start in range(0, n_items, BATCH):
+            batch = range(start, min(n_items, start + BATCH))
+            items = Item.objects.bulk_create(
+                Item(
+                    project=project,
+                    file=files[i % N_FILES],
+                    original_name=f"item-{i:07d}.png",
+                    width=16,
+                    height=16,
+                    sha256=f"bench-{i}",
+                    status=Item.Status.LABELED,
+                    label_id=class_ids[i % len(class_ids)],
+                    labeled_at=now + timedelta(microseconds=i),
+                    n_annotations=1,
+                    agreement=1.0,
+                    pred_label_id=class_ids[(i * 7) % len(class_ids)],
+                    pred_confidence=(i % 100) / 100,
+                    score=(i % 37) / 37,
+                )
+                for i in batch
+            )
+            Annotation.objects.bulk_create(
+                Annotation(item_id=item.id, user=user, label_id=item.label_id, source=source) for item in items
+            )
+        if connection.vendor == "postgresql":
+            # Fresh statistics, as autovacuum would gather: without them the planner reads the
+            # export's latest-annotation subquery by walking the whole annotation table for each item.
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {Item._meta.db_table}, {Annotation._meta.db_table}")
+    except BaseException:
+        for name in files:
+            default_storage.delete(name)
+        labeled_project_delete(project)
+        raise
+    return project
+
+
+def labeled_project_delete(project: Project) -> None:
+    """Remove the project, its rows (items and annotations in two statements, not one by one), its
+    image files and its export files."""
+    names = set(Item.objects.filter(project=project).values_list("file", flat=True).distinct())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {Annotation._meta.db_table} WHERE item_id IN "
+            f"(SELECT id FROM {Item._meta.db_table} WHERE project_id = %s)",
+            [project.id],
+        )
+        cursor.execute(f"DELETE FROM {Item._meta.db_table} WHERE project_id = %s", [project.id])
+    for name in names:
+        default_storage.delete(name)
+    shutil.rmtree(paths.data_dir() / "exports" / f"project_{project.id}", ignore_errors=True)
+    project.delete()
+
+
+def export_run(*, project: Project, fmt: str, images: bool = False) -> Job:
+    """Run an export the way the worker does (``services.job_run``), in this process: the Job row
+    that ``services.job_export_request`` makes, without its on_commit enqueue, so no broker is needed."""
+    if fmt not in services.JOB_EXPORT_FORMATS:
+        raise services.ServiceError(f"Unknown export format {fmt!r}; valid: {', '.join(services.JOB_EXPORT_FORMATS)}.")
+    params = {"format": fmt, "images": images, "only_reviewed": False, "include_ambiguous": False}
+    job = Job.objects.create(project=project, kind=Job.Kind.EXPORT, params=params)
+    services.job_run(job_id=job.id)
+    job.refresh_from_db()
+    if job.status != Job.Status.DONE:
+        raise services.ServiceError(f"export job {job.id} ended {job.status}: {job.error}")
+    return job
+
+
+def traced_peak(fn: Callable[[], T]) -> tuple[T, int]:
+    """``fn()`` and the most Python heap (bytes, by tracemalloc) it held above what was held before."""
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    gc.collect()
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
+    try:
+        value = fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        if not tracing:
+            tracemalloc.stop()
+    return value, peak - before
+
+
+def export_file_delete(job: Job) -> None:
+    """Remove a finished export's file."""
+    path = services.job_file_path(job=job)
+    if path is not None:
+        path.unlink(missing_ok=True)
