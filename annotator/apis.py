@@ -618,6 +618,15 @@ class ItemReviewApi(APIView):
         return Response(review_item_data(reviewed))
 
 
+def job_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A job's parameters as the API shows them: no server paths of kept files, only whether there are any."""
+    shown = {k: v for k, v in params.items() if k not in {"manifest", "uploads", "names"}}
+    shown["manifest"] = "manifest" in params
+    if "names" in params:
+        shown["files"] = len(params["names"])
+    return shown
+
+
 def job_data(job: Any) -> dict[str, Any]:
     done_export = job.kind == "export" and job.status == "done" and bool(job.file)
     return {
@@ -626,7 +635,7 @@ def job_data(job: Any) -> dict[str, Any]:
         "kind": job.kind,
         "status": job.status,
         "progress": job.progress,
-        "params": {k: v for k, v in job.params.items() if k != "manifest"} | {"manifest": "manifest" in job.params},
+        "params": job_params(job.params),
         "summary": job.summary,
         "error": job.error,
         "created": job.created,

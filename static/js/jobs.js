@@ -33,12 +33,27 @@
     for (const job of jobs) {
       const row = document.createElement("tr");
       cell(row, `#${job.id}`);
-      cell(row, job.kind === "export" ? `export (${job.params.format})` : "import");
+      const source = job.params.folder ? `from ${job.params.folder}` : `of ${job.params.files} uploaded files`;
+      cell(row, job.kind === "export" ? `export (${job.params.format})` : `import ${source}`);
       const bar = document.createElement("progress");
       bar.max = 1;
       bar.value = job.progress;
       cell(row, `${job.status} `).appendChild(bar);
       const result = cell(row, describe(job));
+      const rejected = (job.summary && job.summary.rejected) || [];
+      if (rejected.length) {
+        const details = document.createElement("details");
+        const summary = document.createElement("summary");
+        summary.textContent = "why rejected";
+        const items = document.createElement("ul");
+        for (const r of rejected.slice(0, 50)) {
+          const li = document.createElement("li");
+          li.textContent = `${r.name}: ${r.error}`;
+          items.appendChild(li);
+        }
+        details.append(summary, items);
+        result.appendChild(details);
+      }
       if (job.download_url) {
         const link = document.createElement("a");
         link.href = job.download_url;

@@ -8,8 +8,9 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
+from annotator import services
 from annotator.models import Item, LabelClass, ModelVersion
-from tests.factories import make_project, make_user
+from tests.factories import make_project, make_user, png_bytes
 
 
 def test_dashboard_follows_training_without_a_reload(
@@ -49,4 +50,49 @@ def test_dashboard_follows_training_without_a_reload(
     expect(page.locator("#workers-status")).not_to_have_text("Workers: checking…")
     assert page.evaluate("window.__marker") == "same page"
     page.screenshot(path=artifacts / "dashboard.png", full_page=True)
+    assert js_errors == []
+
+
+def test_managers_import_export_add_members_and_classes_from_the_page(
+    live_server: Any, celery_worker: Any, page: Page, js_errors: list[str], tmp_path: Path
+) -> None:
+    # Given a manager's empty project, another user, and an image and a text file to upload
+    manager = make_user("manager")
+    make_user("newcomer")
+    project = make_project(manager, labels=["cat", "dog"])
+    (tmp_path / "a.png").write_bytes(png_bytes(1))
+    (tmp_path / "notes.txt").write_text("not an image")
+    page.goto(f"{live_server.url}/accounts/login/?next=/projects/{project.id}/")
+    page.get_by_label("Username").fill("manager")
+    page.get_by_label("Password").fill("pw-manager")
+    page.get_by_role("button", name="Log in").click()
+
+    # When they upload both in the background, Then the jobs card follows the import to its summary
+    page.locator("input[name=files]").set_input_files([tmp_path / "a.png", tmp_path / "notes.txt"])
+    page.locator("input[name=background]").check()
+    page.get_by_role("button", name="Upload").click()
+    jobs = page.locator("#job-rows")
+    expect(jobs).to_contain_text("1 imported, 0 duplicates, 0 labeled, 1 rejected", timeout=60_000)
+    jobs.locator("summary", has_text="why rejected").click()
+    expect(jobs).to_contain_text("notes.txt: ")
+    assert Item.objects.filter(project=project).count() == 1
+
+    # When they label it through the API's service and export CSV in the background, Then a download link appears
+    services.annotation_create(item=Item.objects.get(project=project), user=manager, label="dog")
+    page.locator("#jobs select[name=format]").select_option("csv")
+    page.get_by_role("button", name="Export in background").click()
+    link = jobs.locator("a", has_text="download")
+    expect(link).to_have_count(1, timeout=60_000)
+    with page.expect_download() as download_info:
+        link.click()
+    assert Path(download_info.value.path()).read_text().splitlines()[1].startswith("a.png,dog,manager,")
+
+    # And the members card adds a user, and the classes card a class
+    page.locator("#member-add-form input[name=username]").fill("newcomer")
+    page.locator("#member-add-form button").click()
+    expect(page.locator("#members [data-member='newcomer']")).to_be_visible()
+    page.locator("#class-add-form input[name=name]").fill("bird")
+    page.locator("#class-add-form button").click()
+    expect(page.locator(".classes")).to_contain_text("bird")
+    assert [c.name for c in LabelClass.objects.filter(project=project).order_by("index")] == ["cat", "dog", "bird"]
     assert js_errors == []
