@@ -153,6 +153,29 @@ def flip_labels(
     return noisy, flipped
 
 
+def attribute_targets(labels: np.ndarray, n_classes: int, *, n_attributes: int = 4, seed: int = 0) -> np.ndarray:
+    """(N, A) 0/1 multi-label targets derived from (N,) classes: attribute a of class c is a fixed
+    random bit (each attribute held by some classes and not others), so the sets are learnable."""
+    rng = np.random.default_rng(seed)
+    while True:
+        codes = rng.integers(0, 2, size=(n_classes, n_attributes))
+        held = codes.sum(axis=0)
+        if np.all((held > 0) & (held < n_classes)):
+            return codes[labels].astype(np.float32)
+
+
+def flip_memberships(targets: np.ndarray, *, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Corrupt ``fraction`` of (N, C) 0/1 class sets by adding or leaving out one class each;
+    returns (noisy sets, indices changed)."""
+    rng = np.random.default_rng(seed)
+    n_flip = round(fraction * len(targets))
+    flipped = np.sort(rng.choice(len(targets), size=n_flip, replace=False))
+    noisy = targets.copy()
+    column = rng.integers(0, targets.shape[1], size=n_flip)
+    noisy[flipped, column] = 1 - noisy[flipped, column]
+    return noisy, flipped
+
+
 #: A scan's fold models only rank labels, they never serve: a short fixed schedule, no validation split.
 SCAN_CNN_EPOCHS = 15
 SCAN_HEAD_EPOCHS = 40

@@ -136,3 +136,19 @@ def test_multi_label_issues_ignore_classes_with_nothing_to_judge():
     assert issues.quality.shape == (4,) and issues.quality[2] == issues.quality.min()
     empty = find_multilabel_issues(np.ones((3, 2)), np.full((3, 2), 0.5))
     assert len(empty.ranked) == 0 and np.all(empty.quality == 1)
+
+
+def test_attribute_targets_and_membership_flips():
+    from ml.review import attribute_targets, flip_memberships
+
+    labels = np.arange(100) % 10
+    targets = attribute_targets(labels, 10, n_attributes=4, seed=2)
+    # Each class always gets the same set, and each attribute is held by some classes and not others
+    assert targets.shape == (100, 4) and all(
+        len({tuple(targets[i]) for i in np.flatnonzero(labels == c)}) == 1 for c in range(10)
+    )
+    assert np.all((targets.sum(axis=0) > 0) & (targets.sum(axis=0) < 100))
+    noisy, flipped = flip_memberships(targets, fraction=0.1, seed=3)
+    assert len(flipped) == 10
+    assert np.all(np.abs(noisy - targets).sum(axis=1)[flipped] == 1)
+    assert np.array_equal(np.delete(noisy, flipped, axis=0), np.delete(targets, flipped, axis=0))

@@ -1,4 +1,5 @@
-"""``manage.py bench_label_errors``: plant label noise, run the product's detector, report precision and recall."""
+"""``manage.py bench_label_errors``: plant label noise, run the product's scan (``ml.review.scan_label_issues``,
+as the worker runs it on a ``cnn`` project), report precision and recall."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
 from ml.datasets import load_digits_arrays, load_imagefolder, load_mnist_arrays
-from ml.review import find_label_issues, flip_labels, out_of_fold_probs
+from ml.review import attribute_targets, flip_labels, flip_memberships, scan_label_issues
 
 
 def load_dataset(name: str, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -55,6 +56,14 @@ class Command(BaseCommand):
         parser.add_argument("--folds", type=int, default=5)
         parser.add_argument("--input-size", type=int, default=32)
         parser.add_argument("--limit", type=int, default=None, help="Use only the first N items.")
+        parser.add_argument(
+            "--multi-label",
+            type=int,
+            default=0,
+            metavar="A",
+            help="Judge sets of A classes per item instead (attributes of the dataset's classes); the noise "
+            "adds or leaves out one class of an item.",
+        )
         parser.add_argument("--json", type=Path, default=None)
 
     def handle(self, *args, **options) -> None:
@@ -64,20 +73,28 @@ class Command(BaseCommand):
         images, labels, classes = load_dataset(options["dataset"], options["input_size"])
         if options["limit"]:
             images, labels = images[: options["limit"]], labels[: options["limit"]]
-        noisy, flipped = flip_labels(
-            labels, len(classes), fraction=options["noise"], kind=options["noise_kind"], seed=options["seed"]
-        )
+        n_attributes = options["multi_label"]
+        if n_attributes:
+            targets = attribute_targets(labels, len(classes), n_attributes=n_attributes, seed=options["seed"])
+            noisy, flipped = flip_memberships(targets, fraction=options["noise"], seed=options["seed"])
+            kind, n_outputs = f"one of {n_attributes} classes added or left out", n_attributes
+        else:
+            noisy, flipped = flip_labels(
+                labels, len(classes), fraction=options["noise"], kind=options["noise_kind"], seed=options["seed"]
+            )
+            kind, n_outputs = options["noise_kind"], len(classes)
         self.stdout.write(
             f"{options['dataset']}: {len(labels)} labeled items, {len(flipped)} labels flipped "
-            f"({options['noise_kind']}); {options['folds']}-fold out-of-fold training…"
+            f"({kind}); the product's scan with {options['folds']} folds…"
         )
-        probs = out_of_fold_probs(images, noisy, len(classes), folds=options["folds"], seed=options["seed"])
-        issues = find_label_issues(noisy, probs)
+        issues, _ = scan_label_issues(
+            images, noisy, n_outputs, features=False, folds=options["folds"], seed=options["seed"]
+        )
         figures = evaluate(flipped, issues.ranked, issues.quality)
         result = {
             "dataset": options["dataset"],
             "noise": options["noise"],
-            "noise_kind": options["noise_kind"],
+            "noise_kind": "multi_label" if n_attributes else options["noise_kind"],
             "n_labeled": len(labels),
             **figures,
             "seconds": round(time.perf_counter() - started, 1),
