@@ -37,7 +37,8 @@ def _reconcile_forever(interval: float) -> None:
 @worker_ready.connect
 def _start_reconciliation(**kwargs) -> None:
     """Each worker reconciles at start and then periodically: runs interrupted by a dead worker are
-    marked failed and requested again; requests lost while the broker was down are sent again."""
+    marked failed and requested again; requests lost while the broker was down are sent again;
+    retrains a label should have requested (its request failed after commit) are requested."""
     import threading
 
     from django.conf import settings

@@ -823,7 +823,9 @@ def training_reconcile() -> list[int]:
 
     A run whose worker died (its version still says training, its heartbeat lock expired) is marked
     failed and requested again; a request that waited past ``TRAINING_RESEND_SECONDS`` without a
-    run is sent again. Workers run this when they start, and every few minutes.
+    run is sent again; a project with ``retrain_every`` new labels and no request (the label's own
+    request failed after its commit, e.g. in a deadlock) is requested now. Workers run this when they
+    start, and every few minutes.
     """
     now = timezone.now()
     stale = ModelVersion.objects.filter(status=ModelVersion.Status.TRAINING).filter(
@@ -838,7 +840,11 @@ def training_reconcile() -> list[int]:
     pending = Project.objects.filter(training_requested=True, training_requested_at__lt=cutoff).filter(
         Q(training_lock_until__isnull=True) | Q(training_lock_until__lt=now)
     )
-    return [project_id for project_id in pending.values_list("id", flat=True) if training_resend(project_id=project_id)]
+    resent = [
+        project_id for project_id in pending.values_list("id", flat=True) if training_resend(project_id=project_id)
+    ]
+    idle = Project.objects.filter(training_requested=False).values_list("id", flat=True)
+    return resent + [project_id for project_id in idle if training_maybe_request(project_id=project_id)]
 
 
 def training_request(*, project_id: int) -> None:

@@ -236,8 +236,15 @@ def test_a_failed_retrain_request_after_commit_does_not_fail_the_stored_label(
     # When the label is stored
     with django_capture_on_commit_callbacks(execute=True):
         annotation, created = services.annotation_create(item=item, user=user, label="cat")
-    # Then the caller gets it (the next label asks for the retrain again), and it is stored
+    # Then the caller gets it, and it is stored, with no retrain requested yet
     assert created and Annotation.objects.filter(id=annotation.id, active=True).exists()
+    assert not Project.objects.get(id=project.id).training_requested
+    # And the workers' next reconciliation requests the retrain the label should have asked for
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=False) as enqueued:
+        assert services.training_reconcile() == [project.id]
+    assert Project.objects.get(id=project.id).training_requested and len(enqueued) == 1
+    assert services.training_reconcile() == []  # requested now: nothing more to do
 
 
 @pytest.mark.django_db(transaction=True)
