@@ -21,7 +21,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -30,7 +30,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
+from django.db.models import Count, DateTimeField, Exists, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from kombu.exceptions import OperationalError
@@ -843,8 +843,18 @@ def training_reconcile() -> list[int]:
     resent = [
         project_id for project_id in pending.values_list("id", flat=True) if training_resend(project_id=project_id)
     ]
-    idle = Project.objects.filter(training_requested=False).values_list("id", flat=True)
-    return resent + [project_id for project_id in idle if training_maybe_request(project_id=project_id)]
+    return resent + [
+        project_id for project_id in _labeled_since_last_version() if training_maybe_request(project_id=project_id)
+    ]
+
+
+def _labeled_since_last_version() -> list[int]:
+    """Projects with no request pending and a label newer than their latest version (one query)."""
+    last = ModelVersion.objects.filter(project=OuterRef("pk")).order_by("-number").values("created")[:1]
+    newer = Item.objects.filter(project=OuterRef("pk"), status=Item.Status.LABELED, labeled_at__gt=OuterRef("last"))
+    since = Coalesce(Subquery(last), Value(datetime(1970, 1, 1, tzinfo=UTC), output_field=DateTimeField()))
+    projects = Project.objects.filter(training_requested=False).annotate(last=since)
+    return list(projects.filter(Exists(newer)).values_list("id", flat=True))
 
 
 def training_request(*, project_id: int) -> None:

@@ -328,3 +328,23 @@ def test_publish_writes_prelabels_and_priorities_then_marks_ready(user):
     rows = list(Item.objects.order_by("id").values_list("pred_label__name", "pred_confidence", "priority"))
     assert rows == [("cat", 0.9, 0.1), ("dog", 0.8, 0.3), ("cat", 0.5, 0.7)]
     assert services.item_lease_next(project=project, user=user).id == items[2].id
+
+
+def test_reconciliation_requests_only_projects_with_enough_labels_since_their_last_version(user):
+    # Given two projects that each had version 1 trained after one label, then got one more label (retrain_every 1),
+    # and a third project whose only label came before its version
+    def project_with(n_after: int) -> Project:
+        project = make_project(user, retrain_every=1)
+        first, *rest = make_items(project, 1 + n_after)
+        services.annotation_create(item=first, user=user, label="cat")
+        Project.objects.filter(id=project.id).update(training_requested=False)
+        ModelVersion.objects.create(project=project, number=1, status="ready", strategy=project.strategy, n_labels=1)
+        for item in rest:
+            services.annotation_create(item=item, user=user, label="dog")
+        Project.objects.filter(id=project.id).update(training_requested=False)  # as if the request failed
+        return project
+
+    behind, also_behind, up_to_date = project_with(1), project_with(1), project_with(0)
+    # When the workers reconcile, Then the two with a new label are requested, and only them
+    assert sorted(services.training_reconcile()) == sorted([behind.id, also_behind.id])
+    assert not Project.objects.get(id=up_to_date.id).training_requested
