@@ -100,6 +100,14 @@ class TrainingData:
     n_classes: int
 
 
+def _multi_hot(sets: list[list[str]], index: dict[str, int]) -> np.ndarray:
+    """(N, C) float32 0/1 rows for N lists of class names; names not in ``index`` are ignored."""
+    rows = np.zeros((len(sets), len(index)), dtype=np.float32)
+    for i, names in enumerate(sets):
+        rows[i, [index[name] for name in names if name in index]] = 1.0
+    return rows
+
+
 def training_data(*, project: Project) -> TrainingData:
     """Labeled items (their label: the consensus, or a manager's review) and the pool; items a
     manager marked ambiguous are left out of both. On multi-label projects each labeled item
@@ -109,11 +117,8 @@ def training_data(*, project: Project) -> TrainingData:
         review_status=ReviewStatus.AMBIGUOUS
     )
     if project.multi_label:
-        index = {name: i for _, name, i in classes}
         rows = list(labeled.filter(labels__isnull=False).order_by("id").values_list("cache_row", "labels"))
-        labels = np.zeros((len(rows), len(index)), dtype=np.float32)
-        for i, (_, names) in enumerate(rows):
-            labels[i, [index[name] for name in names if name in index]] = 1.0
+        labels = _multi_hot([names for _, names in rows], {name: i for _, name, i in classes})
     else:
         rows = list(labeled.filter(label__isnull=False).order_by("id").values_list("cache_row", "label_id"))
         index_of = {class_id: i for class_id, _, i in classes}
@@ -403,9 +408,7 @@ def review_data(*, project: Project) -> ReviewData:
             )
             if not (status == ReviewStatus.AMBIGUOUS and sorted(decided or []) == sorted(names))
         ]
-        labels = np.zeros((len(rows), len(classes)), dtype=np.float32)
-        for i, (_, names, _) in enumerate(rows):
-            labels[i, [index[name] for name in names if name in index]] = 1.0
+        labels = _multi_hot([names for _, names, _ in rows], index)
     else:
         index_of = {class_id: i for i, (class_id, _) in enumerate(classes)}
         rows = list(

@@ -50,6 +50,7 @@ from annotator.models import (
     ReviewReason,
     ReviewStatus,
 )
+from annotator.zipstream import ZipWriter
 from ml import data as ml_data
 
 logger = logging.getLogger(__name__)
@@ -699,9 +700,6 @@ def annotation_undo(*, project: Project, user: AbstractBaseUser) -> Item | None:
         until = now + timedelta(seconds=project.lease_seconds or settings.LEASE_SECONDS)
         Item.objects.filter(id=annotation.item_id).update(lease_user=user, lease_until=until, **fields)
     return Item.objects.select_related("project").get(id=annotation.item_id)
-
-
-SETTINGS_FIELDS = ("name", "show_prelabels", "labels_per_item", "lease_seconds", "retrain_every", "strategy")
 
 
 @transaction.atomic
@@ -1491,7 +1489,6 @@ def _job_import(job: Job) -> tuple[dict[str, Any], str]:
 
 def _job_export(job: Job) -> tuple[dict[str, Any], str]:
     """Write the export file under ``DATA_DIR/exports/project_<id>/`` (a temporary name, then renamed)."""
-
     from django.utils.text import slugify
 
     project, params = job.project, job.params
@@ -1548,9 +1545,6 @@ def _job_export(job: Job) -> tuple[dict[str, Any], str]:
 def _write_text_with_images(out: BinaryIO, text_name: str, text_chunks: Any, rows: Iterable[dict[str, Any]]) -> None:
     """A zip of ``images/<item id>-<name>`` files and the labels file naming them, in one pass: the
     labels text waits in a temporary file while the images are written."""
-
-    from annotator.zipstream import ZipWriter
-
     with ZipWriter(out) as archive, tempfile.TemporaryFile() as text:
 
         def placed() -> Iterable[dict[str, Any]]:
