@@ -33,6 +33,7 @@ from annotator.models import (
     ReviewAction,
     ReviewStatus,
 )
+from annotator.templatetags.figures import accuracy_text
 
 User = get_user_model()
 NONE = "–"
@@ -444,10 +445,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.display(description="val. accuracy")
+    @admin.display(description="accuracy")
     def val_accuracy(self, obj: ModelVersion) -> str:
-        value = (obj.metrics or {}).get("val_accuracy")
-        return NONE if value is None else f"{value:.3f}"
+        return accuracy_text(obj.metrics)
 
     @admin.display(description="progress", ordering="progress")
     def progress_done(self, obj: ModelVersion) -> str:

@@ -19,6 +19,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from annotator import schemas, selectors, services
 from annotator.models import (
+    DEFAULT_STRATEGY,
     Item,
     Membership,
     ModelFamily,
@@ -63,11 +64,14 @@ def project_data(project: Project) -> dict[str, Any]:
         "allow_flips": project.allow_flips,
         "multi_label": project.multi_label,
         "show_prelabels": project.show_prelabels,
+        "prelabel_threshold": project.prelabel_threshold,
         "labels_per_item": project.labels_per_item,
         "lease_seconds": project.lease_seconds,
         "created": project.created,
         "counts": selectors.project_counts(project=project),
         "model_version": model_version_data(current) if current else None,
+        "retrain": selectors.retrain_status(project=project),
+        "under_covered": selectors.class_coverage(project=project),
     }
 
 
@@ -84,15 +88,18 @@ def model_version_data(version: ModelVersion) -> dict[str, Any]:
     }
 
 
-def item_data(item: Item, request: Request, *, show_prelabel: bool = True) -> dict[str, Any]:
-    """An item as served to annotators; ``item`` carries the names set by ``services.item_with_names``."""
+def item_data(item: Item, request: Request, *, project: Project, show_prelabel: bool = True) -> dict[str, Any]:
+    """An item as served to annotators; ``item`` carries the names set by ``services.item_with_names``.
+    Its pre-label is ``unsure`` when less confident than the project's ``prelabel_threshold``."""
     prelabel = None
     if show_prelabel and item.pred_label_id is not None and item.pred_version_id is not None:
+        confidence = item.pred_confidence
         prelabel = {
             "label": item.pred_label_name,
-            "confidence": item.pred_confidence,
+            "confidence": confidence,
             "model_version": item.pred_version_number,
             "probs": item.pred_probs,
+            "unsure": confidence is None or confidence < project.prelabel_threshold,
         }
     return {
         "id": item.id,
@@ -115,7 +122,7 @@ class ProjectListCreateApi(APIView):
         name = serializers.CharField(max_length=200)
         labels = serializers.ListField(child=serializers.JSONField(), allow_empty=False, max_length=500)
         retrain_every = serializers.IntegerField(min_value=1, max_value=100_000, default=10)
-        strategy = serializers.ChoiceField(choices=QueryStrategy.values, default=QueryStrategy.ENTROPY)
+        strategy = serializers.ChoiceField(choices=QueryStrategy.values, default=DEFAULT_STRATEGY)
         input_size = serializers.IntegerField(min_value=8, max_value=512, default=32)
         model_family = serializers.ChoiceField(choices=ModelFamily.values, default=ModelFamily.CNN)
         backbone_path = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
@@ -124,6 +131,7 @@ class ProjectListCreateApi(APIView):
         labels_per_item = serializers.IntegerField(min_value=1, max_value=20, default=1)
         show_prelabels = serializers.BooleanField(default=True)
         lease_seconds = serializers.IntegerField(min_value=10, max_value=86_400, required=False)
+        prelabel_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
 
     @extend_schema(responses={200: schemas.ProjectOut(many=True)})
     def get(self, request: Request) -> Response:
@@ -146,6 +154,7 @@ class ProjectDetailApi(APIView):
     class SettingsSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False)
         show_prelabels = serializers.BooleanField(required=False)
+        prelabel_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
         labels_per_item = serializers.IntegerField(min_value=1, max_value=20, required=False)
         lease_seconds = serializers.IntegerField(min_value=10, max_value=86_400, required=False)
         retrain_every = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
@@ -226,7 +235,7 @@ class NextItemApi(APIView):
         item = services.item_lease_next(project=project, user=request.user, exclude=exclude)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(item_data(item, request, show_prelabel=project.show_prelabels))
+        return Response(item_data(item, request, project=project, show_prelabel=project.show_prelabels))
 
 
 class UndoApi(APIView):
@@ -239,7 +248,8 @@ class UndoApi(APIView):
         item = services.annotation_undo(project=project, user=request.user)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(item_data(selectors.item_with_names(item.id), request, show_prelabel=project.show_prelabels))
+        shown = selectors.item_with_names(item.id)
+        return Response(item_data(shown, request, project=project, show_prelabel=project.show_prelabels))
 
 
 class AnnotationStatsApi(APIView):
@@ -261,7 +271,7 @@ class ItemDetailApi(APIView):
     def get(self, request: Request, item_id: int) -> Response:
         item = selectors.item_get_for_user(user=request.user, item_id=item_id)
         shown = selectors.item_with_names(item.id)
-        return Response(item_data(shown, request, show_prelabel=item.project.show_prelabels))
+        return Response(item_data(shown, request, project=item.project, show_prelabel=item.project.show_prelabels))
 
 
 class ItemImageApi(APIView):
@@ -350,7 +360,7 @@ class ExportApi(APIView):
 class ProjectDashboardApi(APIView):
     """The managers' dashboard figures (``selectors.project_dashboard``); the project page polls it."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, **schemas.ERRORS})
+    @extend_schema(responses={200: schemas.DashboardOut, **schemas.ERRORS})
     def get(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         require_manager(request.user, project)
@@ -458,7 +468,7 @@ class ItemListApi(APIView):
         items = selectors.item_list(project=project, **filters.validated_data)
         paginator = ItemPagination()
         page = paginator.paginate_queryset(items, request, view=self)
-        return paginator.get_paginated_response([item_data(i, request, show_prelabel=True) for i in page])
+        return paginator.get_paginated_response([item_data(i, request, project=project) for i in page])
 
 
 class AnnotationListApi(APIView):

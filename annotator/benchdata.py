@@ -11,6 +11,7 @@ import shutil
 import tracemalloc
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -144,3 +145,55 @@ def export_file_delete(job: Job) -> None:
     path = services.job_file_path(job=job)
     if path is not None:
         path.unlink(missing_ok=True)
+
+
+def digits_project_create(*, name: str, user: AbstractBaseUser | None, folder: Path) -> tuple[Project, dict[int, int]]:
+    """A project of scikit-learn's 1,797 digits as the demo has them (64×64 PNGs written to
+    ``folder``, imported as a user would, cold start included); returns it and each item's true class."""
+    from annotator.management.commands.create_demo import render_digits
+    from annotator.training import cold_start_run
+
+    truth = render_digits(folder)
+    project = services.project_create(
+        name=name, labels=[{"name": str(d), "hotkey": str(d)} for d in range(10)], user=user, input_size=32
+    )
+    services.items_import_folder(project=project, root=folder, user=user)
+    cold_start_run(project_id=project.id)
+    by_item = {
+        item_id: truth[int(original[len("digit_") : -len(".png")])]
+        for item_id, original in Item.objects.filter(project=project).values_list("id", "original_name")
+    }
+    return project, by_item
+
+
+def label_from_queue(*, project: Project, user: AbstractBaseUser, truth: dict[int, int], n: int) -> None:
+    """Label the ``n`` items at the head of the queue with their true class, as an annotator
+    following ``/next`` would (without retrain requests: the caller trains when it wants)."""
+    Project.objects.filter(id=project.id).update(retrain_every=1_000_000)
+    for item in list(
+        Item.objects.filter(project=project, status=Item.Status.UNLABELED).order_by("-priority", "id")[:n]
+    ):
+        services.annotation_create(item=item, user=user, label=str(truth[item.id]))
+
+
+def product_retrain(*, project: Project, retrain_every: int = 10) -> tuple[float, dict]:
+    """One retrain of ``project`` through the worker's run (``training_run``): seconds and the metrics."""
+    import time
+
+    from annotator.training import training_run
+
+    Project.objects.filter(id=project.id).update(retrain_every=retrain_every, training_requested=True)
+    started = time.perf_counter()
+    number = training_run(project_id=project.id)
+    seconds = time.perf_counter() - started
+    version = project.model_versions.get(number=number) if number is not None else None
+    if version is None or version.status != version.Status.READY:
+        raise services.ServiceError(f"the retrain of project {project.id} did not publish a version")
+    return seconds, version.metrics
+
+
+def digits_project_delete(project: Project) -> None:
+    """Remove a project made by ``digits_project_create``: rows, image files, caches, model files."""
+    labeled_project_delete(project)
+    shutil.rmtree(paths.data_dir() / "cache" / f"project_{project.id}", ignore_errors=True)
+    shutil.rmtree(paths.data_dir() / "models" / f"project_{project.id}", ignore_errors=True)

@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
 
@@ -46,3 +46,15 @@ def _start_reconciliation(**kwargs) -> None:
     if getattr(settings, "RECONCILE_SECONDS", 0) > 0:
         interval = float(settings.RECONCILE_SECONDS)
         threading.Thread(target=_reconcile_forever, args=(interval,), daemon=True, name="reconcile").start()
+
+
+@worker_process_init.connect
+def _torch_threads(**kwargs) -> None:
+    """``TORCH_THREADS`` torch threads in each worker process, so workers sharing a host share its cores."""
+    from django.conf import settings
+
+    threads = getattr(settings, "TORCH_THREADS", 0)
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)

@@ -9,8 +9,11 @@ import uuid
 from pathlib import PurePosixPath
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+from ml import scoring
 
 
 class QueryStrategy(models.TextChoices):
@@ -20,6 +23,10 @@ class QueryStrategy(models.TextChoices):
     BALD = "bald", "BALD (MC dropout)"
     VARIATION_RATIOS = "variation_ratios", "Variation ratios (MC dropout)"
     RANDOM = "random", "Random"
+
+
+#: A new project's strategy: the one that did best from a cold start in the benchmarks (``ml.scoring``).
+DEFAULT_STRATEGY = QueryStrategy(scoring.DEFAULT_STRATEGY)
 
 
 class ModelFamily(models.TextChoices):
@@ -35,7 +42,7 @@ class Project(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
     retrain_every = models.PositiveIntegerField(default=10, help_text="Retrain after this many new labels.")
-    strategy = models.CharField(max_length=32, choices=QueryStrategy.choices, default=QueryStrategy.ENTROPY)
+    strategy = models.CharField(max_length=32, choices=QueryStrategy.choices, default=DEFAULT_STRATEGY)
     input_size = models.PositiveSmallIntegerField(default=32, help_text="Side of the square model input, pixels.")
     model_family = models.CharField(max_length=16, choices=ModelFamily.choices, default=ModelFamily.CNN)
     backbone_path = models.CharField(
@@ -46,6 +53,11 @@ class Project(models.Model):
     show_prelabels = models.BooleanField(default=True, help_text="Show the model's pre-labels to annotators.")
     labels_per_item = models.PositiveSmallIntegerField(default=1, help_text="Different annotators who label each item.")
     lease_seconds = models.PositiveIntegerField(default=300, help_text="How long /next holds an item.")
+    prelabel_threshold = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Pre-labels less confident than this (calibrated) are shown as unsure, not suggested.",
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     # Training coordination: one run at a time per project; requests coalesce.
     training_requested = models.BooleanField(default=False)
@@ -54,6 +66,10 @@ class Project(models.Model):
     review_scanned_at = models.DateTimeField(
         null=True, blank=True, help_text="When likely label errors were last looked for."
     )
+    # The cold start: a spread-out first batch while there is no model (requested after imports;
+    # the workers' reconciliation asks again for projects that never got one).
+    cold_start_requested_at = models.DateTimeField(null=True, blank=True)
+    cold_start_at = models.DateTimeField(null=True, blank=True, help_text="When the queue got its cold-start order.")
 
     class Meta:
         ordering = ["-created"]

@@ -24,6 +24,11 @@ def model_path(relpath: str) -> Path:
     return data_dir() / relpath
 
 
+def round_path(relpath: str) -> Path:
+    """What a version's training run hands on (pseudo-labels, out-of-fold predictions), beside its weights."""
+    return model_path(relpath).with_suffix(".round.npz")
+
+
 def import_roots() -> list[Path]:
     """Server folders that managers may import from (``IMPORT_ROOTS``), resolved."""
     return [Path(root).resolve() for root in settings.IMPORT_ROOTS]

@@ -38,6 +38,16 @@ class ClassCountOut(serializers.Serializer):
     n_labeled = serializers.IntegerField()
 
 
+class ClassNOut(serializers.Serializer):
+    name = serializers.CharField()
+    n = serializers.IntegerField()
+
+
+class RetrainOut(serializers.Serializer):
+    labels_until_next = serializers.IntegerField(help_text="Labels until the next retrain; 0 while one is on its way.")
+    training = serializers.BooleanField(help_text="A retrain is requested or running.")
+
+
 class ProjectOut(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -50,11 +60,14 @@ class ProjectOut(serializers.Serializer):
     allow_flips = serializers.BooleanField()
     multi_label = serializers.BooleanField()
     show_prelabels = serializers.BooleanField()
+    prelabel_threshold = serializers.FloatField(help_text="Pre-labels less confident than this are shown as unsure.")
     labels_per_item = serializers.IntegerField()
     lease_seconds = serializers.IntegerField()
     created = serializers.DateTimeField()
     counts = serializers.DictField(child=serializers.IntegerField())
     model_version = ModelVersionOut(allow_null=True)
+    retrain = RetrainOut()
+    under_covered = ClassNOut(many=True, help_text="Classes with too few labels, once the project has many.")
 
 
 class PrelabelOut(serializers.Serializer):
@@ -62,6 +75,7 @@ class PrelabelOut(serializers.Serializer):
     confidence = serializers.FloatField(allow_null=True)
     model_version = serializers.IntegerField(allow_null=True)
     probs = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    unsure = serializers.BooleanField(help_text="Less confident than the project's prelabel_threshold: no suggestion.")
 
 
 class ItemOut(serializers.Serializer):
@@ -163,3 +177,24 @@ class AnnotationPageOut(serializers.Serializer):
     next = serializers.CharField(allow_null=True)
     previous = serializers.CharField(allow_null=True)
     results = AnnotationRowOut(many=True)
+
+
+class CurvePointOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    n_labels = serializers.IntegerField()
+    val_accuracy = serializers.FloatField()
+    val_accuracy_low = serializers.FloatField(allow_null=True, help_text="The estimate's 95% interval.")
+    val_accuracy_high = serializers.FloatField(allow_null=True)
+    val_n = serializers.IntegerField(allow_null=True, help_text="Labels the estimate rests on.")
+
+
+class DashboardOut(serializers.Serializer):
+    counts = serializers.DictField(child=serializers.IntegerField())
+    learning_curve = CurvePointOut(many=True)
+    classes = ClassNOut(many=True)
+    under_covered = ClassNOut(many=True, help_text="Classes with too few labels, once the project has many.")
+    annotators = serializers.ListField(child=serializers.DictField())
+    training = serializers.DictField(allow_null=True)
+    training_requested = serializers.BooleanField()
+    last_error = serializers.DictField(allow_null=True)
+    agreement = serializers.DictField(allow_null=True)

@@ -25,6 +25,7 @@ from annotator.models import (
     ReviewReason,
     ReviewStatus,
 )
+from ml.selection import MIN_CLASS_LABELS
 
 
 def project_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
@@ -93,7 +94,8 @@ def model_version_list(*, project: Project) -> QuerySet[ModelVersion]:
 class TrainingData:
     """Everything a training run needs, as cache rows; arrays are read by the worker."""
 
-    labeled_rows: np.ndarray  # (L,) cache rows of labeled items
+    labeled_ids: np.ndarray  # (L,) ids of labeled items
+    labeled_rows: np.ndarray  # (L,) their cache rows
     labels: np.ndarray  # (L,) class indices; (L, C) 0/1 on multi-label projects
     pool_ids: np.ndarray  # (P,) ids of items that still need a label
     pool_rows: np.ndarray  # (P,) their cache rows
@@ -117,12 +119,12 @@ def training_data(*, project: Project) -> TrainingData:
         review_status=ReviewStatus.AMBIGUOUS
     )
     if project.multi_label:
-        rows = list(labeled.filter(labels__isnull=False).order_by("id").values_list("cache_row", "labels"))
-        labels = _multi_hot([names for _, names in rows], {name: i for _, name, i in classes})
+        rows = list(labeled.filter(labels__isnull=False).order_by("id").values_list("id", "cache_row", "labels"))
+        labels = _multi_hot([names for _, _, names in rows], {name: i for _, name, i in classes})
     else:
-        rows = list(labeled.filter(label__isnull=False).order_by("id").values_list("cache_row", "label_id"))
+        rows = list(labeled.filter(label__isnull=False).order_by("id").values_list("id", "cache_row", "label_id"))
         index_of = {class_id: i for class_id, _, i in classes}
-        labels = np.array([index_of[label_id] for _, label_id in rows], dtype=np.int64)
+        labels = np.array([index_of[label_id] for _, _, label_id in rows], dtype=np.int64)
     pool = list(
         Item.objects.filter(
             project=project, status__in=[Item.Status.UNLABELED, Item.Status.SKIPPED], cache_row__isnull=False
@@ -131,7 +133,8 @@ def training_data(*, project: Project) -> TrainingData:
         .values_list("id", "cache_row")
     )
     return TrainingData(
-        labeled_rows=np.array([row for row, _ in rows], dtype=np.int64),
+        labeled_ids=np.array([item_id for item_id, _, _ in rows], dtype=np.int64),
+        labeled_rows=np.array([row for _, row, _ in rows], dtype=np.int64),
         labels=labels,
         pool_ids=np.array([item_id for item_id, _ in pool], dtype=np.int64),
         pool_rows=np.array([row for _, row in pool], dtype=np.int64),
@@ -208,7 +211,8 @@ def annotation_stats(*, project: Project) -> dict[str, Any]:
 
 def learning_curve(*, project: Project) -> list[dict[str, Any]]:
     """One point per ready version that measured a validation accuracy, in version order:
-    ``{"number", "n_labels", "val_accuracy"}``."""
+    ``{"number", "n_labels", "val_accuracy", "val_accuracy_low", "val_accuracy_high", "val_n"}``
+    (the estimate's 95% interval and the labels it rests on; ``None`` for versions without them)."""
     rows = (
         ModelVersion.objects.filter(project=project, status=ModelVersion.Status.READY)
         .order_by("number")
@@ -216,10 +220,24 @@ def learning_curve(*, project: Project) -> list[dict[str, Any]]:
     )
     points = []
     for row in rows:
-        accuracy = (row["metrics"] or {}).get("val_accuracy")
-        if isinstance(accuracy, (int, float)) and not isinstance(accuracy, bool):
-            points.append({"number": row["number"], "n_labels": row["n_labels"], "val_accuracy": float(accuracy)})
+        metrics = row["metrics"] or {}
+        low, high, n = (metrics.get(k) for k in ("val_accuracy_low", "val_accuracy_high", "val_n"))
+        if _is_number(metrics.get("val_accuracy")):
+            points.append(
+                {
+                    "number": row["number"],
+                    "n_labels": row["n_labels"],
+                    "val_accuracy": float(metrics["val_accuracy"]),
+                    "val_accuracy_low": float(low) if _is_number(low) else None,
+                    "val_accuracy_high": float(high) if _is_number(high) else None,
+                    "val_n": int(n) if _is_number(n) else None,
+                }
+            )
     return points
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def labels_per_class(*, project: Project) -> list[dict[str, Any]]:
@@ -238,6 +256,43 @@ def labels_per_class(*, project: Project) -> list[dict[str, Any]]:
         .values_list("label_id", "n")
     )
     return [{"name": c.name, "n": counts.get(c.id, 0)} for c in classes]
+
+
+#: Classes get a coverage warning once the project has this many labeled items per class.
+COVERAGE_LABELS_PER_CLASS = 10
+
+
+def class_coverage(*, project: Project, per_class: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The classes with fewer than ``MIN_CLASS_LABELS`` labels, ``[{"name", "n"}]`` in class order,
+    once the project has ``COVERAGE_LABELS_PER_CLASS`` labeled items per class (before that, few
+    labels anywhere is expected): ``[]`` otherwise. ``per_class``: ``labels_per_class``, if read already."""
+    per_class = labels_per_class(project=project) if per_class is None else per_class
+    labeled = Item.objects.filter(project=project, status=Item.Status.LABELED).count()
+    if not per_class or labeled < COVERAGE_LABELS_PER_CLASS * len(per_class):
+        return []
+    return [{"name": row["name"], "n": row["n"]} for row in per_class if row["n"] < MIN_CLASS_LABELS]
+
+
+def retrain_status(*, project: Project) -> dict[str, Any]:
+    """How far the next model is: ``labels_until_next``, ``retrain_every`` less the items labeled since
+    the latest version began (0 while a retrain is requested or running), and ``training``, whether
+    one is. Two indexed queries; the count stops at ``retrain_every``."""
+    row = (
+        Project.objects.filter(id=project.id)
+        .annotate(
+            last=Max("model_versions__created"),
+            running=Count("model_versions", filter=Q(model_versions__status=ModelVersion.Status.TRAINING)),
+        )
+        .values("training_requested", "retrain_every", "last", "running")
+        .first()
+    )
+    if row is None or row["training_requested"] or row["running"]:
+        return {"labels_until_next": 0, "training": row is not None}
+    recent = Item.objects.filter(project=project, status=Item.Status.LABELED)
+    if row["last"] is not None:
+        recent = recent.filter(labeled_at__gt=row["last"])
+    n = recent.order_by()[: row["retrain_every"]].count()
+    return {"labels_until_next": max(0, row["retrain_every"] - n), "training": False}
 
 
 def _multi_label_counts(*, project: Project) -> dict[str, int]:
@@ -310,15 +365,17 @@ def _median_duration_ms(annotations: QuerySet[Annotation], n_timed: int) -> floa
 
 
 def project_dashboard(*, project: Project) -> dict[str, Any]:
-    """Everything the managers' dashboard shows: the queue, the learning curve, labels per class,
-    annotators' throughput, the run in progress, and the latest failure."""
+    """Everything the managers' dashboard shows: the queue, the learning curve, labels per class
+    (and the classes with too few), annotators' throughput, the run in progress, and the latest failure."""
     versions = ModelVersion.objects.filter(project=project).order_by("-number")
     training = versions.filter(status=ModelVersion.Status.TRAINING).values("number", "progress", "n_labels", "created")
     failed = versions.filter(status=ModelVersion.Status.FAILED).values("number", "error", "finished")
+    classes = labels_per_class(project=project)
     return {
         "counts": project_counts(project=project),
         "learning_curve": learning_curve(project=project),
-        "classes": labels_per_class(project=project),
+        "classes": classes,
+        "under_covered": class_coverage(project=project, per_class=classes),
         "annotators": annotator_throughput(project=project),
         "training": training.first(),
         "training_requested": Project.objects.filter(id=project.id, training_requested=True).exists(),

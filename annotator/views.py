@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator import selectors, services
-from annotator.models import Membership, Project, QueryStrategy
+from annotator.models import DEFAULT_STRATEGY, Membership, Project, QueryStrategy
 from annotator.responses import export_response
 
 
@@ -25,7 +25,7 @@ class ProjectForm(forms.Form):
     labels = forms.CharField(
         max_length=5000, help_text="Class names in order, separated by commas.", widget=forms.TextInput
     )
-    strategy = forms.ChoiceField(choices=QueryStrategy.choices, initial=QueryStrategy.ENTROPY)
+    strategy = forms.ChoiceField(choices=QueryStrategy.choices, initial=DEFAULT_STRATEGY)
     retrain_every = forms.IntegerField(min_value=1, max_value=100_000, initial=10)
     input_size = forms.IntegerField(min_value=8, max_value=512, initial=32)
 
@@ -33,6 +33,13 @@ class ProjectForm(forms.Form):
 class ProjectSettingsForm(forms.Form):
     name = forms.CharField(max_length=200, required=False, help_text="Left empty: the name stays.")
     show_prelabels = forms.BooleanField(required=False, help_text="Show the model's pre-labels to annotators.")
+    prelabel_threshold = forms.FloatField(
+        min_value=0.0,
+        max_value=1.0,
+        required=False,
+        label="Unsure below",
+        help_text="Pre-labels less confident than this (0..1) are shown as unsure, not suggested; empty: unchanged.",
+    )
     labels_per_item = forms.IntegerField(
         min_value=1, max_value=20, help_text="Different annotators who label each item."
     )
@@ -42,7 +49,15 @@ class ProjectSettingsForm(forms.Form):
 
 
 def _settings_initial(project) -> dict:
-    fields = ["name", "show_prelabels", "labels_per_item", "lease_seconds", "retrain_every", "strategy"]
+    fields = [
+        "name",
+        "show_prelabels",
+        "prelabel_threshold",
+        "labels_per_item",
+        "lease_seconds",
+        "retrain_every",
+        "strategy",
+    ]
     return {name: getattr(project, name) for name in fields}
 
 
@@ -133,13 +148,14 @@ def _nice_step(span: float, ticks: int) -> float:
 
 def learning_curve_chart(points: list[dict[str, Any]], *, width: int = 560, height: int = 240) -> dict[str, Any]:
     """SVG geometry for the learning curve: validation accuracy (y) against labels (x), one point per
-    ``selectors.learning_curve`` entry; the y axis starts at a round value below the lowest accuracy."""
+    ``selectors.learning_curve`` entry, with its 95% interval as an error bar (``bar``: an SVG path,
+    ``""`` without one); the y axis starts at a round value below the lowest accuracy or interval."""
     left, right, top, bottom = 48, 16, 12, 36
     plot_w, plot_h = width - left - right, height - top - bottom
     most = max([p["n_labels"] for p in points], default=0) or 10
     x_step = max(_nice_step(most, 5), 1)
     x_max = max(x_step * math.ceil(most / x_step), x_step)
-    lowest = min([p["val_accuracy"] for p in points], default=0.9)
+    lowest = min([_low(p) for p in points], default=0.9)
     y_step = 0.1 if lowest >= 0.5 else 0.2
     y_min = round(math.floor(min(max(lowest, 0.0), 0.9) / y_step + 1e-9) * y_step, 2)
 
@@ -150,7 +166,13 @@ def learning_curve_chart(points: list[dict[str, Any]], *, width: int = 560, heig
         share = (min(max(accuracy, y_min), 1.0) - y_min) / (1.0 - y_min)
         return round(top + (1 - share) * plot_h, 1)
 
-    dots = [{**p, "x": x(p["n_labels"]), "y": y(p["val_accuracy"])} for p in points]
+    def bar(p: dict[str, Any]) -> str:
+        if p.get("val_accuracy_low") is None or p.get("val_accuracy_high") is None:
+            return ""
+        cx, top_y, low_y = x(p["n_labels"]), y(p["val_accuracy_high"]), y(p["val_accuracy_low"])
+        return f"M{cx - 4:.1f},{top_y}h8M{cx},{top_y}V{low_y}M{cx - 4:.1f},{low_y}h8"
+
+    dots = [{**p, "x": x(p["n_labels"]), "y": y(p["val_accuracy"]), "bar": bar(p)} for p in points]
     n_x_ticks = round(x_max / x_step)
     n_y_ticks = round((1.0 - y_min) / y_step)
     return {
@@ -166,6 +188,12 @@ def learning_curve_chart(points: list[dict[str, Any]], *, width: int = 560, heig
         "y_ticks": [{"y": y(y_min + i * y_step), "label": f"{y_min + i * y_step:.1f}"} for i in range(n_y_ticks + 1)],
         "numbers": ",".join(str(p["number"]) for p in points),
     }
+
+
+def _low(point: dict[str, Any]) -> float:
+    """The lowest value a learning-curve point draws: its interval's lower end, else its accuracy."""
+    low = point.get("val_accuracy_low")
+    return point["val_accuracy"] if low is None else min(low, point["val_accuracy"])
 
 
 @managers_only("change its settings")
@@ -289,11 +317,13 @@ def label_page(request: HttpRequest, project_id: int) -> HttpResponse:
         "show_prelabels": project.show_prelabels,
         "multi_label": project.multi_label,
     }
+    current = selectors.model_version_current(project=project)
+    config["model_version"] = current.number if current else None
     context = {
         "project": project,
         "classes": classes,
         "counts": selectors.project_counts(project=project),
-        "current": selectors.model_version_current(project=project),
+        "current": current,
         "config": config,
     }
     return render(request, "annotator/label.html", context)

@@ -1,22 +1,27 @@
-"""One round of the active-learning loop: train on the labels, score the unlabeled pool.
+"""One round of the active-learning loop: train on the labels, calibrate, estimate, score the pool.
 
 ``fit_and_score`` (the ``cnn`` family, on images) and ``fit_and_score_features`` (the
-``pretrained`` and ``torchscript`` families, on cached embeddings) are the entry points
-that the Celery task and the simulation call; they take arrays and return arrays, and
-know nothing about storage.
+``pretrained`` and ``torchscript`` families, on cached embeddings) are the entry points that
+the Celery task and the simulation call; they take arrays and return arrays, and know nothing
+about storage. A round cross-fits the served model with fold models (``ml.crossfit``), fits a
+temperature on the out-of-fold predictions and folds it into the served model, estimates its
+accuracy (``ml.calibration``), and scores the pool with the calibrated model.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from torch import nn
 
+from ml.calibration import accuracy_estimate, fit_temperature
+from ml.crossfit import CrossFitState, audit_items, cross_fit, fold_temperature_into, next_state, oof_complete
 from ml.model import predict_proba_features, predict_with_features
 from ml.scoring import get_scorer, score
-from ml.training import train, train_head
 
 #: Strategies that need disagreement between MC-dropout samples, and the least S they get.
 MC_STRATEGIES = frozenset({"bald", "variation_ratios"})
@@ -25,14 +30,118 @@ MIN_MC_SAMPLES = 20
 
 @dataclass
 class LoopResult:
-    """What one round produced; ``probs`` (N_pool, C) are mean probabilities, ``scores`` (N_pool,),
-    ``embeddings`` (N_pool, D) what diverse batch selection measures similarity on."""
+    """What one round produced: ``probs`` (N_pool, C) calibrated mean probabilities, ``scores``
+    (N_pool,), ``embeddings`` (N_pool, D) what diverse batch selection measures similarity on,
+    ``oof_probs`` (N_labeled, C) out-of-fold probabilities (NaN rows: none), ``state`` what the
+    next round starts from, ``labeled_embeddings`` (N_labeled, D) the labeled items in the space
+    of ``embeddings``."""
 
     model: nn.Module
     metrics: dict
     probs: np.ndarray
     scores: np.ndarray
     embeddings: np.ndarray | None = None
+    oof_probs: np.ndarray | None = None
+    state: CrossFitState | None = None
+    labeled_embeddings: np.ndarray | None = None
+
+
+def _round(
+    train_x: np.ndarray,
+    train_labels: np.ndarray,
+    pool_x: np.ndarray,
+    n_classes: int,
+    *,
+    features: bool,
+    strategy: str,
+    seed: int,
+    mc_samples: int,
+    progress: Callable[[float], None] | None,
+    keys: np.ndarray | None,
+    pool_keys: np.ndarray | None,
+    previous: CrossFitState | None,
+    reference: np.ndarray | None,
+    n_pool: int | None,
+    allow_flips: bool,
+    device: torch.device | None,
+    pseudo_x: np.ndarray | None = None,
+    pseudo_keys: np.ndarray | None = None,
+) -> LoopResult:
+    get_scorer(strategy)  # unknown names fail before any training
+    if mc_samples < 1:
+        raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
+    started = time.perf_counter()
+    samples = max(mc_samples, MIN_MC_SAMPLES) if strategy in MC_STRATEGIES else mc_samples
+    report = progress or (lambda _fraction: None)
+    multi_label = np.ndim(train_labels) == 2
+    n, m = len(train_labels), len(pool_x)
+    keys = np.arange(n, dtype=np.int64) if keys is None else np.asarray(keys, dtype=np.int64)
+    pool_keys = np.arange(n, n + m, dtype=np.int64) if pool_keys is None else np.asarray(pool_keys, dtype=np.int64)
+    if pseudo_x is None:
+        pseudo_x, pseudo_keys = pool_x, pool_keys
+    pseudo_keys = np.asarray(pseudo_keys, dtype=np.int64)
+    fit = cross_fit(
+        train_x,
+        train_labels,
+        keys,
+        n_classes,
+        pool_inputs=pseudo_x,
+        pool_keys=pseudo_keys,
+        previous=previous,
+        features=features,
+        reference=reference,
+        seed=seed,
+        allow_flips=allow_flips,
+        device=device,
+        progress=lambda f: report(0.85 * f),
+    )
+    trained = time.perf_counter()
+    labels = np.asarray(train_labels)
+    known = oof_complete(fit.oof_probs)
+    temperature = fit_temperature(fit.oof_probs[known], labels[known], multi_label=multi_label)
+    model = fold_temperature_into(fit.model, temperature)
+    if device is not None and device.type != "cpu":
+        model.to(device)  # score the pool where it trained; back to the CPU for saving below
+    if features:
+        probs = predict_proba_features(model, pool_x, mc_samples=samples)  # (M, C, S)
+        embeddings = np.asarray(pool_x, dtype=np.float32)
+        labeled_embeddings = np.asarray(train_x, dtype=np.float32)
+    else:
+        probs, embeddings = predict_with_features(model, pool_x, mc_samples=samples)  # (M, C, S), (M, D)
+        labeled_embeddings = predict_with_features(model, train_x)[1]
+    model.cpu()
+    scores = score(strategy, probs, multi_label=multi_label, rng=np.random.default_rng(seed))
+    mean = probs.mean(axis=2, dtype=np.float32)
+    audit = audit_items(pool_keys)
+    estimate = accuracy_estimate(
+        fit.oof_probs[known],
+        labels[known],
+        mean[audit] if audit.any() else mean,
+        temperature=temperature,
+        n_pool=n_pool if n_pool is not None else m,
+        multi_label=multi_label,
+    )
+    state = next_state(fit, pseudo_x, pseudo_keys, temperature=temperature, features=features, seed=seed)
+    state.oof_keys, state.oof_probs = keys, fit.oof_probs
+    report(1.0)
+    metrics = {
+        **estimate.as_metrics(),
+        "n_train": n,
+        "steps": fit.steps,
+        "n_pseudo": fit.n_pseudo[0] if fit.n_pseudo else 0,
+        "train_seconds": round(trained - started, 3),
+        "round_seconds": round(time.perf_counter() - started, 3),
+    }
+    return LoopResult(
+        model=model,
+        metrics=metrics,
+        probs=mean,
+        scores=scores,
+        embeddings=embeddings,
+        oof_probs=fit.oof_probs,
+        state=state,
+        labeled_embeddings=labeled_embeddings,
+    )
 
 
 def fit_and_score(
@@ -45,31 +154,44 @@ def fit_and_score(
     seed: int = 0,
     mc_samples: int = 1,
     progress: Callable[[float], None] | None = None,
+    keys: np.ndarray | None = None,
+    pool_keys: np.ndarray | None = None,
+    previous: CrossFitState | None = None,
+    n_pool: int | None = None,
+    allow_flips: bool = False,
+    device: torch.device | None = None,
+    pseudo_pool: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LoopResult:
     """Train on (N, S, S, 3) uint8 images with (N,) labels, then score (M, S, S, 3) pool images.
     (N, C) 0/1 labels train a multi-label model, scored per class (``ml.scoring.score``).
 
-    ``strategy`` is checked before any training (``ValueError`` if unknown). The pool is
-    predicted with ``mc_samples`` MC-dropout samples, at least ``MIN_MC_SAMPLES`` for
-    the strategies in ``MC_STRATEGIES``. Returns the model, the training metrics, mean
-    probabilities (M, C) float32 and scores (M,) float64. The pool may be empty.
-    ``progress`` gets fractions 0..1: training fills 0..0.9, scoring the rest.
+    ``keys`` (N,) and ``pool_keys`` (M,) identify items across rounds (folds, pseudo-labels;
+    default: positions); ``previous`` is the last round's ``LoopResult.state``; ``n_pool`` how many
+    unlabeled items the (M,) pool is a uniform sample of (default: all of them); ``pseudo_pool``
+    the (images, keys) pseudo-labels are drawn from, when not the pool (a subset). ``strategy`` is
+    checked before any training (``ValueError`` if unknown). The pool is predicted with
+    ``mc_samples`` MC-dropout samples, at least ``MIN_MC_SAMPLES`` for the strategies in
+    ``MC_STRATEGIES``. The pool may be empty. ``progress`` gets fractions 0..1.
     """
-    get_scorer(strategy)  # unknown names fail before any training
-    if mc_samples < 1:
-        raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
-    samples = max(mc_samples, MIN_MC_SAMPLES) if strategy in MC_STRATEGIES else mc_samples
-    report = progress or (lambda _fraction: None)
-    model, metrics = train(train_images, train_labels, n_classes, seed=seed, progress=lambda f: report(0.9 * f))
-    probs, embeddings = predict_with_features(model, pool_images, mc_samples=samples)  # (M, C, S), (M, D)
-    scores = score(strategy, probs, multi_label=np.ndim(train_labels) == 2, rng=np.random.default_rng(seed))
-    report(1.0)
-    return LoopResult(
-        model=model,
-        metrics=metrics,
-        probs=probs.mean(axis=2, dtype=np.float32),
-        scores=scores,
-        embeddings=embeddings,
+    return _round(
+        train_images,
+        train_labels,
+        pool_images,
+        n_classes,
+        features=False,
+        strategy=strategy,
+        seed=seed,
+        mc_samples=mc_samples,
+        progress=progress,
+        keys=keys,
+        pool_keys=pool_keys,
+        previous=previous,
+        reference=None,
+        n_pool=n_pool,
+        allow_flips=allow_flips,
+        device=device,
+        pseudo_x=None if pseudo_pool is None else pseudo_pool[0],
+        pseudo_keys=None if pseudo_pool is None else pseudo_pool[1],
     )
 
 
@@ -83,27 +205,36 @@ def fit_and_score_features(
     seed: int = 0,
     mc_samples: int = 1,
     progress: Callable[[float], None] | None = None,
+    keys: np.ndarray | None = None,
+    pool_keys: np.ndarray | None = None,
+    previous: CrossFitState | None = None,
+    n_pool: int | None = None,
+    device: torch.device | None = None,
+    pseudo_pool: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LoopResult:
-    """Train a head on (N, D) embeddings with (N,) labels, then score (M, D) pool embeddings.
-    (N, C) 0/1 labels train a multi-label head.
-
-    Like ``fit_and_score``, but the backbone has already run (embeddings are cached), so
-    a round costs a head fit plus S head passes: MC-dropout samples for BALD never touch
-    the backbone. The model in the result is the head.
+    """Train heads on (N, D) embeddings with (N,) labels (or (N, C) 0/1 sets), then score (M, D)
+    pool embeddings; otherwise like ``fit_and_score``. The backbone has already run (embeddings
+    are cached), so MC-dropout samples for BALD never touch it. The model in the result is the head.
     """
-    get_scorer(strategy)  # unknown names fail before any training
-    if mc_samples < 1:
-        raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
-    samples = max(mc_samples, MIN_MC_SAMPLES) if strategy in MC_STRATEGIES else mc_samples
-    report = progress or (lambda _fraction: None)
-    pool_features = np.asarray(pool_features, dtype=np.float32)
-    reference = np.concatenate([np.asarray(train_features, dtype=np.float32), pool_features])
-    head, metrics = train_head(
-        train_features, train_labels, n_classes, reference=reference, seed=seed, progress=lambda f: report(0.9 * f)
-    )
-    probs = predict_proba_features(head, pool_features, mc_samples=samples)  # (M, C, S)
-    scores = score(strategy, probs, multi_label=np.ndim(train_labels) == 2, rng=np.random.default_rng(seed))
-    report(1.0)
-    return LoopResult(
-        model=head, metrics=metrics, probs=probs.mean(axis=2, dtype=np.float32), scores=scores, embeddings=pool_features
+    pool = np.asarray(pool_features, dtype=np.float32)
+    reference = np.concatenate([np.asarray(train_features, dtype=np.float32), pool])
+    return _round(
+        train_features,
+        train_labels,
+        pool,
+        n_classes,
+        features=True,
+        strategy=strategy,
+        seed=seed,
+        mc_samples=mc_samples,
+        progress=progress,
+        keys=keys,
+        pool_keys=pool_keys,
+        previous=previous,
+        reference=reference,
+        n_pool=n_pool,
+        allow_flips=False,
+        device=device,
+        pseudo_x=None if pseudo_pool is None else np.asarray(pseudo_pool[0], dtype=np.float32),
+        pseudo_keys=None if pseudo_pool is None else pseudo_pool[1],
     )

@@ -13,8 +13,9 @@ import json
 import os
 import tempfile
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -28,13 +29,25 @@ _FORMAT_VERSION = 1
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
-def build_model(n_classes: int, *, input_size: int, dropout: float = 0.3, multi_label: bool = False) -> nn.Module:
+#: Inputs of at least this side get a stride-2 first convolution (a quarter of the cost).
+STRIDE_2_FROM = 32
+
+
+def build_model(
+    n_classes: int,
+    *,
+    input_size: int,
+    dropout: float = 0.3,
+    multi_label: bool = False,
+    stem_stride: int | None = None,
+) -> nn.Module:
     """A small CNN for (B, 3, input_size, input_size) input giving (B, n_classes) logits.
 
     Four conv-BN-ReLU stages (16, 32, 64, 128 channels), each but the last followed by
-    2x2 max pooling; inputs of 64 pixels or more get a stride-2 first convolution so the
-    cost stays small. Works for input sizes 16..128 (and larger: the end is a global
-    average pool). ``model.features`` gives (B, 128); ``model.head`` maps that to logits.
+    2x2 max pooling; inputs of ``STRIDE_2_FROM`` pixels or more get a stride-2 first
+    convolution (``stem_stride``), so the cost stays small. Works for input sizes 16..128
+    (and larger: the end is a global average pool). ``model.features`` gives (B, 128);
+    ``model.head`` maps that to logits.
     """
     if n_classes < 1:
         raise ValueError(f"n_classes must be at least 1, got {n_classes}")
@@ -42,11 +55,13 @@ def build_model(n_classes: int, *, input_size: int, dropout: float = 0.3, multi_
         raise ValueError(f"input_size must be at least 16, got {input_size}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if stem_stride is None:
+        stem_stride = 2 if input_size >= STRIDE_2_FROM else 1
     widths = (16, 32, 64, 128)
     layers: list[nn.Module] = []
     in_ch = 3
     for i, out_ch in enumerate(widths):
-        stride = 2 if i == 0 and input_size >= 64 else 1
+        stride = stem_stride if i == 0 else 1
         layers += [
             nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=stride, padding=1, bias=False),
             nn.BatchNorm2d(out_ch),
@@ -60,7 +75,13 @@ def build_model(n_classes: int, *, input_size: int, dropout: float = 0.3, multi_
     head = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_ch, n_classes))
     model = nn.Sequential(OrderedDict(features=features, head=head))
     model = model.to(memory_format=torch.channels_last)  # ~1.5x faster on CPU
-    model.arch = {"n_classes": n_classes, "input_size": input_size, "dropout": dropout, "multi_label": multi_label}
+    model.arch = {
+        "n_classes": n_classes,
+        "input_size": input_size,
+        "dropout": dropout,
+        "multi_label": multi_label,
+        "stem_stride": stem_stride,
+    }
     return model
 
 
@@ -166,6 +187,7 @@ def predict_proba_features(
         raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
     n_classes = n_classes_of(head)
     multi_label = is_multi_label(head)
+    device = _device_of(head)
     feats = np.asarray(features, dtype=np.float32)
     out = np.empty((len(feats), n_classes, mc_samples), dtype=np.float32)
     modes = {m: m.training for m in head.modules()}
@@ -181,19 +203,25 @@ def predict_proba_features(
     try:
         with torch.inference_mode():
             masks = _mc_masks(mc_samples, found[1].in_features, found[0]) if found and mc_samples > 1 else None
+            masks = masks.to(device) if masks is not None else None
             for start in range(0, len(feats), batch_size):
-                x = fixed(torch.from_numpy(feats[start : start + batch_size]))  # deterministic part, once
+                x = fixed(torch.from_numpy(feats[start : start + batch_size]).to(device))  # deterministic part, once
                 b = x.shape[0]
                 if mc_samples > 1:
                     logits = _mc_logits(x, sampled, masks, mc_samples)
                 else:
                     logits = sampled(x).reshape(1, b, n_classes)
                 probs = probabilities(logits.float(), multi_label=multi_label)
-                out[start : start + b] = probs.permute(1, 2, 0).numpy()
+                out[start : start + b] = probs.permute(1, 2, 0).cpu().numpy()
     finally:
         for m, training in modes.items():
             m.training = training
     return out
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """Where the model's weights are: predictions run there (the inputs are moved to it)."""
+    return next(model.parameters()).device
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -241,6 +269,7 @@ def predict_with_features(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     n_classes = n_classes_of(model)
     multi_label = is_multi_label(model)
+    device = _device_of(model)
     images = np.asarray(images)
     split = hasattr(model, "features") and hasattr(model, "head")
     if len(images) == 0:
@@ -261,20 +290,21 @@ def predict_with_features(
     try:
         with torch.inference_mode():
             masks = _mc_masks(mc_samples, found[1].in_features, found[0]) if found and mc_samples > 1 else None
+            masks = masks.to(device) if masks is not None else None
             for start in range(0, len(images), batch_size):
-                x = to_tensor(images[start : start + batch_size])
+                x = to_tensor(images[start : start + batch_size]).to(device)
                 b = x.shape[0]
                 if not split:
                     logits = torch.stack([model(x) for _ in range(mc_samples)])  # (S, B, C)
                 else:
                     feats = model.features(x)  # (B, D), once
-                    features.append(feats.float().numpy())
+                    features.append(feats.float().cpu().numpy())
                     if mc_samples > 1:
                         logits = _mc_logits(feats, model.head, masks, mc_samples)
                     else:
                         logits = model.head(feats).reshape(1, b, n_classes)
                 probs = probabilities(logits.float(), multi_label=multi_label).permute(1, 2, 0)  # (B, C, S)
-                out[start : start + b] = probs.numpy()
+                out[start : start + b] = probs.cpu().numpy()
     finally:
         for m, training in modes.items():
             m.training = training
@@ -302,12 +332,18 @@ def save_model(model: nn.Module, path: Path, meta: dict[str, Any]) -> None:
         "meta_json": meta_json,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+    write_atomically(Path(path), lambda f: torch.save(payload, f))
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Have ``write`` fill a temporary file beside ``path``, fsync it, rename it over ``path`` and
+    fsync the folder: readers see the old file or the complete new one, even after a crash."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -327,6 +363,8 @@ def load_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     if payload.get("format_version") != _FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported model file format {payload.get('format_version')!r}")
     arch = dict(payload["arch"])
+    if arch.get("kind") != "head" and "stem_stride" not in arch:  # files from before the setting
+        arch["stem_stride"] = 2 if arch["input_size"] >= 64 else 1
     model = (
         build_head(**{k: v for k, v in arch.items() if k != "kind"})
         if arch.get("kind") == "head"

@@ -1,68 +1,15 @@
 """Likely label errors: out-of-fold predicted probabilities, ranked by cleanlab's label quality.
 
-The model is trained k times, each time without one fold, so that every labeled item is
-predicted by a model that never saw its (possibly wrong) label. cleanlab then ranks the items.
+Every labeled item is predicted by a model that never saw its (possibly wrong) label: the fold
+models of ``ml.crossfit``, which every training run trains anyway (the workers' scan reads the
+latest version's), or which ``scan_label_issues`` trains on its own. cleanlab then ranks the items.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-
-#: ``fit(images, labels, n_classes, seed) -> predict`` where ``predict(images) -> (M, C)`` probabilities.
-FitFn = Callable[[np.ndarray, np.ndarray, int, int], Callable[[np.ndarray], np.ndarray]]
-
-
-def cnn_fit(images: np.ndarray, labels: np.ndarray, n_classes: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
-    """The product's CNN trainer, as a ``FitFn``."""
-    from ml.model import predict_proba
-    from ml.training import train
-
-    model, _ = train(images, labels, n_classes, seed=seed)
-    return lambda x: predict_proba(model, x).mean(axis=2)
-
-
-def fold_ids(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """(N,) fold index per item, stratified: each class is dealt round-robin after a shuffle
-    ((N, C) multi-label targets: by each item's rarest class, as training splits them)."""
-    from ml.training import _strata
-
-    strata = _strata(np.asarray(labels))
-    rng = np.random.default_rng(seed)
-    out = np.empty(len(strata), dtype=np.int64)
-    offset = 0
-    for cls in np.unique(strata):
-        members = rng.permutation(np.flatnonzero(strata == cls))
-        out[members] = (np.arange(len(members)) + offset) % folds
-        offset += len(members)
-    return out
-
-
-def out_of_fold_probs(
-    images: np.ndarray,
-    labels: np.ndarray,
-    n_classes: int,
-    *,
-    folds: int = 5,
-    seed: int = 0,
-    fit: FitFn = cnn_fit,
-) -> np.ndarray:
-    """(N, C) probabilities for (N, ...) items, each from a model trained on the other folds."""
-    if len(labels) < 2:
-        raise ValueError("need at least two labeled items for out-of-fold predictions")
-    folds = max(2, min(folds, len(labels)))
-    assignment = fold_ids(labels, folds, seed)
-    probs = np.zeros((len(labels), n_classes), dtype=np.float64)
-    for fold in range(folds):
-        held = assignment == fold
-        if not held.any():
-            continue
-        predict = fit(images[~held], labels[~held], n_classes, seed + fold)
-        probs[held] = predict(images[held])
-    return probs
 
 
 @dataclass
@@ -176,32 +123,9 @@ def flip_memberships(targets: np.ndarray, *, fraction: float, seed: int = 0) -> 
     return noisy, flipped
 
 
-#: A scan's fold models only rank labels, they never serve: a short fixed schedule, no validation split.
-SCAN_CNN_EPOCHS = 15
-SCAN_HEAD_EPOCHS = 40
 #: Below this many labeled items a scan looks only for disagreements: fold models trained on
 #: fewer cannot tell a wrong label from a hard item.
 SCAN_MIN_LABELS = 50
-
-
-def quick_cnn_fit(
-    images: np.ndarray, labels: np.ndarray, n_classes: int, seed: int
-) -> Callable[[np.ndarray], np.ndarray]:
-    """The product's CNN trainer on a short schedule (``SCAN_CNN_EPOCHS``), as a ``FitFn``."""
-    from ml.model import predict_proba
-    from ml.training import train
-
-    model, _ = train(images, labels, n_classes, seed=seed, val_fraction=0.0, max_epochs=SCAN_CNN_EPOCHS)
-    return lambda x: predict_proba(model, x).mean(axis=2)
-
-
-def head_fit(features: np.ndarray, labels: np.ndarray, n_classes: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
-    """The product's head trainer on (N, D) backbone embeddings (``SCAN_HEAD_EPOCHS``), as a ``FitFn``."""
-    from ml.model import predict_proba_features
-    from ml.training import train_head
-
-    head, _ = train_head(features, labels, n_classes, seed=seed, val_fraction=0.0, max_epochs=SCAN_HEAD_EPOCHS)
-    return lambda x: predict_proba_features(head, x).mean(axis=2)
 
 
 def scan_label_issues(
@@ -211,26 +135,16 @@ def scan_label_issues(
     projects: ``(issues, (N, C) out-of-fold probabilities)``.
 
     ``inputs`` are (N, S, S, 3) uint8 images for the ``cnn`` family (``features=False``) or
-    (N, D) cached embeddings for the backbone families (``features=True``, a small head per fold).
-    Runs on one torch thread: a background job that leaves the other cores to training (on a
-    busy 2-core machine it is also several times faster than two threads waiting for each other).
+    (N, D) cached embeddings for the backbone families (``features=True``); the out-of-fold
+    probabilities come from the same fold models a training run cross-fits (``ml.crossfit``).
+    Items no fold model could predict (too few labels) get uniform probabilities.
     """
-    with torch_threads(1):
-        fit = head_fit if features else quick_cnn_fit
-        probs = out_of_fold_probs(inputs, labels, n_classes, folds=folds, seed=seed, fit=fit)
+    from ml.crossfit import cross_fit
+
+    keys = np.arange(len(labels), dtype=np.int64)
+    fit = cross_fit(inputs, labels, keys, n_classes, features=features, folds=folds, seed=seed, serve=False)
+    fill = 0.5 if np.asarray(labels).ndim == 2 else 1.0 / max(1, n_classes)
+    probs = np.nan_to_num(fit.oof_probs.astype(np.float64), nan=fill)
     if np.asarray(labels).ndim == 2:
         return find_multilabel_issues(labels, probs), probs
     return find_label_issues(labels, probs), probs
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads, then restore the previous number."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

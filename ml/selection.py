@@ -106,6 +106,30 @@ def diverse_top_k(
     return chosen[np.argsort(-scores[chosen], kind="stable")]
 
 
+#: Items that get cold-start priorities: two retrain batches, but at least MIN and at most MAX.
+COLD_START_MIN = 20
+COLD_START_MAX = 200
+
+
+def cold_start_size(retrain_every: int) -> int:
+    """How many items the cold start ranks first: two retrain batches, within COLD_START_MIN..MAX."""
+    return max(COLD_START_MIN, min(2 * retrain_every, COLD_START_MAX))
+
+
+def cold_start_family(model_family: str) -> str:
+    """The backbone the cold start embeds with: the project's own, the packaged MobileNetV2 for ``cnn``."""
+    return "pretrained" if model_family == "cnn" else model_family
+
+
+def pixel_embeddings(images: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) uint8 -> (N, 256) float32: 16x16 grey thumbnails, a fallback when no backbone is installed."""
+    grey = images.astype(np.float32).mean(axis=3)
+    n, s, _ = grey.shape
+    f = max(1, s // 16)
+    grey = grey[:, : f * (s // f), : f * (s // f)].reshape(n, s // f, f, s // f, f).mean(axis=(2, 4))
+    return grey.reshape(n, -1) / 255.0
+
+
 def cold_start(embeddings: np.ndarray, k: int, *, seed: int = 0, neighbours: int = 20) -> np.ndarray:
     """k indices that cover (N, D) embeddings with no labels at all (TypiClust-like).
 
@@ -157,3 +181,163 @@ def priorities_with_batch(scores: np.ndarray, batch: np.ndarray) -> np.ndarray:
     out = np.empty(len(p), dtype=np.float64)
     out[order] = np.arange(len(p), 0, -1, dtype=np.float64)
     return out
+
+
+#: Until every class has this many labels, part of each batch searches for the rarer classes.
+MIN_CLASS_LABELS = 3
+#: At most this share of a batch goes to that search; the rest follows the strategy.
+COVERAGE_SHARE = 0.5
+#: Points clustered when looking for regions with no label yet (a uniform sample of the pool).
+EXPLORE_SAMPLE = 4000
+
+
+def class_counts(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """(C,) labels per class of (N,) class indices, or of (N, C) 0/1 class sets."""
+    y = np.asarray(labels)
+    if y.ndim == 2:
+        return (y > 0.5).sum(axis=0).astype(np.int64)
+    return np.bincount(y.astype(np.int64), minlength=n_classes)[:n_classes]
+
+
+def unexplored_typical(
+    pool_embeddings: np.ndarray, labeled_embeddings: np.ndarray, n: int, *, seed: int = 0
+) -> np.ndarray:
+    """Up to n pool indices from regions of the (M, D) pool with no labeled item near them.
+
+    The labeled (L, D) and pool points are clustered together into L + n groups; groups holding
+    no labeled item, largest first, each give their most typical member: a second round of the
+    cold start, aimed at what the labels have not reached (a class nobody has labeled yet).
+    """
+    pool = np.asarray(pool_embeddings, dtype=np.float64)
+    labeled = np.asarray(labeled_embeddings, dtype=np.float64).reshape(-1, pool.shape[1] if pool.ndim == 2 else 0)
+    if n <= 0 or len(pool) == 0:
+        return np.empty(0, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(len(pool), EXPLORE_SAMPLE, replace=False)) if len(pool) > EXPLORE_SAMPLE else None
+    points = pool[sample] if sample is not None else pool
+    x = np.concatenate([labeled, points])
+    _, assign = kmeans(x, min(len(x), len(labeled) + n), rng=rng)
+    reached = set(assign[: len(labeled)].tolist())
+    groups = [g for g in np.unique(assign[len(labeled) :]) if g not in reached]
+    sizes = {g: int((assign[len(labeled) :] == g).sum()) for g in groups}
+    picks = []
+    for g in sorted(groups, key=lambda g: -sizes[g])[:n]:
+        members = np.flatnonzero(assign[len(labeled) :] == g)
+        picks.append(int(members[_most_typical(points[members])]))
+    picks_arr = np.array(picks, dtype=np.int64)
+    return sample[picks_arr] if sample is not None else picks_arr
+
+
+def _most_typical(points: np.ndarray, neighbours: int = 20) -> int:
+    """Index of the point with the highest density among (N, D) points (inverse mean distance to its neighbours)."""
+    m = min(neighbours, len(points) - 1)
+    if m <= 0:
+        return 0
+    sq = np.einsum("nd,nd->n", points, points)
+    dist = np.sqrt(np.maximum(sq[:, None] - 2 * points @ points.T + sq[None, :], 0.0))
+    near = np.partition(dist, m, axis=1)[:, 1 : m + 1]
+    return int(np.argmin(near.mean(axis=1)))
+
+
+def coverage_picks(
+    probs: np.ndarray,
+    counts: np.ndarray,
+    k: int,
+    *,
+    pool_embeddings: np.ndarray | None = None,
+    labeled_embeddings: np.ndarray | None = None,
+    minimum: int = MIN_CLASS_LABELS,
+    seed: int = 0,
+) -> np.ndarray:
+    """Up to k pool indices that look for classes with fewer than ``minimum`` labels.
+
+    A class with a label or two gets the pool items the model gives it the highest (N, C)
+    probability, its likely members, as many as it lacks; each class with no label at all gets
+    one item from an unexplored region (``unexplored_typical``, on the embeddings), since no
+    model can point at a class it has never seen. Rarest classes first.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.int64)
+    if k <= 0 or len(probs) == 0:
+        return np.empty(0, dtype=np.int64)
+    chosen: list[int] = []
+    missing = int((counts == 0).sum())
+    if missing and pool_embeddings is not None and labeled_embeddings is not None:
+        chosen += unexplored_typical(pool_embeddings, labeled_embeddings, min(missing, k), seed=seed).tolist()
+    taken = set(chosen)
+    for c in np.argsort(counts, kind="stable"):
+        need = minimum - int(counts[c])
+        if need <= 0 or counts[c] == 0:
+            continue
+        for i in np.argsort(-probs[:, c], kind="stable"):
+            if len(chosen) >= k or need <= 0:
+                break
+            if int(i) not in taken:
+                chosen.append(int(i))
+                taken.add(int(i))
+                need -= 1
+    return np.array(chosen[:k], dtype=np.int64)
+
+
+def choose_batch(
+    scores: np.ndarray, k: int, *, embeddings: np.ndarray | None = None, selection: str = "topk", seed: int = 0
+) -> np.ndarray:
+    """The k items to label next, best first: ``topk`` by score, or ``diverse`` (needs (N, D) embeddings)."""
+    if selection == "diverse" and embeddings is not None:
+        return diverse_top_k(scores, embeddings, k, seed=seed)
+    if selection not in {"topk", "diverse"}:
+        raise ValueError(f"unknown selection {selection!r}; valid: diverse, topk")
+    return top_k(scores, k)
+
+
+def default_selection(model: str) -> str:
+    """``diverse`` for every family (``cnn``, ``pretrained``, ``torchscript``).
+
+    The batch is clustered on the round's ``LoopResult.embeddings``: backbone embeddings,
+    or the CNN's own penultimate features. Even trained on a few dozen labels those
+    features separate the confusions well enough that ten picks from ten clusters of the
+    most uncertain items teach more than the ten most uncertain, which tend to be
+    near-copies of one confusion.
+    """
+    if model not in {"cnn", "pretrained", "torchscript"}:
+        raise ValueError(f"unknown model family {model!r}; valid: cnn, pretrained, torchscript")
+    return "diverse"
+
+
+def plan_batch(
+    scores: np.ndarray,
+    k: int,
+    *,
+    strategy: str,
+    selection: str,
+    probs: np.ndarray,
+    counts: np.ndarray,
+    embeddings: np.ndarray | None = None,
+    explore: tuple[np.ndarray, np.ndarray] | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """The next k pool indices to label, first first: what the queue puts on top.
+
+    Until every class has ``MIN_CLASS_LABELS`` labels, up to ``COVERAGE_SHARE`` of the batch
+    searches for the rare ones (``coverage_picks``; ``explore`` = (pool, labeled) embeddings to
+    look for unlabeled regions in); the rest is chosen by score, ``diverse`` on the (M, D)
+    ``embeddings`` or ``topk``. ``random`` stays a plain random sample: it is the baseline.
+    """
+    if strategy == "random":
+        return choose_batch(scores, k, selection="topk")
+    cover = np.empty(0, dtype=np.int64)
+    if (np.asarray(counts) < MIN_CLASS_LABELS).any():
+        pool_emb, labeled_emb = explore if explore is not None else (None, None)
+        budget = max(1, int(np.ceil(COVERAGE_SHARE * k)))
+        cover = coverage_picks(
+            probs, counts, min(k, budget), pool_embeddings=pool_emb, labeled_embeddings=labeled_emb, seed=seed
+        )
+    rest = np.setdiff1d(np.arange(len(scores)), cover)
+    picked = choose_batch(
+        np.asarray(scores)[rest],
+        k - len(cover),
+        embeddings=None if embeddings is None else np.asarray(embeddings)[rest],
+        selection=selection,
+        seed=seed,
+    )
+    return np.concatenate([cover, rest[picked]]).astype(np.int64)

@@ -1,7 +1,7 @@
 """The active-learning simulation: the true labels play the annotator.
 
 Every round calls the very functions the Celery task calls (``fit_and_score`` or
-``fit_and_score_features``, then ``choose_batch``), measures accuracy on a held-out test
+``fit_and_score_features``, then ``plan_batch``), measures accuracy on a held-out test
 set, and "labels" the chosen batch from the ground truth. Repeats share their initial
 labelled set across strategies, so strategies are compared on equal footing.
 """
@@ -16,34 +16,15 @@ import numpy as np
 
 from ml.loop import LoopResult, fit_and_score, fit_and_score_features
 from ml.model import predict_proba, predict_proba_features
-from ml.selection import diverse_top_k, top_k
+from ml.selection import (
+    class_counts,
+    cold_start,
+    cold_start_size,
+    pixel_embeddings,
+    plan_batch,
+)
 
 THRESHOLDS = ("0.90", "0.95", "0.97", "0.98")
-
-
-def choose_batch(
-    scores: np.ndarray, k: int, *, embeddings: np.ndarray | None = None, selection: str = "topk", seed: int = 0
-) -> np.ndarray:
-    """The k items to label next, best first: ``topk`` by score, or ``diverse`` (needs (N, D) embeddings)."""
-    if selection == "diverse" and embeddings is not None:
-        return diverse_top_k(scores, embeddings, k, seed=seed)
-    if selection not in {"topk", "diverse"}:
-        raise ValueError(f"unknown selection {selection!r}; valid: diverse, topk")
-    return top_k(scores, k)
-
-
-def default_selection(model: str) -> str:
-    """``diverse`` for every family (``cnn``, ``pretrained``, ``torchscript``).
-
-    The batch is clustered on the round's ``LoopResult.embeddings``: backbone embeddings,
-    or the CNN's own penultimate features. Even trained on a few dozen labels those
-    features separate the confusions well enough that ten picks from ten clusters of the
-    most uncertain items teach more than the ten most uncertain, which tend to be
-    near-copies of one confusion (digits, BALD: 95% accuracy with 60 labels instead of 80).
-    """
-    if model not in {"cnn", "pretrained", "torchscript"}:
-        raise ValueError(f"unknown model family {model!r}; valid: cnn, pretrained, torchscript")
-    return "diverse"
 
 
 def balanced_initial(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -57,6 +38,29 @@ def balanced_initial(labels: np.ndarray, n: int, rng: np.random.Generator) -> np
     return np.array(chosen, dtype=np.int64)
 
 
+INITIAL_SELECTIONS = ("coldstart", "balanced", "random")
+
+
+def initial_labels(data: Data, settings: Settings, repeat: int) -> np.ndarray:
+    """The first ``settings.initial`` pool indices to label: what the product's cold start puts
+    first in the queue (``coldstart``), class-balanced with the true labels (``balanced``, Gal et
+    al.'s protocol: an oracle no user has), or a uniform sample (``random``)."""
+    rng = np.random.default_rng([settings.seed, repeat])
+    n = min(settings.initial, len(data.pool_y))
+    if settings.initial_selection == "balanced":
+        return balanced_initial(data.pool_y, n, rng)
+    if settings.initial_selection == "random":
+        return np.sort(rng.choice(len(data.pool_y), n, replace=False))
+    if settings.initial_selection != "coldstart":
+        valid = ", ".join(INITIAL_SELECTIONS)
+        raise ValueError(f"unknown initial selection {settings.initial_selection!r}; valid: {valid}")
+    emb = data.coldstart_embeddings if data.coldstart_embeddings is not None else data.pool_x
+    if emb.ndim != 2:
+        emb = pixel_embeddings(emb)
+    k = max(n, cold_start_size(settings.batch))
+    return cold_start(emb, min(k, len(emb)), seed=settings.seed * 1009 + repeat)[:n]
+
+
 @dataclass
 class Data:
     """The pool and test sets; images (N, S, S, 3) uint8 for ``cnn``, embeddings (N, D) float32 otherwise."""
@@ -67,6 +71,8 @@ class Data:
     test_y: np.ndarray
     n_classes: int
     features: bool = False  # True: pool_x/test_x are embeddings
+    #: (N_pool, D) what the product's cold start clusters: backbone embeddings of the pool
+    coldstart_embeddings: np.ndarray | None = None
 
 
 @dataclass
@@ -78,12 +84,19 @@ class Settings:
     repeats: int = 3
     seed: int = 0
     selection: str = "topk"
+    initial_selection: str = "coldstart"  # coldstart | balanced | random
     pool_subset: int | None = None  # score a random subset of this many unlabeled items per round
+    prelabel_threshold: float = 0.5  # pre-labels this confident are suggestions (the project default)
     extra: dict = field(default_factory=dict)
 
 
-def _round(data: Data, labeled: np.ndarray, candidates: np.ndarray, strategy: str, seed: int) -> LoopResult:
+def _round(
+    data: Data, labeled: np.ndarray, candidates: np.ndarray, strategy: str, seed: int, previous, unlabeled: np.ndarray
+) -> LoopResult:
+    """One round as the worker runs it. When only a subset of the pool is scored (``pool_subset``),
+    pseudo-labels still come from the whole unlabeled pool, as in the product, which scores it all."""
     fit = fit_and_score_features if data.features else fit_and_score
+    pseudo = None if len(candidates) == len(unlabeled) else (data.pool_x[unlabeled], unlabeled)
     return fit(
         data.pool_x[labeled],
         data.pool_y[labeled],
@@ -91,6 +104,11 @@ def _round(data: Data, labeled: np.ndarray, candidates: np.ndarray, strategy: st
         data.n_classes,
         strategy=strategy,
         seed=seed,
+        keys=labeled,
+        pool_keys=candidates,
+        previous=previous,
+        n_pool=len(unlabeled),
+        pseudo_pool=pseudo,
     )
 
 
@@ -100,49 +118,81 @@ def _accuracy(data: Data, model) -> float:
     return float((probs.argmax(axis=1) == data.test_y).mean())
 
 
+@dataclass
+class Run:
+    """One learning curve, ``curve`` = [(labels, test accuracy, the product's estimate of it, classes
+    with no label yet), ...] after each round, and ``prelabels`` = [(items served, of them with a
+    suggestion, suggestions right, pre-labels right), ...] for each batch served."""
+
+    curve: list[tuple[int, float, float, int]]
+    prelabels: list[tuple[int, int, int, int]]
+
+
 def run_one(
     data: Data, strategy: str, settings: Settings, repeat: int, log: Callable[[str], None] | None = None
-) -> list[tuple[int, float]]:
-    """One learning curve: [(labels, test accuracy), ...] after each round of ``strategy``."""
-    rng = np.random.default_rng([settings.seed, repeat])
-    labeled = balanced_initial(data.pool_y, settings.initial, rng)
+) -> Run:
+    """One run of ``strategy`` from the initial labels to the budget (``Run``)."""
+    labeled = initial_labels(data, settings, repeat)
     pick_rng = np.random.default_rng([settings.seed, repeat, 1])
-    curve: list[tuple[int, float]] = []
+    curve: list[tuple[int, float, float]] = []
     target = len(labeled) + settings.budget
     rnd = 0
+    state = None
+    prelabels: list[tuple[int, int, int, int]] = []  # per batch served: items, suggested, right of those, right
     while True:
         done = len(labeled) >= min(target, len(data.pool_y))
         unlabeled = np.setdiff1d(np.arange(len(data.pool_y)), labeled)
-        if done:
-            candidates = unlabeled[:0]
-        elif settings.pool_subset and len(unlabeled) > settings.pool_subset:
+        if settings.pool_subset and len(unlabeled) > settings.pool_subset:
             candidates = np.sort(pick_rng.choice(unlabeled, settings.pool_subset, replace=False))
         else:
             candidates = unlabeled
         started = time.perf_counter()
         seed = settings.seed * 100003 + repeat * 1009 + rnd
-        result = _round(data, labeled, candidates, strategy, seed)
+        result = _round(data, labeled, candidates, strategy, seed, state, unlabeled)
+        state = result.state
         acc = _accuracy(data, result.model)
-        curve.append((len(labeled), acc))
+        estimate = float(result.metrics["val_accuracy"])
+        counts = class_counts(data.pool_y[labeled], data.n_classes)
+        curve.append((len(labeled), acc, estimate, int((counts == 0).sum())))
         if log:
             log(
-                f"{strategy:>16} r{repeat} labels {len(labeled):4d} acc {acc:.4f} "
-                f"({time.perf_counter() - started:.1f} s)"
+                f"{strategy:>16} r{repeat} labels {len(labeled):4d} acc {acc:.4f} est {estimate:.4f} "
+                f"classes<3 {int((counts < 3).sum())} "
+                f"(cv {result.metrics['cv_accuracy']:.3f}, T {result.metrics['temperature']:.2f}, "
+                f"{result.metrics['n_pseudo']} pseudo; {time.perf_counter() - started:.1f} s)"
             )
         if done:
-            return curve
+            return Run(curve, prelabels)
         k = min(settings.batch, target - len(labeled), len(candidates))
-        # Random stays a plain random sample (as the worker treats it): diversity is part of a strategy.
-        selection = "topk" if strategy == "random" else settings.selection
-        chosen = choose_batch(result.scores, k, embeddings=result.embeddings, selection=selection, seed=seed)
+        chosen = plan_batch(
+            result.scores,
+            k,
+            strategy=strategy,
+            selection=settings.selection,
+            probs=result.probs,
+            counts=counts,
+            embeddings=result.embeddings,
+            explore=(result.embeddings, result.labeled_embeddings),
+            seed=seed,
+        )
+        served = result.probs[chosen]
+        suggested = served.max(axis=1) >= settings.prelabel_threshold
+        right = served.argmax(axis=1) == data.pool_y[candidates[chosen]]
+        prelabels.append((len(chosen), int(suggested.sum()), int((suggested & right).sum()), int(right.sum())))
         labeled = np.concatenate([labeled, candidates[chosen]])
         rnd += 1
 
 
-def summarise(curves: list[list[tuple[int, float]]]) -> dict:
-    """Mean/std curve over repeats, labels needed per accuracy threshold (on the mean curve), and AUC."""
-    n = np.array([[x for x, _ in c] for c in curves], dtype=np.int64)  # (R, T)
-    acc = np.array([[a for _, a in c] for c in curves], dtype=np.float64)
+#: The estimate's error is measured from this many labels on (below it a few labels carry it).
+ESTIMATE_FROM = 50
+
+
+def summarise(curves: list[list[tuple]]) -> dict:
+    """Mean/std curve over repeats, labels needed per accuracy threshold (on the mean curve), AUC;
+    with estimates (third element of each point), the mean estimate curve and ``estimate_mae``, the
+    mean absolute difference between estimate and test accuracy from ``ESTIMATE_FROM`` labels on."""
+    n = np.array([[p[0] for p in c] for c in curves], dtype=np.int64)  # (R, T)
+    acc = np.array([[p[1] for p in c] for c in curves], dtype=np.float64)
     xs, mean, std = n[0], acc.mean(axis=0), acc.std(axis=0)
     reach = {}
     for t in THRESHOLDS:
@@ -151,18 +201,40 @@ def summarise(curves: list[list[tuple[int, float]]]) -> dict:
     span = xs[-1] - xs[0]
     trapezoid = float(np.sum((mean[1:] + mean[:-1]) / 2 * np.diff(xs)))
     auc = trapezoid / span if span > 0 else float(mean[0])
-    return {
+    out = {
         "curve": [[int(x), round(float(m), 5), round(float(s), 5)] for x, m, s in zip(xs, mean, std, strict=True)],
         "labels_to_accuracy": reach,
         "auc": round(float(auc), 5),
     }
+    if all(len(p) > 2 for c in curves for p in c):
+        est = np.array([[p[2] for p in c] for c in curves], dtype=np.float64)
+        out["estimate_curve"] = [[int(x), round(float(e), 5)] for x, e in zip(xs, est.mean(axis=0), strict=True)]
+        late = xs >= ESTIMATE_FROM
+        out["estimate_mae"] = round(float(np.abs(est - acc)[:, late].mean()), 5) if late.any() else None
+    if all(len(p) > 3 for c in curves for p in c):
+        at = [next((p[3] for p in c if p[0] >= ESTIMATE_FROM), None) for c in curves]
+        out["classes_unlabeled_at_50"] = at
+    return out
 
 
 def simulate(data: Data, settings: Settings, log: Callable[[str], None] | None = None) -> dict:
     """Run every strategy ``repeats`` times; returns {"strategies": {name: summary}} plus the raw curves."""
     out: dict = {"strategies": {}, "runs": {}}
     for strategy in settings.strategies:
-        curves = [run_one(data, strategy, settings, r, log) for r in range(settings.repeats)]
-        out["strategies"][strategy] = summarise(curves)
-        out["runs"][strategy] = [[[x, round(a, 5)] for x, a in c] for c in curves]
+        runs = [run_one(data, strategy, settings, r, log) for r in range(settings.repeats)]
+        curves = [run.curve for run in runs]
+        out["strategies"][strategy] = {**summarise(curves), "prelabels": prelabel_summary(runs)}
+        out["runs"][strategy] = [[[p[0], round(p[1], 5), round(p[2], 5), p[3]] for p in c] for c in curves]
     return out
+
+
+def prelabel_summary(runs: list[Run]) -> dict:
+    """How the pre-labels of the items served fared, over every batch of every run: the share shown
+    as a suggestion (confident enough), how often a suggestion was right, how often any pre-label was."""
+    served, suggested, suggested_right, right = (sum(b[i] for run in runs for b in run.prelabels) for i in range(4))
+    return {
+        "served": served,
+        "suggested_share": round(suggested / served, 4) if served else None,
+        "suggested_accuracy": round(suggested_right / suggested, 4) if suggested else None,
+        "accuracy": round(right / served, 4) if served else None,
+    }

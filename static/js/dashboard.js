@@ -1,6 +1,7 @@
 /* The managers' dashboard on the project page: polls the dashboard figures every 2 s (while the tab
-   is visible) and updates them in place: training progress, queue, classes, annotators, the last
-   failure. When a new version is ready it swaps in the server's rendering of the learning curve.
+   is visible) and updates them in place: training progress, queue, classes (and those with too few
+   labels), annotators, the last failure. When a new version is ready it swaps in the server's
+   rendering of the learning curve and names the version, with its accuracy, in the page's model line.
    Whether workers are up comes from /health/workers/, asked less often (it waits for their pings). */
 (function () {
   "use strict";
@@ -87,6 +88,21 @@
     $("annotator-rows").replaceChildren(...rows);
   }
 
+  function renderUnderCovered(classes) {
+    const line = $("under-covered");
+    line.textContent = Figures.underCovered(classes);
+    line.hidden = !line.textContent;
+  }
+
+  /* The model line above the dashboard, once a version newer than the one it names has a curve point. */
+  function renderModel(points) {
+    const line = $("model-line");
+    const newest = points[points.length - 1];
+    if (!line || !newest || newest.number <= Number(line.dataset.number)) return;
+    line.dataset.number = newest.number;
+    line.replaceChildren("Model: ", element("b", `v${newest.number}`), ", accuracy ", element("b", Figures.accuracy(newest)));
+  }
+
   async function renderCurve(points) {
     const numbers = points.map((p) => p.number).join(",");
     const svg = $("learning-curve");
@@ -103,7 +119,9 @@
           renderTraining(data);
           renderCounts(data.counts);
           renderClasses(data.classes);
+          renderUnderCovered(data.under_covered);
           renderAnnotators(data.annotators);
+          renderModel(data.learning_curve);
           await renderCurve(data.learning_curve);
           $("dashboard-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
         } else {

@@ -91,9 +91,10 @@
     $("item-name").textContent = item.filename;
     $("revising").hidden = !revising;
     const pre = item.prelabel;
+    const unsure = Boolean(pre && pre.unsure); // less confident than the project's threshold: no suggestion
     if (config.multi_label) {
-      // Start from the earlier answer when revising, else from the model's set: Enter accepts it.
-      const predicted = predictedSet(pre);
+      // Start from the earlier answer when revising, else from the model's set unless it is unsure: Enter accepts it.
+      const predicted = unsure ? [] : predictedSet(pre);
       item.selected = new Set(revising && item.labels ? item.labels : predicted);
       buttons.forEach((b, i) => {
         const p = pre && pre.probs ? pre.probs[i] : null;
@@ -103,14 +104,19 @@
       renderSelection();
     } else {
       buttons.forEach((b) => {
-        const isPre = pre && b.dataset.label === pre.label;
+        const isPre = pre && !unsure && b.dataset.label === pre.label;
         b.classList.toggle("prelabel", Boolean(isPre));
         b.classList.toggle("chosen", revising && item.label === b.dataset.label);
         b.querySelector(".conf").textContent = isPre ? ` ${Math.round(pre.confidence * 100)}%` : "";
       });
     }
     $("prelabel").innerHTML = "";
-    if (pre && config.multi_label) {
+    $("prelabel").classList.toggle("unsure", unsure);
+    if (unsure) {
+      const conf = pre.confidence == null ? "" : ` (${Math.round(pre.confidence * 100)}%)`;
+      const how = config.multi_label ? "keys toggle classes, Enter submits" : "choose a class";
+      $("prelabel").textContent = `Model v${pre.model_version} is unsure${conf}: ${how}`;
+    } else if (pre && config.multi_label) {
       const names = predictedSet(pre);
       $("prelabel").textContent =
         `Model v${pre.model_version} suggests ${names.length ? names.join(", ") : "none of the classes"}` +
@@ -254,12 +260,16 @@
     showNext();
   }
 
+  const REFRESH_MS = 5000;
   let countsTimer = null;
+  let servedModel = config.model_version || 0; // the newest model number this page has told of
   function bumpCounts() {
     if (countsTimer) return;
     countsTimer = setTimeout(refreshCounts, 400);
   }
 
+  /* The project's figures: counts, the model serving (told once when a newer one starts), the next
+     retrain, and the classes with too few labels. */
   async function refreshCounts() {
     countsTimer = null;
     try {
@@ -267,8 +277,18 @@
       $("count-labeled").textContent = project.counts.labeled;
       $("count-unlabeled").textContent = project.counts.unlabeled;
       const mv = project.model_version;
-      const acc = mv && mv.metrics.val_accuracy != null ? mv.metrics.val_accuracy.toFixed(3) : "–";
-      $("model-info").textContent = mv ? `Model v${mv.number} · val. accuracy ${acc}` : "No model yet";
+      $("model-info").textContent = mv ? `Model v${mv.number} · accuracy ${Figures.accuracy(mv.metrics)}` : "No model yet";
+      if (mv && mv.number > servedModel) {
+        servedModel = mv.number;
+        setStatus(`Model v${mv.number} is now serving: accuracy ${Figures.accuracy(mv.metrics)}`);
+      }
+      const n = project.retrain.labels_until_next;
+      $("retrain-info").textContent = project.retrain.training
+        ? "Training a new model…"
+        : `Next model in ${n} label${n === 1 ? "" : "s"}`;
+      const warning = Figures.underCovered(project.under_covered);
+      $("under-covered").textContent = warning;
+      $("under-covered").hidden = !warning;
     } catch (error) {
       /* counts are informative only */
     }
@@ -283,7 +303,8 @@
         return;
       }
       const pre = state.current && state.current.item.prelabel;
-      if (pre) submit(pre.label);
+      if (pre && pre.unsure) setStatus("The model is unsure; choose a class.", "warn");
+      else if (pre) submit(pre.label);
       else setStatus("There is no pre-label to accept yet.", "warn");
     })
     .on("skip", () => {
@@ -354,7 +375,13 @@
   );
   window.addEventListener("resize", applyZoom);
 
-  setInterval(refreshCounts, 15000);
+  setInterval(() => {
+    if (!document.hidden) refreshCounts();
+  }, REFRESH_MS);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) refreshCounts();
+  });
+  refreshCounts();
   window.addEventListener("beforeunload", (event) => {
     if (state.pending > 0) event.preventDefault();
   });

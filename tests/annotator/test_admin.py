@@ -298,7 +298,7 @@ def test_model_version_columns_and_no_adding(admin_client):
         error="CUDA out of memory " * 20,
     )
     response = admin_client.get(changelist("annotator/modelversion"))
-    assert b"0.500" in response.content and b"25%" in response.content
+    assert b'<td class="field-val_accuracy">0.50</td>' in response.content and b"25%" in response.content
     assert b"CUDA out of memory" in response.content and b"\xe2\x80\xa6" in response.content  # truncated
     version = ModelVersion.objects.get(project=project, number=1)
     page = admin_client.get(f"/admin/annotator/modelversion/{version.id}/change/")

@@ -11,7 +11,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotator import services
-from annotator.models import Annotation, Item, ModelVersion
+from annotator.models import DEFAULT_STRATEGY, Annotation, Item, ModelVersion
 from tests.factories import make_user, png_bytes, zip_bytes
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +51,7 @@ def test_create_project(project):
     assert project["name"] == "Pets"
     assert project["labels"] == ["cat", "dog"]
     assert isinstance(project["id"], int)
-    assert project["retrain_every"] == 10 and project["strategy"] == "entropy"
+    assert project["retrain_every"] == 10 and project["strategy"] == DEFAULT_STRATEGY == "margin"
 
 
 def test_create_project_with_options(api):

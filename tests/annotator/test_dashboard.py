@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from annotator import selectors, services
 from annotator.models import Annotation, Item, LabelClass, Membership, ModelVersion
+from annotator.templatetags.figures import accuracy_text
 from annotator.views import learning_curve_chart
 from tests.factories import make_project, make_user
 
@@ -26,12 +27,13 @@ def _fast_passwords(settings) -> None:
 
 
 def make_items(project, n: int) -> list[Item]:
-    """``n`` unlabeled items without files: the dashboard never opens them."""
+    """``n`` more unlabeled items without files (the dashboard never opens them); all the project's items."""
+    start = Item.objects.filter(project=project).count()
     Item.objects.bulk_create(
         Item(
             project=project, file=f"x/{i}.png", original_name=f"{i}.png", width=8, height=8, sha256=f"{project.id}-{i}"
         )
-        for i in range(n)
+        for i in range(start, start + n)
     )
     return list(Item.objects.filter(project=project).order_by("id"))
 
@@ -59,8 +61,8 @@ def team(user):
     bob: 3 labels at 0, 60, 120 s, 4 / 2 / 9 s each, pre-labels accepted, accepted, corrected.
     carol: 2 labels at 10 and 1810 s, 1 / 3 s, no pre-labels; one undone label (inactive) at 5000 s.
     dave: 1 label without a duration. An imported label (no person) on one more item.
-    Versions: v1 ready (10 labels, 0.5), v2 failed, v3 ready (30 labels, 0.8), v4 ready without an
-    accuracy, v5 training at 25%.
+    Versions: v1 ready (10 labels, 0.5 without an interval), v2 failed, v3 ready (30 labels, 0.8 in
+    [0.7, 0.88] on 30 labels), v4 ready without an accuracy, v5 training at 25%.
     """
     project = make_project(user, labels=["cat", "dog", "bird"])
     bob, carol, dave = make_user("bob"), make_user("carol"), make_user("dave")
@@ -81,7 +83,8 @@ def team(user):
     Item.objects.filter(id=items[9].id).update(lease_user=bob, lease_until=timezone.now() + timedelta(minutes=5))
     version(project, 1, ModelVersion.Status.READY, 10, metrics={"val_accuracy": 0.5})
     version(project, 2, ModelVersion.Status.FAILED, 20, error="boom: out of memory")
-    version(project, 3, ModelVersion.Status.READY, 30, metrics={"val_accuracy": 0.8})
+    interval = {"val_accuracy": 0.8, "val_accuracy_low": 0.7, "val_accuracy_high": 0.88, "val_n": 30}
+    version(project, 3, ModelVersion.Status.READY, 30, metrics=interval)
     version(project, 4, ModelVersion.Status.READY, 35, metrics={})
     version(project, 5, ModelVersion.Status.TRAINING, 40, progress=0.25)
     return project, {"alice": user, "bob": bob, "carol": carol, "dave": dave}
@@ -91,10 +94,18 @@ def test_learning_curve_has_one_point_per_ready_version_with_an_accuracy(team):
     # Given the team's versions, when the curve is read
     project, _ = team
     curve = selectors.learning_curve(project=project)
-    # Then failed, running and unmeasured versions are left out
+    # Then failed, running and unmeasured versions are left out, and a version without an interval has None for it
+    none = {"val_accuracy_low": None, "val_accuracy_high": None, "val_n": None}
     assert curve == [
-        {"number": 1, "n_labels": 10, "val_accuracy": 0.5},
-        {"number": 3, "n_labels": 30, "val_accuracy": 0.8},
+        {"number": 1, "n_labels": 10, "val_accuracy": 0.5, **none},
+        {
+            "number": 3,
+            "n_labels": 30,
+            "val_accuracy": 0.8,
+            "val_accuracy_low": 0.7,
+            "val_accuracy_high": 0.88,
+            "val_n": 30,
+        },
     ]
 
 
@@ -120,6 +131,40 @@ def test_labels_per_class_on_a_multi_label_project_counts_each_class_of_an_item(
         {"name": "dog", "n": 0},
         {"name": "outdoor", "n": 1},
     ]
+
+
+def label_counts(project, counts: dict[str, int]) -> None:
+    """Label items of ``project`` (made here) with each class the given number of times."""
+    items = iter(make_items(project, sum(counts.values()))[-sum(counts.values()) :])
+    for name, n in counts.items():
+        ids = [next(items).id for _ in range(n)]
+        Item.objects.filter(id__in=ids).update(status=Item.Status.LABELED, label=project.classes.get(name=name))
+
+
+def test_class_coverage_names_classes_under_three_labels_once_there_are_ten_labels_per_class(user):
+    # Given 3 classes and 29 labels (cat 26, dog 3, bird 0): under 10 per class, no warning yet
+    project = make_project(user, labels=["cat", "dog", "bird"])
+    label_counts(project, {"cat": 26, "dog": 3})
+    assert selectors.class_coverage(project=project) == []
+    # When one more dog makes 30 labels: bird (0) is under 3; dog (4) is not
+    label_counts(project, {"dog": 1})
+    assert selectors.class_coverage(project=project) == [{"name": "bird", "n": 0}]
+    # And with two birds (still under 3), both the count and the name are reported
+    label_counts(project, {"bird": 2})
+    assert selectors.class_coverage(project=project) == [{"name": "bird", "n": 2}]
+    label_counts(project, {"bird": 1})
+    assert selectors.class_coverage(project=project) == []
+
+
+def test_class_coverage_counts_labeled_items_on_a_multi_label_project(user):
+    # Given a multi-label project with 2 classes and 20 labeled items: 19 {cat}, 1 {cat, dog}
+    project = make_project(user, labels=["cat", "dog"], multi_label=True)
+    items = make_items(project, 21)
+    Item.objects.filter(id__in=[i.id for i in items[:19]]).update(status=Item.Status.LABELED, labels=["cat"])
+    Item.objects.filter(id=items[19].id).update(status=Item.Status.LABELED, labels=["cat", "dog"])
+    Item.objects.filter(id=items[20].id).update(labels=["dog"])  # a draft on an unlabeled item: not counted
+    # Then dog, with one label, is under-covered
+    assert selectors.class_coverage(project=project) == [{"name": "dog", "n": 1}]
 
 
 def test_annotator_throughput_matches_hand_computed_figures(team):
@@ -148,7 +193,7 @@ def test_annotator_throughput_matches_hand_computed_figures(team):
 def test_project_dashboard_gathers_everything_in_a_bounded_number_of_queries(team, django_assert_max_num_queries):
     project, _ = team
     # When the dashboard is read (3 annotators: one median query each)
-    with django_assert_max_num_queries(9 + 3):
+    with django_assert_max_num_queries(10 + 3):
         dashboard = selectors.project_dashboard(project=project)
     # Then the queue, the run in progress and the latest failure are there
     counts = dashboard["counts"]
@@ -156,6 +201,7 @@ def test_project_dashboard_gathers_everything_in_a_bounded_number_of_queries(tea
     assert dashboard["training"]["number"] == 5 and dashboard["training"]["progress"] == 0.25
     assert dashboard["last_error"]["number"] == 2 and dashboard["last_error"]["error"] == "boom: out of memory"
     assert len(dashboard["learning_curve"]) == 2 and len(dashboard["annotators"]) == 3
+    assert dashboard["under_covered"] == []  # 7 labels for 3 classes: too early to warn
 
 
 def test_an_empty_project_has_an_empty_dashboard(user):
@@ -163,7 +209,7 @@ def test_an_empty_project_has_an_empty_dashboard(user):
     dashboard = selectors.project_dashboard(project=project)
     assert dashboard["learning_curve"] == [] and dashboard["annotators"] == []
     assert dashboard["training"] is None and dashboard["last_error"] is None
-    assert [c["n"] for c in dashboard["classes"]] == [0, 0]
+    assert [c["n"] for c in dashboard["classes"]] == [0, 0] and dashboard["under_covered"] == []
 
 
 def test_chart_puts_points_inside_the_plot():
@@ -176,6 +222,36 @@ def test_chart_puts_points_inside_the_plot():
     assert (first["x"], first["y"]) == (chart["left"], chart["top"])
     assert second["x"] == chart["right"] and second["y"] < chart["bottom"]
     assert chart["y_ticks"][0]["label"] == "0.5" and chart["x_ticks"][-1]["label"] == "50"
+
+
+def test_chart_draws_each_interval_as_an_error_bar_inside_the_plot():
+    # Given a point with an interval reaching 0.45, and one without an interval
+    chart = learning_curve_chart(
+        [
+            {"number": 1, "n_labels": 10, "val_accuracy": 0.55, "val_accuracy_low": 0.45, "val_accuracy_high": 0.65},
+            {"number": 2, "n_labels": 50, "val_accuracy": 0.9, "val_accuracy_low": None, "val_accuracy_high": None},
+        ]
+    )
+    first, second = chart["dots"]
+    # Then the y axis starts below the interval (0.4), and the bar runs from its high to its low end, capped
+    assert chart["y_ticks"][0]["label"] == "0.4"
+    plot = chart["bottom"] - chart["top"]
+    top_y = round(chart["top"] + (1 - (0.65 - 0.4) / 0.6) * plot, 1)
+    low_y = round(chart["top"] + (1 - (0.45 - 0.4) / 0.6) * plot, 1)
+    x = first["x"]
+    assert first["bar"] == f"M{x - 4:.1f},{top_y}h8M{x},{top_y}V{low_y}M{x - 4:.1f},{low_y}h8"
+    assert chart["top"] < top_y < first["y"] < low_y < chart["bottom"]
+    # And a point without an interval has no bar
+    assert second["bar"] == ""
+
+
+def test_accuracy_text_shows_the_interval_and_its_labels_or_just_the_value():
+    interval = {"val_accuracy": 0.78, "val_accuracy_low": 0.69, "val_accuracy_high": 0.87, "val_n": 66}
+    assert accuracy_text(interval) == "0.78 ± 0.09 (66 labels)"
+    assert accuracy_text({**interval, "val_n": 1}) == "0.78 ± 0.09 (1 label)"
+    assert accuracy_text({"val_accuracy": 0.5}) == "0.50"
+    assert accuracy_text({**interval, "val_accuracy_high": None}) == "0.78"
+    assert accuracy_text({}) == accuracy_text(None) == accuracy_text({"val_accuracy": "high"}) == "–"
 
 
 def api_for(user) -> APIClient:
@@ -192,6 +268,28 @@ def test_dashboard_api_for_a_manager(team):
     assert body["training"]["progress"] == 0.25
     assert body["annotators"][0]["user"] == "bob" and body["annotators"][0]["labels_per_hour"] == pytest.approx(60.0)
     assert body["counts"]["leased"] == 1 and body["last_error"]["number"] == 2
+    assert body["learning_curve"][1] == {
+        "number": 3,
+        "n_labels": 30,
+        "val_accuracy": 0.8,
+        "val_accuracy_low": 0.7,
+        "val_accuracy_high": 0.88,
+        "val_n": 30,
+    }
+    assert body["under_covered"] == []
+
+
+def test_dashboard_api_and_page_name_the_classes_with_too_few_labels(user):
+    # Given a project with 20 labels on 2 classes, all cats
+    project = make_project(user)
+    label_counts(project, {"cat": 20})
+    # Then the API names dog with its count, and the page shows the warning
+    assert api_for(user).get(f"/api/projects/{project.id}/dashboard/").json()["under_covered"] == [
+        {"name": "dog", "n": 0}
+    ]
+    status, html = page_for(user, f"/projects/{project.id}/")
+    assert status == 200
+    assert '<p id="under-covered" class="warn">Few labels for: dog (0). The queue searches for them' in html
 
 
 def test_dashboard_api_refuses_annotators_and_hides_from_strangers(team):
@@ -216,6 +314,12 @@ def test_page_shows_the_dashboard_to_a_manager(team):
     assert 'id="dashboard"' in html and "js/dashboard.js" in html
     assert '<svg id="learning-curve"' in html and "<polyline" in html and html.count('<circle class="dot"') == 2
     assert 'data-numbers="1,3"' in html
+    # The interval of v3 as an error bar, and the accuracy in one format wherever it is shown
+    assert html.count('<path class="error-bar"') == 1
+    assert "v3, trained on 30 labels: accuracy 0.80 ± 0.09 (30 labels)</title>" in html
+    assert "<td>30</td><td>0.80 ± 0.09 (30 labels)</td>" in html and "<td>10</td><td>0.50</td>" in html
+    assert 'id="model-line" data-number="4">Model: <b>v4</b>, accuracy <b>–</b>' in html
+    assert '<p id="under-covered" class="warn" hidden>' in html and "js/figures.js" in html
     assert 'id="training-progress" max="1" value="0.250000"' in html
     assert "boom: out of memory" in html and "Retrain now" in html
     assert "<td>bob</td><td>3</td><td>60</td><td>67%</td><td>4.0</td>" in html

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotator import selectors, services
-from annotator.models import Annotation, Item, Project
+from annotator.models import Annotation, Item, ModelVersion, Project
 from tests.factories import make_project, make_user, png_bytes
 
 pytestmark = pytest.mark.django_db
@@ -216,3 +216,110 @@ def test_label_page_has_keymap_hints_and_help(user):
     page = client.get(f"/projects/{project.id}/label/").content.decode()
     for key in ['data-hotkey="z"', 'data-hotkey="?"', 'data-hotkey="Enter"', 'data-hotkey="1"', 'id="help"']:
         assert key in page
+
+
+def prelabel(item, version, name: str, confidence: float | None) -> None:
+    label_class = item.project.classes.get(name=name)
+    Item.objects.filter(id=item.id).update(pred_label=label_class, pred_confidence=confidence, pred_version=version)
+
+
+def test_prelabels_under_the_projects_threshold_are_served_as_unsure(user):
+    # Given a project whose threshold is 0.6, and pre-labels just under it, at it, and above it
+    project = make_project(user, prelabel_threshold=0.6)
+    under, at, above = make_items(project, 3)
+    version = ModelVersion.objects.create(project=project, number=1, status="ready", strategy="entropy", n_labels=0)
+    prelabel(under, version, "dog", 0.59)
+    prelabel(at, version, "cat", 0.6)
+    prelabel(above, version, "cat", 0.95)
+    api = APIClient()
+    api.force_authenticate(user)
+
+    # When they are served by /next (in id order) and read one by one
+    served: list[dict] = []
+    for _ in range(3):
+        held = ",".join(str(s["id"]) for s in served)
+        served.append(api.get(f"/api/projects/{project.id}/next/?exclude={held}").json())
+    # Then only the one under the threshold is unsure, in /next and in the item read
+    assert [(s["id"], s["prelabel"]["unsure"]) for s in served] == [(under.id, True), (at.id, False), (above.id, False)]
+    assert api.get(f"/api/items/{under.id}/").json()["prelabel"]["unsure"] is True
+    assert api.get(f"/api/items/{above.id}/").json()["prelabel"]["unsure"] is False
+    # And an undone label brings its item back with its unsure flag
+    api.post(f"/api/items/{under.id}/annotations/", {"label": "cat"}, format="json")
+    undone = api.post(f"/api/projects/{project.id}/undo/")
+    assert undone.status_code == 200 and undone.json()["prelabel"] == {
+        "label": "dog",
+        "confidence": 0.59,
+        "model_version": 1,
+        "probs": None,
+        "unsure": True,
+    }
+    # And a lower threshold makes it a plain suggestion
+    services.project_settings_update(project=project, prelabel_threshold=0.5)
+    assert api.get(f"/api/items/{under.id}/").json()["prelabel"]["unsure"] is False
+
+
+def test_retrain_status_counts_labels_since_the_latest_version(
+    user, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    project = make_project(user, retrain_every=3)
+    items = make_items(project, 6)
+
+    def status():
+        with django_assert_max_num_queries(2):
+            return selectors.retrain_status(project=project)
+
+    # Given no model yet: the first comes after 3 labels
+    assert status() == {"labels_until_next": 3, "training": False}
+    label(items[0], user, "cat")
+    label(items[1], user, "dog")
+    assert status() == {"labels_until_next": 1, "training": False}
+    # When the third label requests a retrain, and while it runs: no count, training
+    with django_capture_on_commit_callbacks(execute=True):
+        label(items[2], user, "cat")
+    assert Project.objects.get(id=project.id).training_requested
+    assert status() == {"labels_until_next": 0, "training": True}
+    version = services.training_begin(project_id=project.id)
+    assert not Project.objects.get(id=project.id).training_requested
+    assert status() == {"labels_until_next": 0, "training": True}
+    # When the version is ready, only labels after it began count
+    ModelVersion.objects.filter(id=version.id).update(status=ModelVersion.Status.READY)
+    assert status() == {"labels_until_next": 3, "training": False}
+    label(items[3], user, "dog")
+    assert status() == {"labels_until_next": 2, "training": False}
+    # And the project's API carries it, with the classes under-covered (none: too few labels yet)
+    api = APIClient()
+    api.force_authenticate(user)
+    body = api.get(f"/api/projects/{project.id}/").json()
+    assert body["retrain"] == {"labels_until_next": 2, "training": False} and body["under_covered"] == []
+
+
+def test_the_projects_api_names_classes_with_too_few_labels(user):
+    # Given 2 classes and 20 labels, 19 cats and 1 dog
+    project = make_project(user, retrain_every=1000)
+    items = make_items(project, 20)
+    for item in items[:19]:
+        label(item, user, "cat")
+    label(items[19], user, "dog")
+    api = APIClient()
+    api.force_authenticate(user)
+    # Then the project names dog with its one label
+    assert api.get(f"/api/projects/{project.id}/").json()["under_covered"] == [{"name": "dog", "n": 1}]
+
+
+def test_label_page_shows_the_accuracy_with_its_interval_and_has_the_new_lines(user):
+    project = make_project(user)
+    client = Client()
+    client.force_login(user)
+    # Given no model: no model, nothing to announce
+    page = client.get(f"/projects/{project.id}/label/").content.decode()
+    assert '<div id="model-info">No model yet</div>' in page and '"model_version": null' in page
+    # Given version 3 with an interval
+    metrics = {"val_accuracy": 0.78, "val_accuracy_low": 0.69, "val_accuracy_high": 0.87, "val_n": 66}
+    ModelVersion.objects.create(
+        project=project, number=3, status="ready", strategy="entropy", n_labels=66, metrics=metrics
+    )
+    page = client.get(f"/projects/{project.id}/label/").content.decode()
+    # Then the page names it in one format, and has the lines the script fills
+    assert '<div id="model-info">Model v3 · accuracy 0.78 ± 0.09 (66 labels)</div>' in page
+    assert '"model_version": 3' in page and "js/figures.js" in page
+    assert 'id="retrain-info"' in page and '<p id="under-covered" class="warn" hidden>' in page

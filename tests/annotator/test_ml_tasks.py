@@ -80,6 +80,13 @@ def test_pretrained_family_with_a_real_worker(celery_worker, user):
         [int(i.pred_label.name) == truth[int(i.original_name[:-4])] for i in pool.select_related("pred_label")]
     )
     assert correct > 0.3  # chance is 0.1
-    # The queue starts with a diverse batch of retrain_every (capped by the pool) items, highest score first
-    served = list(pool.order_by("-priority")[:10])
-    assert served[0].score == max(i.score for i in pool)
+    # The queue is the planned order (``ml.selection.plan_batch``), stored as ranks: the batch, then by score
+    served = list(pool.order_by("-priority"))
+    assert [item.priority for item in served] == list(range(len(served), 0, -1))
+    after_batch = served[10:]
+    assert [i.score for i in after_batch] == sorted((i.score for i in after_batch), reverse=True)
+    # And the estimate it shows rests on the 20 labels, with its interval
+    assert version.metrics["val_n"] == 20
+    assert (
+        version.metrics["val_accuracy_low"] <= version.metrics["val_accuracy"] <= version.metrics["val_accuracy_high"]
+    )

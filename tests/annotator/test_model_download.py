@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import zipfile
@@ -17,9 +16,8 @@ from annotator import paths, services
 from annotator.models import Item, ModelVersion, Project
 from ml.data import cache_read
 from ml.embeddings import load_backbone
-from ml.model import load_model, predict_proba, predict_proba_features
+from ml.model import build_model, load_model, predict_proba, predict_proba_features, save_model
 from ml.tasks import train_project_task
-from ml.training import train, train_head
 from tests.factories import digits_pngs, make_project, make_user
 
 pytestmark = pytest.mark.django_db
@@ -41,9 +39,7 @@ def download(client: APIClient, project: Project, fmt: str) -> bytes:
 def project_with_a_model(user, monkeypatch, family: str) -> Project:
     """A 3-class project of 18 digits, 9 labeled, and version 1 published by the real training task."""
     # A handful of training steps: the download, not the accuracy, is under test.
-    monkeypatch.setattr("ml.training.MIN_EPOCH_SAMPLES", 16)
-    monkeypatch.setattr("ml.loop.train", functools.partial(train, max_epochs=1))
-    monkeypatch.setattr("ml.loop.train_head", functools.partial(train_head, max_epochs=3))
+    monkeypatch.setattr("ml.crossfit.schedule_steps", lambda n, head=False: 5)
     project = make_project(user, labels=["0", "1", "2"], model_family=family)
     pngs, truth = digits_pngs(60)
     chosen = [i for i, t in enumerate(truth) if t < 3][:18]
@@ -145,3 +141,46 @@ def test_a_class_added_after_training_is_learned_by_the_next_version(user, monke
     assert card_v2["classes"] == ["0", "1", "2", "other"]
     probs = Item.objects.filter(project=project, status="unlabeled").values_list("pred_probs", flat=True)
     assert {len(p) for p in probs} == {4}
+
+
+def test_the_card_and_the_readme_state_the_accuracy_as_the_pages_do(user):
+    # Given version 1 with (untrained) weights and an accuracy estimate with its interval: the card is under test
+    project = make_project(user)
+    weights = paths.model_relpath(project.id, 1)
+    paths.model_path(weights).parent.mkdir(parents=True, exist_ok=True)
+    save_model(build_model(2, input_size=project.input_size), paths.model_path(weights), {})
+    metrics = {"val_accuracy": 0.78, "val_accuracy_low": 0.69, "val_accuracy_high": 0.87, "val_n": 66, "steps": 5}
+    ModelVersion.objects.create(
+        project=project, number=1, status="ready", strategy="entropy", n_labels=9, metrics=metrics, weights=weights
+    )
+    # When the manager downloads the zip
+    bundle = zipfile.ZipFile(io.BytesIO(download(client_for(user), project, "zip")))
+    # Then model.json carries the estimate, and the README says it in the pages' words
+    card = json.loads(bundle.read("model.json"))
+    assert card["accuracy"] == {"estimate": 0.78, "low": 0.69, "high": 0.87, "n_labels": 66}
+    readme = bundle.read("README.txt").decode()
+    assert readme.startswith("Pets, model v1, trained on 9 labels\nAccuracy 0.78 ± 0.09 (66 labels): the estimated")
+    assert "Running the exported model" in readme
+
+
+def test_versions_without_an_interval_get_null_fields_and_say_so():
+    # Given an older version with only an accuracy, and one with none
+    assert services.model_accuracy({"val_accuracy": 0.5}) == {
+        "estimate": 0.5,
+        "low": None,
+        "high": None,
+        "n_labels": None,
+    }
+    assert (
+        services.model_accuracy({})
+        == services.model_accuracy(None)
+        == dict.fromkeys(["estimate", "low", "high", "n_labels"])
+    )
+    project = Project(name="Old")
+    old = ModelVersion(project=project, number=2, n_labels=40, metrics={"val_accuracy": 0.5})
+    none = ModelVersion(project=project, number=1, n_labels=20, metrics={})
+    assert "Accuracy 0.50: the estimated share" in services.model_readme(old)
+    assert (
+        services.model_readme(none)
+        == "Old, model v1, trained on 20 labels\nAccuracy: not measured for this version.\n\n"
+    )

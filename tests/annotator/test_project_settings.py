@@ -65,6 +65,10 @@ def test_managers_change_settings_with_patch_and_the_rest_stays(team):
         ({"lease_seconds": 5}, "lease_seconds"),
         ({"input_size": 64}, "input_size"),
         ({"name": "  "}, "name"),
+        ({"prelabel_threshold": 1.5}, "prelabel_threshold"),
+        ({"prelabel_threshold": -0.1}, "prelabel_threshold"),
+        ({"prelabel_threshold": "sure"}, "prelabel_threshold"),
+        ({"prelabel_threshold": None}, "prelabel_threshold"),
     ],
 )
 def test_bad_settings_are_a_400_naming_the_field_and_change_nothing(team, body, field):
@@ -74,12 +78,80 @@ def test_bad_settings_are_a_400_naming_the_field_and_change_nothing(team, body, 
     assert field in response.json()
     after = Project.objects.get(id=project.id)
     assert (after.name, after.retrain_every, after.input_size) == (project.name, project.retrain_every, 32)
+    assert after.prelabel_threshold == 0.5
+
+
+def test_the_prelabel_threshold_is_set_on_create_changed_with_patch_and_returned(team):
+    api = api_for(team["manager"])
+    # When a project is created with a threshold, and one without
+    made = api.post(
+        "/api/projects/", {"name": "Strict", "labels": ["a", "b"], "prelabel_threshold": 0.8}, format="json"
+    )
+    plain = api.post("/api/projects/", {"name": "Plain", "labels": ["a", "b"]}, format="json")
+    # Then the first has it and the second the default, stored and returned
+    assert (made.status_code, made.json()["prelabel_threshold"]) == (201, 0.8), made.content
+    assert (plain.status_code, plain.json()["prelabel_threshold"]) == (201, 0.5)
+    assert Project.objects.get(id=made.json()["id"]).prelabel_threshold == 0.8
+    # When a manager changes it with PATCH, the project says so and keeps its other settings
+    project = team["project"]
+    response = api.patch(f"/api/projects/{project.id}/", {"prelabel_threshold": 0.25}, format="json")
+    assert response.status_code == 200 and response.json()["prelabel_threshold"] == 0.25
+    after = Project.objects.get(id=project.id)
+    assert (after.prelabel_threshold, after.name, after.retrain_every) == (0.25, project.name, project.retrain_every)
+    assert api.get(f"/api/projects/{project.id}/").json()["prelabel_threshold"] == 0.25
+
+
+@pytest.mark.parametrize("threshold", [-0.01, 1.01, float("nan"), float("inf")])
+def test_bad_thresholds_are_refused_by_the_services_and_the_api(team, threshold):
+    project = team["project"]
+    with pytest.raises(services.ServiceError, match="prelabel_threshold must be between 0 and 1"):
+        services.project_settings_update(project=project, prelabel_threshold=threshold)
+    with pytest.raises(services.ServiceError, match="prelabel_threshold must be between 0 and 1"):
+        services.project_create(name="X", labels=["a"], user=team["manager"], prelabel_threshold=threshold)
+    assert Project.objects.get(id=project.id).prelabel_threshold == 0.5 and not Project.objects.filter(name="X")
+    # A form post (the JSON parser refuses NaN and infinity outright)
+    response = api_for(team["manager"]).post(
+        "/api/projects/", {"name": "X", "labels": "a", "prelabel_threshold": str(threshold)}, format="multipart"
+    )
+    assert response.status_code == 400 and "prelabel_threshold" in response.json()
+    assert not Project.objects.filter(name="X").exists()
+
+
+def test_the_settings_form_shows_and_changes_the_threshold(team):
+    project = team["project"]
+    page = page_for(team["manager"])
+    settings = {
+        "show_prelabels": "on",
+        "labels_per_item": 1,
+        "lease_seconds": 300,
+        "retrain_every": 10,
+        "strategy": "entropy",
+    }
+    # Given the settings form, with the threshold's current value
+    body = page.get(f"/projects/{project.id}/").content.decode()
+    assert 'name="prelabel_threshold" value="0.5"' in body and "as unsure below 50% confidence" in body
+    # When the manager sets 0.35, it is saved, and the page says so
+    response = page.post(f"/projects/{project.id}/settings/", {**settings, "prelabel_threshold": "0.35"}, follow=True)
+    assert "Settings saved." in response.content.decode()
+    assert Project.objects.get(id=project.id).prelabel_threshold == 0.35
+    assert "as unsure below 35% confidence" in response.content.decode()
+    # When it is out of range, the page names the field and nothing changes
+    response = page.post(f"/projects/{project.id}/settings/", {**settings, "prelabel_threshold": "2"}, follow=True)
+    assert "prelabel_threshold: Ensure this value is less than or equal to 1.0." in response.content.decode()
+    # And a post without it (an older form) leaves it as it is
+    page.post(f"/projects/{project.id}/settings/", {**settings, "retrain_every": 12})
+    assert Project.objects.get(id=project.id).prelabel_threshold == 0.35
+    assert Project.objects.get(id=project.id).retrain_every == 12
 
 
 def test_annotators_may_not_change_settings(team):
     response = api_for(team["annotator"]).patch(f"/api/projects/{team['project'].id}/", {"name": "X"}, format="json")
     assert response.status_code == 403
     assert Project.objects.get(id=team["project"].id).name == team["project"].name
+    threshold = {"prelabel_threshold": 0.9}
+    response = api_for(team["annotator"]).patch(f"/api/projects/{team['project'].id}/", threshold, format="json")
+    assert response.status_code == 403
+    assert Project.objects.get(id=team["project"].id).prelabel_threshold == 0.5
 
 
 def test_classes_list_with_counts_and_a_class_is_appended(team):

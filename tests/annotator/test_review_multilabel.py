@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from annotator import selectors, services
 from annotator.models import Annotation, Item
-from ml.review import torch_threads
+from ml.crossfit import torch_threads
 from ml.tasks import review_project_task
 from tests.factories import digits_pngs, make_project, make_user, png_bytes
 

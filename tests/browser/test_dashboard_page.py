@@ -35,6 +35,7 @@ def test_dashboard_follows_training_without_a_reload(
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("#training-text")).to_have_text("v2 training on 20 labels: 10%")
     expect(page.locator("#learning-curve circle.dot")).to_have_count(1)
+    expect(page.locator("#model-line")).to_have_text("Model: v1, accuracy 0.60")
     page.evaluate("window.__marker = 'same page'")
 
     # Then progress, a new label and the finished version appear in place, on the same page
@@ -46,6 +47,7 @@ def test_dashboard_follows_training_without_a_reload(
     expect(page.locator("#class-bars li").nth(1)).to_contain_text("dog1")
     ModelVersion.objects.filter(id=running.id).update(status="ready", progress=1.0, metrics={"val_accuracy": 0.9})
     expect(page.locator("#learning-curve circle.dot")).to_have_count(2)
+    expect(page.locator("#model-line")).to_have_text("Model: v2, accuracy 0.90")
     expect(page.locator("#training-progress")).to_be_hidden()
     expect(page.locator("#workers-status")).not_to_have_text("Workers: checking…")
     assert page.evaluate("window.__marker") == "same page"

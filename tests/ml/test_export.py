@@ -55,7 +55,7 @@ def assert_same_predictions(served: np.ndarray, *exported: np.ndarray) -> None:
 def test_cnn_export_matches_the_served_model(digits, tmp_path):
     # Given a small CNN trained on digits, saved and loaded back as the worker does
     images, labels = digits[0][:60], digits[1][:60] % 3
-    model, _ = train(images, labels, 3, max_epochs=1, val_fraction=0.0)
+    model, _ = train(images, labels, 3, steps=5)
     save_model(model, tmp_path / "v1.pt", {"family": "cnn"})
     served_model, _ = load_model(tmp_path / "v1.pt")
     pool = digits[0][100:107]
@@ -92,7 +92,7 @@ def test_backbone_families_export_the_backbone_with_the_head(family, pretrained,
     # Given a head trained on a backbone's embeddings of digits, saved and loaded back
     backbone = pretrained if family == "pretrained" else scripted_backbone(tmp_path / "tiny.pt")
     images, labels = digits[0][:24], digits[1][:24] % 3
-    head, _ = train_head(backbone.embed(images), labels, 3, max_epochs=3, val_fraction=0.0)
+    head, _ = train_head(backbone.embed(images), labels, 3, steps=10)
     save_model(head, tmp_path / "v1.pt", {"family": family})
     served_head, _ = load_model(tmp_path / "v1.pt")
     pool = digits[0][100:105]

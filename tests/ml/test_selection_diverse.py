@@ -5,8 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.selection import cold_start, diverse_top_k, kmeans, priorities_with_batch, top_k
-from ml.simulate import balanced_initial, choose_batch
+from ml.selection import (
+    choose_batch,
+    class_counts,
+    cold_start,
+    coverage_picks,
+    diverse_top_k,
+    kmeans,
+    plan_batch,
+    priorities_with_batch,
+    top_k,
+    unexplored_typical,
+)
+from ml.simulate import balanced_initial
 
 
 def blobs(centres: list[tuple[float, float]], n: int, seed: int = 0) -> np.ndarray:
@@ -78,3 +89,56 @@ def test_choose_batch_and_balanced_initial():
     labels = np.repeat(np.arange(4), 10)
     chosen = balanced_initial(labels, 8, np.random.default_rng(0))
     assert np.bincount(labels[chosen], minlength=4).tolist() == [2, 2, 2, 2]
+
+
+def test_class_counts_for_both_kinds_of_labels():
+    assert class_counts(np.array([0, 2, 2]), 4).tolist() == [1, 0, 2, 0]
+    assert class_counts(np.array([[1, 0, 1], [1, 1, 0]]), 3).tolist() == [2, 1, 1]
+
+
+def test_coverage_looks_for_the_rare_classes_first():
+    # Given a model's probabilities over 3 classes for 6 pool items, and labels 5 / 1 / 0 per class
+    probs = np.array(
+        [[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.1, 0.6, 0.3], [0.5, 0.4, 0.1], [0.3, 0.3, 0.4], [0.8, 0.1, 0.1]]
+    )
+    counts = np.array([5, 1, 0])
+    # And embeddings where item 4 lies far from everything labeled
+    pool_emb = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [10, 10], [0.5, 0.5]], dtype=float)
+    labeled_emb = np.array([[0, 0.1], [1, 0.1]], dtype=float)
+    picks = coverage_picks(probs, counts, 4, pool_embeddings=pool_emb, labeled_embeddings=labeled_emb)
+    # Then the class with no label gets the unexplored item, the one with one label its two likeliest
+    # members; the class with five is left to the strategy
+    assert picks.tolist() == [4, 1, 2]
+    # Without embeddings a class nobody labeled cannot be searched for, the others still are
+    assert coverage_picks(probs, counts, 4).tolist() == [1, 2]
+    assert coverage_picks(probs, np.array([3, 3, 3]), 4).size == 0
+
+
+def test_unexplored_regions_are_the_clusters_no_label_reached():
+    x = blobs([(0, 0), (10, 0), (0, 10)], 30)
+    labeled = x[[0, 1, 30]]  # the first two groups have labels
+    picks = unexplored_typical(x, labeled, 1, seed=0)
+    assert len(picks) == 1 and picks[0] // 30 == 2
+
+
+def test_a_planned_batch_gives_coverage_up_to_half_and_the_rest_to_the_strategy():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(4), size=50)
+    scores = rng.random(50)
+    emb = rng.normal(size=(50, 3))
+    counts = np.array([10, 10, 1, 10])
+    batch = plan_batch(scores, 6, strategy="margin", selection="topk", probs=probs, counts=counts)
+    likeliest = np.argsort(-probs[:, 2], kind="stable")[:2].tolist()
+    assert batch[:2].tolist() == likeliest and len(set(batch.tolist())) == 6
+    rest = [i for i in np.argsort(-scores, kind="stable") if i not in likeliest][:4]
+    assert batch[2:].tolist() == rest
+    # Random stays a random sample: it is the baseline
+    assert (
+        plan_batch(
+            scores, 6, strategy="random", selection="diverse", probs=probs, counts=counts, embeddings=emb
+        ).tolist()
+        == top_k(scores, 6).tolist()
+    )
+    # Once every class has enough labels, the strategy has the whole batch
+    full = plan_batch(scores, 6, strategy="margin", selection="topk", probs=probs, counts=np.full(4, 3))
+    assert full.tolist() == top_k(scores, 6).tolist()

@@ -1,4 +1,6 @@
-"""A short simulation on digits: the machinery (curve shapes, summaries), and a model that beats chance."""
+"""The simulation: the machinery (initial selections, curves, estimates, summaries), and the
+product's central claim checked on every change: from a cold start, the default strategy does at
+least as well as random order."""
 
 from __future__ import annotations
 
@@ -7,10 +9,13 @@ import pytest
 
 import ml.simulate
 from ml.loop import fit_and_score_features
-from ml.simulate import THRESHOLDS, Data, Settings, default_selection, run_one, simulate, summarise
+from ml.scoring import DEFAULT_STRATEGY
+from ml.selection import cold_start, cold_start_size, default_selection, pixel_embeddings
+from ml.simulate import THRESHOLDS, Data, Settings, initial_labels, run_one, simulate, summarise
 
 
-def test_short_simulation_on_digits(digits):
+def test_short_simulation_on_digits(digits, monkeypatch):
+    monkeypatch.setattr("ml.crossfit.schedule_steps", lambda n, head=False: 20)
     images, labels = digits
     data = Data(images[:600], labels[:600], images[1400:], labels[1400:], 10)
     settings = Settings(strategies=["random", "bald"], initial=20, batch=10, budget=10, repeats=1)
@@ -21,17 +26,45 @@ def test_short_simulation_on_digits(digits):
         assert [point[0] for point in summary["curve"]] == [20, 30]
         assert all(len(point) == 3 for point in summary["curve"])
         assert set(summary["labels_to_accuracy"]) == set(THRESHOLDS)
-        assert 0.3 < summary["curve"][-1][1] <= 1.0  # chance is 0.1
+        assert 0.2 < summary["curve"][-1][1] <= 1.0  # chance is 0.1
         assert 0.0 <= summary["auc"] <= 1.0
+        # The estimate the product would show, beside the test accuracy, round by round
+        assert [point[0] for point in summary["estimate_curve"]] == [20, 30]
+        assert all(0.0 <= point[1] <= 1.0 for point in summary["estimate_curve"])
+        # And how the pre-labels of the items served fared
+        pre = summary["prelabels"]
+        assert pre["served"] == 10 and 0.0 <= pre["suggested_share"] <= 1.0 and 0.0 <= pre["accuracy"] <= 1.0
     assert len(lines) == 4
 
 
-def test_summary_reach_and_auc():
-    curves = [[(10, 0.5), (20, 0.91), (30, 0.96)], [(10, 0.7), (20, 0.89), (30, 0.98)]]
+def test_summary_reach_auc_and_estimate_error():
+    curves = [
+        [(10, 0.5, 0.4, 3), (50, 0.91, 0.95, 0), (60, 0.96, 0.90, 0)],
+        [(10, 0.7, 0.7, 1), (50, 0.89, 0.89, 0), (60, 0.98, 0.98, 0)],
+    ]
     s = summarise(curves)
-    assert s["curve"][1] == [20, 0.9, 0.01]
-    assert s["labels_to_accuracy"] == {"0.90": 20, "0.95": 30, "0.97": 30, "0.98": None}
-    assert abs(s["auc"] - (0.5 * (0.6 + 0.9) + 0.5 * (0.9 + 0.97)) / 2) < 1e-6
+    assert s["curve"][1] == [50, 0.9, 0.01]
+    assert s["labels_to_accuracy"] == {"0.90": 50, "0.95": 60, "0.97": 60, "0.98": None}
+    assert abs(s["auc"] - (40 * (0.6 + 0.9) / 2 + 10 * (0.9 + 0.97) / 2) / 50) < 1e-6
+    # The error counts from 50 labels on, per run: (|0.95 - 0.91| + |0.90 - 0.96| + 0 + 0) / 4
+    assert s["estimate_mae"] == pytest.approx(0.025)
+    assert s["estimate_curve"][0] == [10, 0.55]
+    assert s["classes_unlabeled_at_50"] == [0, 0]
+
+
+def test_initial_selections(digits):
+    images, labels = digits
+    data = Data(images[:300], labels[:300], images[1400:], labels[1400:], 10)
+    balanced = initial_labels(data, Settings(strategies=["random"], initial_selection="balanced"), 0)
+    assert np.bincount(labels[balanced], minlength=10).tolist() == [2] * 10
+    random = initial_labels(data, Settings(strategies=["random"], initial_selection="random"), 0)
+    assert len(set(random.tolist())) == 20
+    # The cold start is the product's: the first items of the queue the worker's cold start makes
+    cold = initial_labels(data, Settings(strategies=["random"], initial=10, batch=10, seed=3), 1)
+    expected = cold_start(pixel_embeddings(images[:300]), cold_start_size(10), seed=3 * 1009 + 1)[:10]
+    np.testing.assert_array_equal(cold, expected)
+    with pytest.raises(ValueError, match="coldstart"):
+        initial_labels(data, Settings(strategies=["random"], initial_selection="oracle"), 0)
 
 
 def test_head_round_on_separable_embeddings():
@@ -51,20 +84,34 @@ def test_every_family_selects_diverse_batches_by_default():
         default_selection("resnet")
 
 
-def test_cnn_rounds_cluster_on_the_models_features_and_random_stays_random(digits, monkeypatch):
+def test_rounds_plan_batches_on_the_models_features_and_random_stays_random(digits, monkeypatch):
     images, labels = digits
+    monkeypatch.setattr("ml.crossfit.schedule_steps", lambda n, head=False: 5)
     data = Data(images[:300], labels[:300], images[1400:1500], labels[1400:1500], 10)
     settings = Settings(strategies=["margin"], initial=10, batch=5, budget=10, repeats=1, selection="diverse")
     seen = []
-    real = ml.simulate.choose_batch
+    real = ml.simulate.plan_batch
 
-    def spy(scores, k, *, embeddings, selection, seed):
+    def spy(scores, k, *, embeddings, explore, strategy, **kwargs):
         assert embeddings.shape == (len(scores), 128)  # the CNN's penultimate features of the candidates
-        seen.append(selection)
-        return real(scores, k, embeddings=embeddings, selection=selection, seed=seed)
+        assert explore[1].shape[1] == 128  # and of the labeled items
+        seen.append(strategy)
+        return real(scores, k, embeddings=embeddings, explore=explore, strategy=strategy, **kwargs)
 
-    monkeypatch.setattr(ml.simulate, "choose_batch", spy)
+    monkeypatch.setattr(ml.simulate, "plan_batch", spy)
     for strategy in ("margin", "random"):
-        curve = run_one(data, strategy, settings, 0)
-        assert [n for n, _ in curve] == [10, 15, 20]
-    assert seen == ["diverse", "diverse", "topk", "topk"]
+        curve = run_one(data, strategy, settings, 0).curve
+        assert [point[0] for point in curve] == [10, 15, 20]
+    assert seen == ["margin", "margin", "random", "random"]
+
+
+def test_from_a_cold_start_the_default_strategy_is_at_least_as_good_as_random(digits):
+    # Given the digits, the product's cold start and its default strategy, against random order
+    images, labels = digits
+    data = Data(images[:1300], labels[:1300], images[1300:], labels[1300:], 10)
+    settings = Settings(strategies=[DEFAULT_STRATEGY, "random"], initial=20, batch=20, budget=80, repeats=1, seed=0)
+    # When each goes from 20 to 100 labels, the oracle answering
+    result = simulate(data, settings)["strategies"]
+    # Then the default strategy's learning curve lies at least as high on average (the area under it).
+    # Measured: 0.945 against 0.891 (seed 0); over seeds 0-2 the closest was 0.945 against 0.932.
+    assert result[DEFAULT_STRATEGY]["auc"] >= result["random"]["auc"], result

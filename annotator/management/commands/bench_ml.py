@@ -1,4 +1,6 @@
-"""``manage.py bench_ml``: decode, scoring and retrain speed of the ml code the worker runs."""
+"""``manage.py bench_ml``: decode, scoring and retrain speed of the ml code the worker runs, and the
+product's own retrain (``product_retrain_s``): the worker's run on the digits demo, from the label
+that asks for it to the version published."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from ml.embeddings import embeddings_ensure, embeddings_read, load_backbone
 from ml.loop import fit_and_score, fit_and_score_features
 from ml.model import predict_proba, predict_proba_features
 from ml.scoring import bald, entropy
-from ml.simulate import choose_batch
+from ml.selection import choose_batch
 from ml.training import train, train_head
 
 
@@ -65,6 +67,11 @@ class Command(BaseCommand):
         parser.add_argument("--decode", type=int, default=500, help="JPEG files to decode for decode speed")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", type=Path, default=None)
+        parser.add_argument(
+            "--product-labels",
+            default="100,300",
+            help="label counts at which the product's retrain of the digits demo is timed (empty: skip)",
+        )
 
     def handle(self, *args, **options) -> None:
         rng = np.random.default_rng(options["seed"])
@@ -123,6 +130,7 @@ class Command(BaseCommand):
                 f"pretrained: embed {embed_rate:.0f} images/s once; head entropy {len(pool_f) / t_ent:.0f}/s, "
                 f"bald {len(pool_f) / t_bald:.0f}/s; retrain+rescore (bald, diverse batch) {t_pre:.1f} s"
             )
+        product = self._product_retrain([int(n) for n in options["product_labels"].split(",") if n.strip()], log)
         report = {
             "decode_images_per_s": round(decode_rate, 1),
             "score_images_per_s": {
@@ -133,9 +141,43 @@ class Command(BaseCommand):
             "embed_images_per_s": {"pretrained": round(embed_rate, 1)},
             "pool": options["pool"],
             "labels": n_labels,
+            "product_retrain_s": {"cnn": {str(n): round(t, 2) for n, (t, _) in product.items()}},
+            "product_retrain_metrics": {"cnn": {str(n): m for n, (_, m) in product.items()}},
         }
         for fam, d in report["score_images_per_s"].items():
             log(f"{fam}: bald/entropy time ratio {d['entropy'] / d['bald']:.2f}")
         log(json.dumps(report))
         if options["json"]:
             options["json"].write_text(json.dumps(report, indent=2) + "\n")
+
+    def _product_retrain(self, label_counts: list[int], log) -> dict[int, tuple[float, dict]]:
+        """Seconds of the worker's retrain (train, calibrate, score, select, save, publish) of a fresh
+        digits demo project at each label count. The labels follow the queue, with a retrain 10
+        labels before each count, so the timed run starts from a previous version, as in use."""
+        from django.contrib.auth import get_user_model
+
+        from annotator import benchdata
+
+        if not label_counts:
+            return {}
+        user, _ = get_user_model().objects.get_or_create(username="bench-ml")
+        out: dict[int, tuple[float, dict]] = {}
+        with tempfile.TemporaryDirectory(prefix="bench-ml-digits-") as tmp:
+            project, truth = benchdata.digits_project_create(name="bench-ml digits", user=user, folder=Path(tmp))
+            try:
+                labeled = 0
+                for n in sorted(label_counts):
+                    benchdata.label_from_queue(project=project, user=user, truth=truth, n=n - 10 - labeled)
+                    benchdata.product_retrain(project=project)
+                    benchdata.label_from_queue(project=project, user=user, truth=truth, n=10)
+                    labeled = n
+                    seconds, metrics = benchdata.product_retrain(project=project)
+                    out[n] = (seconds, metrics)
+                    log(
+                        f"product retrain (cnn, digits demo, {n} labels): {seconds:.1f} s "
+                        f"(training {metrics['train_seconds']:.1f} s, accuracy estimate {metrics['val_accuracy']:.3f})"
+                    )
+            finally:
+                benchdata.digits_project_delete(project)
+                user.delete()
+        return out

@@ -10,6 +10,7 @@ from PIL import Image
 
 from annotator import services
 from annotator.models import Project
+from annotator.training import cold_start_run
 
 DEMO_NAME = "Digits"
 
@@ -49,8 +50,12 @@ class Command(BaseCommand):
             labels=[{"name": str(d), "hotkey": str(d)} for d in range(10)],
             user=admin,
             retrain_every=10,
-            strategy="entropy",
             input_size=32,
         )
         summary = services.items_import_folder(project=project, root=folder, user=admin)
-        self.stdout.write(f'Created demo project "{DEMO_NAME}" with {summary.imported} images.')
+        # The cold start runs here, not only on a worker: the broker may not be up yet.
+        ranked = cold_start_run(project_id=project.id)
+        self.stdout.write(
+            f'Created demo project "{DEMO_NAME}" with {summary.imported} images; '
+            f"the cold start put {ranked} spread-out, typical ones first."
+        )

