@@ -202,11 +202,13 @@ def class_counts(labels: np.ndarray, n_classes: int) -> np.ndarray:
 def unexplored_typical(
     pool_embeddings: np.ndarray, labeled_embeddings: np.ndarray, n: int, *, seed: int = 0
 ) -> np.ndarray:
-    """Up to n pool indices from regions of the (M, D) pool with no labeled item near them.
+    """Up to n pool indices from regions of the (M, D) pool that no labeled item reached.
 
-    The labeled (L, D) and pool points are clustered together into L + n groups; groups holding
-    no labeled item, largest first, each give their most typical member: a second round of the
-    cold start, aimed at what the labels have not reached (a class nobody has labeled yet).
+    The labeled (L, D) and pool points are clustered together into L + n groups; the groups holding
+    no labeled item (and more than one point: not a lone outlier) are ranked by how far their most
+    typical member lies from the nearest labeled item, farthest first, and each gives that member:
+    a second round of the cold start, aimed at what the labels have not reached (a class nobody has
+    labeled yet looks unlike every labeled item, while a part of a labeled class lies near one).
     """
     pool = np.asarray(pool_embeddings, dtype=np.float64)
     labeled = np.asarray(labeled_embeddings, dtype=np.float64).reshape(-1, pool.shape[1] if pool.ndim == 2 else 0)
@@ -215,17 +217,19 @@ def unexplored_typical(
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(len(pool), EXPLORE_SAMPLE, replace=False)) if len(pool) > EXPLORE_SAMPLE else None
     points = pool[sample] if sample is not None else pool
-    x = np.concatenate([labeled, points])
-    _, assign = kmeans(x, min(len(x), len(labeled) + n), rng=rng)
+    _, assign = kmeans(np.concatenate([labeled, points]), min(len(labeled) + len(points), len(labeled) + n), rng=rng)
     reached = set(assign[: len(labeled)].tolist())
-    groups = [g for g in np.unique(assign[len(labeled) :]) if g not in reached]
-    sizes = {g: int((assign[len(labeled) :] == g).sum()) for g in groups}
-    picks = []
-    for g in sorted(groups, key=lambda g: -sizes[g])[:n]:
-        members = np.flatnonzero(assign[len(labeled) :] == g)
-        picks.append(int(members[_most_typical(points[members])]))
-    picks_arr = np.array(picks, dtype=np.int64)
-    return sample[picks_arr] if sample is not None else picks_arr
+    pool_assign = assign[len(labeled) :]
+    candidates = []
+    for group in np.unique(pool_assign):
+        members = np.flatnonzero(pool_assign == group)
+        if group in reached or (len(members) < 2 and len(points) > 1):
+            continue
+        typical = int(members[_most_typical(points[members])])
+        gap = float(np.min(np.linalg.norm(labeled - points[typical], axis=1))) if len(labeled) else 0.0
+        candidates.append((-gap, -len(members), typical))
+    picks = np.array([typical for _, _, typical in sorted(candidates)[:n]], dtype=np.int64)
+    return sample[picks] if sample is not None else picks
 
 
 def _most_typical(points: np.ndarray, neighbours: int = 20) -> int:

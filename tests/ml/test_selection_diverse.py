@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ml.loop import fit_and_score_features
 from ml.selection import (
     choose_batch,
     class_counts,
@@ -97,18 +98,26 @@ def test_class_counts_for_both_kinds_of_labels():
 
 
 def test_coverage_looks_for_the_rare_classes_first():
-    # Given a model's probabilities over 3 classes for 6 pool items, and labels 5 / 1 / 0 per class
+    # Given a model's probabilities over 3 classes for 7 pool items, and labels 5 / 1 / 0 per class
     probs = np.array(
-        [[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.1, 0.6, 0.3], [0.5, 0.4, 0.1], [0.3, 0.3, 0.4], [0.8, 0.1, 0.1]]
+        [
+            [0.9, 0.1, 0.0],
+            [0.2, 0.7, 0.1],
+            [0.1, 0.6, 0.3],
+            [0.5, 0.4, 0.1],
+            [0.3, 0.3, 0.4],
+            [0.8, 0.1, 0.1],
+            [0.4, 0.3, 0.3],
+        ]
     )
     counts = np.array([5, 1, 0])
-    # And embeddings where item 4 lies far from everything labeled
-    pool_emb = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [10, 10], [0.5, 0.5]], dtype=float)
+    # And embeddings where items 4 and 6 lie together, far from everything labeled
+    pool_emb = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [10, 10], [0.5, 0.5], [10.2, 10]], dtype=float)
     labeled_emb = np.array([[0, 0.1], [1, 0.1]], dtype=float)
     picks = coverage_picks(probs, counts, 4, pool_embeddings=pool_emb, labeled_embeddings=labeled_emb)
-    # Then the class with no label gets the unexplored item, the one with one label its two likeliest
-    # members; the class with five is left to the strategy
-    assert picks.tolist() == [4, 1, 2]
+    # Then the class with no label gets an item of the unexplored region, the one with one label its
+    # two likeliest members; the class with five is left to the strategy
+    assert picks[0] in (4, 6) and picks[1:].tolist() == [1, 2]
     # Without embeddings a class nobody labeled cannot be searched for, the others still are
     assert coverage_picks(probs, counts, 4).tolist() == [1, 2]
     assert coverage_picks(probs, np.array([3, 3, 3]), 4).size == 0
@@ -142,3 +151,29 @@ def test_a_planned_batch_gives_coverage_up_to_half_and_the_rest_to_the_strategy(
     # Once every class has enough labels, the strategy has the whole batch
     full = plan_batch(scores, 6, strategy="margin", selection="topk", probs=probs, counts=np.full(4, 3))
     assert full.tolist() == top_k(scores, 6).tolist()
+
+
+def test_a_rare_class_nobody_labeled_is_searched_for():
+    # Given four classes of embeddings, one of them rare (8 of 188 items), and labels for the others only
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 16)) * 5
+    y = np.repeat(np.arange(4), [60, 60, 60, 8])
+    x = (centres[y] + rng.normal(size=(len(y), 16))).astype(np.float32)
+    labeled = np.concatenate([np.flatnonzero(y == c)[:3] for c in range(3)])
+    pool = np.setdiff1d(np.arange(len(y)), labeled)
+    result = fit_and_score_features(x[labeled], y[labeled], x[pool], 4, strategy="margin", seed=0)
+    # When the next batch of 10 is planned
+    batch = plan_batch(
+        result.scores,
+        10,
+        strategy="margin",
+        selection="diverse",
+        probs=result.probs,
+        counts=class_counts(y[labeled], 4),
+        embeddings=result.embeddings,
+        explore=(result.embeddings, result.labeled_embeddings),
+    )
+    # Then it holds an item of the rare class, first
+    assert y[pool[batch[0]]] == 3
+    # And each labeled class with 3 labels is left to the strategy
+    assert len(batch) == 10
