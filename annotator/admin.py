@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -21,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from annotator import services
+from annotator import selectors, services
 from annotator.models import (
     Annotation,
     Item,
@@ -32,6 +33,7 @@ from annotator.models import (
     Project,
     ReviewAction,
     ReviewStatus,
+    label_class_name_clean,
 )
 from annotator.templatetags.figures import accuracy_text
 
@@ -125,8 +127,17 @@ class LeaseFilter(admin.SimpleListFilter):
 
 
 class LabelClassInline(admin.TabularInline):
+    """The project's classes in order, read only: a class is added, renamed or deleted on its own page
+    (``LabelClassAdmin``), through the services that keep stored answers and class indices valid."""
+
     model = LabelClass
     extra = 0
+    fields = readonly_fields = ["index", "name", "hotkey"]
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class MembershipInline(admin.TabularInline):
@@ -247,8 +258,50 @@ class MembershipAdmin(admin.ModelAdmin):
     autocomplete_fields = ["project", "user"]
 
 
+class LabelClassForm(forms.ModelForm):
+    """A class's name and hotkey, checked as on every other path (``services.label_class_check``)."""
+
+    class Meta:
+        model = LabelClass
+        fields = ["project", "name", "hotkey"]
+
+    def clean_name(self) -> str:
+        return label_class_name_clean(self.cleaned_data["name"])  # its ValidationError is the field's error
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        editing = self.instance.pk is not None
+        project = self.instance.project if editing else cleaned.get("project")
+        if project is not None and "name" in cleaned:
+            try:
+                cleaned["name"], hotkey = services.label_class_check(
+                    project=project,
+                    name=cleaned["name"],
+                    hotkey=cleaned.get("hotkey") or None,
+                    label_class=self.instance if editing else None,
+                )
+            except services.ServiceError as exc:
+                raise forms.ValidationError(str(exc)) from exc
+            if editing:
+                cleaned["hotkey"] = hotkey
+        return cleaned
+
+
+#: How the delete page words what refers to a class, one and many (``selectors.label_class_uses``).
+CLASS_USES = {
+    "labeled": ("item labeled with it", "items labeled with it"),
+    "annotations": ("annotation (history included)", "annotations (history included)"),
+    "predicted": ("pre-label", "pre-labels"),
+    "reviewed": ("review decision or suggestion", "review decisions or suggestions"),
+}
+
+
 @admin.register(LabelClass)
 class LabelClassAdmin(admin.ModelAdmin):
+    """Classes are appended (the next index), renamed with every stored answer that names them, and
+    deleted only while nothing refers to them: all through the services."""
+
+    form = LabelClassForm
     list_display = ["name", "project", "index", "hotkey"]
     list_filter = ["project"]
     list_select_related = ["project"]
@@ -256,8 +309,29 @@ class LabelClassAdmin(admin.ModelAdmin):
     autocomplete_fields = ["project"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: LabelClass | None = None) -> list[str]:
-        """A class's project and index are fixed once it exists: the index is the models' output index."""
-        return ["project", "index"] if obj is not None else []
+        """The index is given (the next one), and with the project fixed once the class exists."""
+        return ["project", "index"] if obj is not None else ["index"]
+
+    def save_model(self, request: HttpRequest, obj: LabelClass, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            data = form.cleaned_data
+            saved = services.label_class_update(label_class=obj, name=data["name"], hotkey=data.get("hotkey", ""))
+        else:
+            saved = services.label_class_add(project=obj.project, name=obj.name, hotkey=obj.hotkey or None)
+        obj.pk, obj.index, obj.name, obj.hotkey = saved.pk, saved.index, saved.name, saved.hotkey
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[list[Any], dict, set, list[str]]:
+        """A class that answers, pre-labels or reviews refer to is not deleted (the answers would go,
+        and the models' outputs would shift): the delete page says what refers to it instead."""
+        refused = []
+        for label_class in objs:
+            uses = selectors.label_class_uses(label_class=label_class)
+            if uses:
+                said = ", ".join(f"{n} {CLASS_USES[kind][n != 1]}" for kind, n in uses.items())
+                refused.append(f"{label_class.project} / {label_class}: {said} (a class can be renamed instead)")
+        if refused:
+            return [], {}, set(), refused
+        return super().get_deleted_objects(objs, request)
 
 
 @admin.register(Item)

@@ -7,11 +7,18 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,21 +27,32 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from annotator import schemas, selectors, services
 from annotator.models import (
     DEFAULT_STRATEGY,
+    INPUT_SIZE,
+    LABEL_CLASS_NAME_MAX_LENGTH,
+    LABELS_PER_ITEM,
+    LEASE_SECONDS,
+    RETRAIN_EVERY,
     Item,
     Membership,
     ModelFamily,
     ModelVersion,
     Project,
     QueryStrategy,
+    Range,
     ReviewAction,
     ReviewReason,
     ReviewStatus,
+    label_class_name_clean,
 )
+from annotator.parsers import JSONParser
 from annotator.responses import export_response, item_image_response
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus service and model validation errors as 400 with a ``detail`` message."""
+    """DRF's handler, plus service and model validation errors as 400 with a ``detail`` message
+    (409 for a conflict with what is stored or held by someone else)."""
+    if isinstance(exc, services.ConflictError):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, services.ServiceError):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
@@ -88,9 +106,10 @@ def model_version_data(version: ModelVersion) -> dict[str, Any]:
     }
 
 
-def item_data(item: Item, request: Request, *, project: Project, show_prelabel: bool = True) -> dict[str, Any]:
+def item_data(item: Item, request: Request, *, project: Project, show_prelabel: bool) -> dict[str, Any]:
     """An item as served to annotators; ``item`` carries the names set by ``services.item_with_names``.
-    Its pre-label is ``unsure`` when less confident than the project's ``prelabel_threshold``."""
+    Its pre-label is ``unsure`` when less confident than the project's ``prelabel_threshold``. Without
+    ``show_prelabel``, nothing of the model's guess: no pre-label and no score."""
     prelabel = None
     if show_prelabel and item.pred_label_id is not None and item.pred_version_id is not None:
         confidence = item.pred_confidence
@@ -111,26 +130,61 @@ def item_data(item: Item, request: Request, *, project: Project, show_prelabel: 
         "label": item.label_name,
         "labels": item.labels,
         "prelabel": prelabel,
-        "score": item.score,
+        "score": item.score if show_prelabel else None,
         "lease_until": item.lease_until,
     }
 
 
+class CanCreateProjects(BasePermission):
+    """Listing is for every logged-in user; creating a project needs the permission an admin grants."""
+
+    message = selectors.PROJECT_CREATE_REFUSED
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return request.method in SAFE_METHODS or selectors.user_can_create_projects(user=request.user)
+
+
+def range_field(bounds: Range, **kwargs: Any) -> serializers.IntegerField:
+    """An integer field with the bounds and the message of a setting's one range (``models.Range``)."""
+    return serializers.IntegerField(
+        min_value=bounds.low, max_value=bounds.high, error_messages=bounds.error_messages, **kwargs
+    )
+
+
+@extend_schema_field({"type": "string", "maxLength": LABEL_CLASS_NAME_MAX_LENGTH})
+class ClassNameField(serializers.Field):
+    """A class name as sent: text only, as everywhere else (no number or object becomes a name); the
+    service checks it by the one rule (``models.label_class_name_clean``), which also says this."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            try:
+                label_class_name_clean(data)
+            except DjangoValidationError as exc:
+                raise ValidationError(exc.messages) from exc
+        return data
+
+    def to_representation(self, value: Any) -> str:
+        return value
+
+
 class ProjectListCreateApi(APIView):
+    permission_classes = [IsAuthenticated, CanCreateProjects]
+
     @extend_schema_serializer(component_name="ProjectCreate")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         labels = serializers.ListField(child=serializers.JSONField(), allow_empty=False, max_length=500)
-        retrain_every = serializers.IntegerField(min_value=1, max_value=100_000, default=10)
+        retrain_every = range_field(RETRAIN_EVERY, default=10)
         strategy = serializers.ChoiceField(choices=QueryStrategy.values, default=DEFAULT_STRATEGY)
-        input_size = serializers.IntegerField(min_value=8, max_value=512, default=32)
+        input_size = range_field(INPUT_SIZE, default=32)
         model_family = serializers.ChoiceField(choices=ModelFamily.values, default=ModelFamily.CNN)
         backbone_path = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
         allow_flips = serializers.BooleanField(default=False)
         multi_label = serializers.BooleanField(default=False)
-        labels_per_item = serializers.IntegerField(min_value=1, max_value=20, default=1)
+        labels_per_item = range_field(LABELS_PER_ITEM, default=1)
         show_prelabels = serializers.BooleanField(default=True)
-        lease_seconds = serializers.IntegerField(min_value=10, max_value=86_400, required=False)
+        lease_seconds = range_field(LEASE_SECONDS, required=False)
         prelabel_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
 
     @extend_schema(responses={200: schemas.ProjectOut(many=True)})
@@ -138,13 +192,14 @@ class ProjectListCreateApi(APIView):
         projects = selectors.project_list_for_user(user=request.user).order_by("id")
         return Response([project_data(p) for p in projects])
 
-    @extend_schema(request=InputSerializer, responses={201: schemas.ProjectOut, 400: schemas.BAD_REQUEST})
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: schemas.ProjectOut, 400: schemas.BAD_REQUEST, 403: schemas.FORBIDDEN},
+        description="Needs the permission to create projects (“Can add project”), which an admin grants.",
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        for entry in serializer.validated_data["labels"]:
-            if not isinstance(entry, (str, dict)):
-                raise ValidationError({"labels": ["Each label is a name or an object with name and hotkey."]})
         project = services.project_create(user=request.user, **serializer.validated_data)
         return Response(project_data(project), status=status.HTTP_201_CREATED)
 
@@ -155,9 +210,9 @@ class ProjectDetailApi(APIView):
         name = serializers.CharField(max_length=200, required=False)
         show_prelabels = serializers.BooleanField(required=False)
         prelabel_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
-        labels_per_item = serializers.IntegerField(min_value=1, max_value=20, required=False)
-        lease_seconds = serializers.IntegerField(min_value=10, max_value=86_400, required=False)
-        retrain_every = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
+        labels_per_item = range_field(LABELS_PER_ITEM, required=False)
+        lease_seconds = range_field(LEASE_SECONDS, required=False)
+        retrain_every = range_field(RETRAIN_EVERY, required=False)
         strategy = serializers.ChoiceField(choices=QueryStrategy.values, required=False)
 
     @extend_schema(responses={200: schemas.ProjectOut, 404: schemas.NOT_FOUND})
@@ -188,7 +243,7 @@ class LabelClassListApi(APIView):
 
     @extend_schema_serializer(component_name="ClassAdd")
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=100)
+        name = ClassNameField()
         hotkey = serializers.CharField(max_length=1, required=False, allow_blank=True)
 
     @extend_schema(responses={200: schemas.ClassCountOut(many=True), 404: schemas.NOT_FOUND})
@@ -231,7 +286,7 @@ class NextItemApi(APIView):
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
-        exclude = parse_id_list(request.query_params.get("exclude", ""))
+        exclude = query_ids(request, "exclude")
         item = services.item_lease_next(project=project, user=request.user, exclude=exclude)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -239,13 +294,26 @@ class NextItemApi(APIView):
 
 
 class UndoApi(APIView):
+    @extend_schema_serializer(component_name="UndoIn")
+    class InputSerializer(serializers.Serializer):
+        client_token = serializers.CharField(
+            max_length=100,
+            required=False,
+            allow_blank=True,
+            allow_null=True,
+            help_text="The same token again gets the first answer and undoes nothing more (safe retries).",
+        )
+
     @extend_schema(
-        request=None,
-        responses={200: schemas.ItemOut, 204: OpenApiResponse(description="Nothing to undo."), 404: schemas.NOT_FOUND},
+        request=InputSerializer,
+        responses={200: schemas.ItemOut, 204: OpenApiResponse(description="Nothing to undo."), **schemas.ERRORS},
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
-        item = services.annotation_undo(project=project, user=request.user)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token = serializer.validated_data.get("client_token")
+        item = services.annotation_undo(project=project, user=request.user, client_token=token)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         shown = selectors.item_with_names(item.id)
@@ -259,11 +327,34 @@ class AnnotationStatsApi(APIView):
         return Response(selectors.annotation_stats(project=project))
 
 
-def parse_id_list(value: str) -> list[int]:
+#: The largest id: the database's ids are signed 64-bit integers, and a larger number in a query
+#: fails in the database driver (``OverflowError``) instead of matching nothing.
+ID_MAX = 2**63 - 1
+
+
+def _query_id(part: str, name: str, expected: str) -> int:
     try:
-        return [int(part) for part in value.split(",") if part.strip()][:100]
-    except ValueError as exc:
-        raise ValidationError({"exclude": ["A comma-separated list of item ids."]}) from exc
+        value = int(part)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= ID_MAX:
+        raise ValidationError({name: [f"{expected}, from 1 to {ID_MAX}; got {part[:30]!r}."]})
+    return value
+
+
+def query_ids(request: Request, name: str, *, limit: int = 100) -> list[int]:
+    """The query parameter ``name`` as a comma-separated list of item ids (the first ``limit``).
+    Every integer a query parameter carries is read here or by ``query_id``: anything but whole
+    numbers from 1 to ``ID_MAX`` is a 400 naming the parameter."""
+    expected = "A comma-separated list of item ids (whole numbers)"
+    parts = request.query_params.get(name, "").split(",")
+    return [_query_id(part, name, expected) for part in parts if part.strip()][:limit]
+
+
+def query_id(request: Request, name: str, *, what: str) -> int | None:
+    """The query parameter ``name`` as one id (``None`` when absent or empty), checked as ``query_ids``."""
+    value = request.query_params.get(name, "")
+    return _query_id(value, name, f"A {what} (a whole number)") if value.strip() else None
 
 
 class ItemDetailApi(APIView):
@@ -271,7 +362,8 @@ class ItemDetailApi(APIView):
     def get(self, request: Request, item_id: int) -> Response:
         item = selectors.item_get_for_user(user=request.user, item_id=item_id)
         shown = selectors.item_with_names(item.id)
-        return Response(item_data(shown, request, project=item.project, show_prelabel=item.project.show_prelabels))
+        visible = selectors.prelabels_visible(user=request.user, project=item.project)
+        return Response(item_data(shown, request, project=item.project, show_prelabel=visible))
 
 
 class ItemImageApi(APIView):
@@ -282,7 +374,7 @@ class ItemImageApi(APIView):
 
 
 class ItemSkipApi(APIView):
-    @extend_schema(request=None, responses={200: schemas.SkipOut, **schemas.ERRORS})
+    @extend_schema(request=None, responses={200: schemas.SkipOut, **schemas.ERRORS, 409: schemas.CONFLICT})
     def post(self, request: Request, item_id: int) -> Response:
         item = selectors.item_get_for_user(user=request.user, item_id=item_id)
         services.item_skip(item=item, user=request.user)
@@ -306,7 +398,13 @@ class AnnotationCreateApi(APIView):
         duration_ms = serializers.IntegerField(min_value=0, max_value=86_400_000, required=False, allow_null=True)
 
     @extend_schema(
-        request=InputSerializer, responses={201: schemas.AnnotationOut, 200: schemas.AnnotationOut, **schemas.ERRORS}
+        request=InputSerializer,
+        responses={
+            201: schemas.AnnotationOut,
+            200: schemas.AnnotationOut,
+            **schemas.ERRORS,
+            409: schemas.CONFLICT,
+        },
     )
     def post(self, request: Request, item_id: int) -> Response:
         item = selectors.item_get_for_user(user=request.user, item_id=item_id)
@@ -465,10 +563,21 @@ class ItemListApi(APIView):
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
+        visible = selectors.prelabels_visible(user=request.user, project=project)
+        if not visible:
+            # Filtering or ordering on the model's guess would show it as well as the fields would.
+            data = filters.validated_data
+            refused = [name for name in ("predicted", "min_score", "max_score") if name in data]
+            refused += ["order"] if data["order"] == "-score" else []
+            if refused:
+                reason = "This project hides the model's pre-labels (and scores) from annotators."
+                raise ValidationError({name: [reason] for name in refused})
         items = selectors.item_list(project=project, **filters.validated_data)
         paginator = ItemPagination()
         page = paginator.paginate_queryset(items, request, view=self)
-        return paginator.get_paginated_response([item_data(i, request, project=project) for i in page])
+        return paginator.get_paginated_response(
+            [item_data(i, request, project=project, show_prelabel=visible) for i in page]
+        )
 
 
 class AnnotationListApi(APIView):
@@ -481,11 +590,7 @@ class AnnotationListApi(APIView):
     def get(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         is_manager = selectors.project_role(user=request.user, project=project) == Membership.Role.MANAGER
-        user_id = request.query_params.get("user")
-        try:
-            user_id = int(user_id) if user_id else None
-        except ValueError as exc:
-            raise ValidationError({"user": ["A user id."]}) from exc
+        user_id = query_id(request, "user", what="user id")
         if not is_manager:
             user_id = request.user.pk
         active = {"true": True, "false": False}.get(request.query_params.get("active", "").lower())
@@ -603,7 +708,7 @@ class ReviewNextApi(APIView):
     def get(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         require_manager(request.user, project)
-        exclude = parse_id_list(request.query_params.get("exclude", ""))
+        exclude = query_ids(request, "exclude")
         item = selectors.review_next(project=project, exclude=exclude)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)

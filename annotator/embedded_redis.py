@@ -9,8 +9,10 @@ from pathlib import Path
 import redis
 
 
-def start(socket_path: Path, *, timeout: float = 10.0) -> subprocess.Popen | None:
-    """Start redis-server on a unix socket unless one already answers there.
+def start(socket_path: Path, *, timeout: float = 10.0, new_session: bool = False) -> subprocess.Popen | None:
+    """Start redis-server on a unix socket unless one already answers there; with ``new_session``, in a
+    session (and process group) of its own, out of reach of the terminal's Ctrl-C (``manage.py serve``
+    stops it last).
 
     Returns the process (the caller stops it), or ``None`` when a server was already running.
     """
@@ -40,6 +42,7 @@ def start(socket_path: Path, *, timeout: float = 10.0) -> subprocess.Popen | Non
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=new_session,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

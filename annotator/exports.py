@@ -18,6 +18,16 @@ from typing import IO, Any
 from annotator.zipstream import ZipWriter
 
 CSV_COLUMNS = ["filename", "label", "annotator", "created"]
+#: A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_row(values: Iterable[Any]) -> list[str]:
+    """A row for ``csv.writer``, each cell as text with a single quote before a leading formula
+    character (OWASP's advice on CSV injection), so that a spreadsheet shows it instead of running
+    it. Every CSV the tool writes goes through this."""
+    cells = ["" if value is None else str(value) for value in values]
+    return ["'" + cell if cell.startswith(FORMULA_STARTS) else cell for cell in cells]
 
 
 def csv_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
@@ -31,11 +41,11 @@ def csv_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
         buffer.truncate(0)
         return text
 
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(csv_row(CSV_COLUMNS))
     yield take()
     for row in rows:
         label = ";".join(row["labels"])
-        writer.writerow([row["filename"], label, row["annotator"], row["created"].isoformat()])
+        writer.writerow(csv_row([row["filename"], label, row["annotator"], row["created"].isoformat()]))
         yield take()
 
 

@@ -18,6 +18,8 @@ from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
+from annotator.paths import is_under
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 # MPO is how Pillow opens the multi-picture JPEGs of many phone cameras.
 FORMAT_SUFFIX = {
@@ -210,7 +212,8 @@ def iter_manifest(
 ) -> Iterator[Candidate | Rejected]:
     """Yield checked images named by manifest rows, relative to ``root``, with the row's label.
 
-    A file outside ``root``, missing, or with a label that is not a class is rejected by name.
+    A file outside ``root`` (also through a linked folder), missing, or with a label that is not a
+    class is rejected by name.
     """
     root = root.resolve()
     for filename, label in rows:
@@ -224,6 +227,11 @@ def iter_manifest(
         path = root / rel
         if path.is_symlink():
             yield Rejected(filename, "symbolic links are not followed")
+            continue
+        # A folder on the way may be a link: what is read is the resolved file, and it must be inside ``root``.
+        path = path.resolve()
+        if not is_under(path, [root]):
+            yield Rejected(filename, "the file is outside the folder (reached through a symbolic link)")
             continue
         try:
             with path.open("rb") as fh:

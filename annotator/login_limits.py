@@ -1,67 +1,99 @@
 """Login attempts, rate-limited: after ``LOGIN_MAX_FAILURES`` failed logins for one username or
-from one address within ``LOGIN_FAILURE_WINDOW`` seconds, further attempts get 429 until the
-window passes. Counts live in Django's cache, which every web process shares."""
+from one address, each within ``LOGIN_FAILURE_WINDOW`` seconds of the one before, further attempts
+get 429 until the window passes with no new failure. Counts live in Django's cache, which every web
+process shares.
+
+One implementation for every login path: failures are counted from Django's ``user_login_failed``
+signal (sent by ``authenticate()``, so by any form or view that checks a password) and cleared by
+``user_logged_in``; ``limit_logins`` wraps each view that takes a password (the app's
+``/accounts/login/`` and the admin's ``/admin/login/``) and refuses a blocked one before it checks
+anything. Tokens are made on the account page, by a logged-in session only.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import views as auth_views
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 
 def client_address(request: HttpRequest) -> str:
-    """The caller's address; behind a trusted reverse proxy, the first ``X-Forwarded-For`` hop."""
-    if settings.TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+    """The caller's address. Behind ``TRUSTED_PROXIES`` reverse proxies (with ``TRUST_X_FORWARDED_FOR``),
+    the ``X-Forwarded-For`` hop that many entries from the right: the one the outermost trusted proxy
+    appended. Entries left of it are whatever the client sent, so they are never used."""
+    if settings.TRUST_X_FORWARDED_FOR and settings.TRUSTED_PROXIES > 0:
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [hop for hop in hops if hop]
+        if hops:
+            # Fewer hops than proxies: the farthest one, still written by a trusted proxy.
+            return hops[max(0, len(hops) - settings.TRUSTED_PROXIES)]
     return request.META.get("REMOTE_ADDR", "")
 
 
-def _keys(request: HttpRequest) -> list[str]:
-    username = request.POST.get("username", "").strip().lower()
-    digest = hashlib.sha256(username.encode()).hexdigest()[:32]
+def _keys(request: HttpRequest, username: str) -> list[str]:
+    digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
     return [f"login-fail:user:{digest}", f"login-fail:addr:{client_address(request)}"]
 
 
-def is_blocked(request: HttpRequest) -> bool:
-    return any((cache.get(key) or 0) >= settings.LOGIN_MAX_FAILURES for key in _keys(request))
+def _posted_username(request: HttpRequest) -> str:
+    return request.POST.get("username", "")
 
 
-def record_failure(request: HttpRequest) -> None:
-    for key in _keys(request):
-        if cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW):
+def is_blocked(request: HttpRequest, username: str) -> bool:
+    return any((cache.get(key) or 0) >= settings.LOGIN_MAX_FAILURES for key in _keys(request, username))
+
+
+def record_failure(request: HttpRequest, username: str) -> None:
+    window = settings.LOGIN_FAILURE_WINDOW
+    for key in _keys(request, username):
+        if cache.add(key, 1, timeout=window):
             continue
         try:
             cache.incr(key)
         except ValueError:  # expired in between
-            cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW)
+            cache.add(key, 1, timeout=window)
+        else:
+            # Some caches (files, the database) reset a key's expiry to their default on incr.
+            cache.touch(key, timeout=window)
 
 
-def clear(request: HttpRequest) -> None:
-    cache.delete_many(_keys(request))
+def clear(request: HttpRequest, username: str) -> None:
+    cache.delete_many(_keys(request, username))
 
 
-class RateLimitedLoginView(auth_views.LoginView):
-    """Django's login view with a limit on failed attempts."""
+def refusal(request: HttpRequest) -> HttpResponse:
+    """429 with a readable page."""
+    minutes = max(1, settings.LOGIN_FAILURE_WINDOW // 60)
+    message = f"Too many failed logins. Try again in {minutes} minutes."
+    return render(request, "registration/login_limited.html", {"message": message}, status=429)
 
-    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if is_blocked(request):
-            minutes = max(1, settings.LOGIN_FAILURE_WINDOW // 60)
-            form = self.get_form()
-            form.add_error(None, f"Too many failed logins. Try again in {minutes} minutes.")
-            response = self.render_to_response(self.get_context_data(form=form))
-            response.status_code = 429
-            return response
-        return super().post(request, *args, **kwargs)
 
-    def form_invalid(self, form) -> HttpResponse:
-        record_failure(self.request)
-        return super().form_invalid(form)
+def limit_logins(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A login view whose POST is refused, before any password is checked, while its username or
+    address is blocked."""
 
-    def form_valid(self, form) -> HttpResponse:
-        clear(self.request)
-        return super().form_valid(form)
+    @wraps(view)
+    def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "POST" and is_blocked(request, _posted_username(request)):
+            return refusal(request)
+        return view(request, *args, **kwargs)
+
+    return limited
+
+
+def on_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs) -> None:
+    """``user_login_failed``: count the failure (calls made without a request, such as scripts, are not)."""
+    if request is not None:
+        record_failure(request, str(credentials.get("username") or ""))
+
+
+def on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs) -> None:
+    """``user_logged_in``: a successful login clears its username's and address's counts."""
+    if request is not None:
+        clear(request, user.get_username())

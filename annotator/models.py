@@ -5,10 +5,14 @@ Invariants live here as constraints and indexes; behaviour lives in services and
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
+from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -35,15 +39,54 @@ class ModelFamily(models.TextChoices):
     TORCHSCRIPT = "torchscript", "Your TorchScript backbone + small head"
 
 
+@dataclass(frozen=True)
+class Range:
+    """The inclusive range of an integer setting, defined once: the model field's validators, the bounds
+    of the API's and the pages' fields, and the services' checks all come from it, with one message
+    that says the range."""
+
+    name: str
+    low: int
+    high: int
+    unit: str = ""
+
+    @property
+    def message(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.name} must be between {self.low} and {self.high}{unit}."
+
+    @property
+    def error_messages(self) -> dict[str, str]:
+        """A form or serializer field's ``error_messages``: the range's message for either bound."""
+        return {"min_value": self.message, "max_value": self.message}
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
+
+    def validators(self) -> list[MinValueValidator | MaxValueValidator]:
+        return [MinValueValidator(self.low, message=self.message), MaxValueValidator(self.high, message=self.message)]
+
+
+RETRAIN_EVERY = Range("retrain_every", 1, 100_000)
+LABELS_PER_ITEM = Range("labels_per_item", 1, 20)
+LEASE_SECONDS = Range("lease_seconds", 10, 86_400, "seconds")
+#: From 16: the smallest input the CNN takes (``ml.model.build_model``).
+INPUT_SIZE = Range("input_size", 16, 512, "pixels")
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created = models.DateTimeField(auto_now_add=True)
-    retrain_every = models.PositiveIntegerField(default=10, help_text="Retrain after this many new labels.")
+    retrain_every = models.PositiveIntegerField(
+        default=10, validators=RETRAIN_EVERY.validators(), help_text="Retrain after this many new labels."
+    )
     strategy = models.CharField(max_length=32, choices=QueryStrategy.choices, default=DEFAULT_STRATEGY)
-    input_size = models.PositiveSmallIntegerField(default=32, help_text="Side of the square model input, pixels.")
+    input_size = models.PositiveSmallIntegerField(
+        default=32, validators=INPUT_SIZE.validators(), help_text="Side of the square model input, pixels."
+    )
     model_family = models.CharField(max_length=16, choices=ModelFamily.choices, default=ModelFamily.CNN)
     backbone_path = models.CharField(
         max_length=500, blank=True, help_text="TorchScript backbone file, for the torchscript family."
@@ -51,8 +94,12 @@ class Project(models.Model):
     allow_flips = models.BooleanField(default=False, help_text="Mirror images in training augmentation.")
     multi_label = models.BooleanField(default=False, help_text="Several classes per image.")
     show_prelabels = models.BooleanField(default=True, help_text="Show the model's pre-labels to annotators.")
-    labels_per_item = models.PositiveSmallIntegerField(default=1, help_text="Different annotators who label each item.")
-    lease_seconds = models.PositiveIntegerField(default=300, help_text="How long /next holds an item.")
+    labels_per_item = models.PositiveSmallIntegerField(
+        default=1, validators=LABELS_PER_ITEM.validators(), help_text="Different annotators who label each item."
+    )
+    lease_seconds = models.PositiveIntegerField(
+        default=300, validators=LEASE_SECONDS.validators(), help_text="How long /next holds an item."
+    )
     prelabel_threshold = models.FloatField(
         default=0.5,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
@@ -94,12 +141,64 @@ class Membership(models.Model):
         return f"{self.user} in {self.project} as {self.role}"
 
 
+LABEL_CLASS_NAME_MAX_LENGTH = 100
+#: Characters no class name may hold: controls (NUL, tab, newline, DEL, C1), invisible format characters
+#: (zero-width space, direction marks, soft hyphen), surrogates, line and paragraph separators.
+_NOT_IN_NAMES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+#: Format characters that are part of writing: the zero-width non-joiner (Persian, Indic scripts) and
+#: joiner (emoji such as 👩‍💻).
+_JOINERS = {"\u200c", "\u200d"}
+
+
+def label_class_name_clean(value: Any) -> str:
+    """The one rule for a class name, on every path (API, pages, admin, the field's validator): text,
+    trimmed of surrounding white space, not empty, at most ``LABEL_CLASS_NAME_MAX_LENGTH`` characters,
+    no control or invisible characters (a class named with a NUL could never be labeled), no slashes
+    and not ``.`` or ``..`` (exports name folders after classes). Returns the trimmed name; raises
+    ``ValidationError`` saying what is wrong. Uniqueness in a project: ``label_class_name_key``."""
+    if not isinstance(value, str):
+        shown = repr(value)
+        shown = shown if len(shown) <= 40 else shown[:40] + "…"
+        raise ValidationError(f"A class name must be text, not {shown}.", code="invalid")
+    name = value.strip()
+    if not name:
+        raise ValidationError("A class name must not be empty.", code="invalid")
+    if len(name) > LABEL_CLASS_NAME_MAX_LENGTH:
+        limit = LABEL_CLASS_NAME_MAX_LENGTH
+        raise ValidationError(f"Class name {name[:20]!r}… is longer than {limit} characters.", code="invalid")
+    bad = next((c for c in name if unicodedata.category(c) in _NOT_IN_NAMES and c not in _JOINERS), None)
+    if bad is not None:
+        raise ValidationError(
+            f"Class name {name!r} holds the control character U+{ord(bad):04X}; use visible characters.",
+            code="invalid",
+        )
+    if "/" in name or "\\" in name or name in {".", ".."}:
+        raise ValidationError(
+            f"Class name {name!r} must not contain slashes or be . or .. (exports name folders after classes).",
+            code="invalid",
+        )
+    return name
+
+
+def label_class_name_key(name: str) -> str:
+    """What two classes of a project may not share: names are unique whatever their case, since an
+    export names a folder after each class and the file systems of macOS and Windows ignore case."""
+    return name.casefold()
+
+
+def validate_label_class_name(value: Any) -> None:
+    """The rule as the field's validator (model forms, the admin): a stored name is already trimmed."""
+    if label_class_name_clean(value) != value:
+        raise ValidationError("A class name must not start or end with white space.", code="invalid")
+
+
 class LabelClass(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="classes")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=LABEL_CLASS_NAME_MAX_LENGTH, validators=[validate_label_class_name])
     hotkey = models.CharField(max_length=1, blank=True)
     index = models.PositiveSmallIntegerField(
-        help_text="Position in the project's ordered list; the model's output index."
+        help_text="Orders the project's classes; a class's model output is its position in this order "
+        "(selectors.class_order), as a deleted class leaves a gap."
     )
 
     class Meta:
@@ -156,7 +255,10 @@ class Item(models.Model):
     cache_row = models.IntegerField(null=True, blank=True, help_text="Row in the project's decoded-array cache.")
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNLABELED)
-    label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Every reference to a class is RESTRICT: a class that labels, pre-labels or reviews refer to is not
+    # deleted (its answers would go, and the class indices would shift under the models), while a
+    # deleted project still takes its classes and everything referring to them along.
+    label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
     labeled_at = models.DateTimeField(null=True, blank=True)
     labels = models.JSONField(null=True, blank=True, help_text="Multi-label projects: the class names.")
     n_annotations = models.PositiveSmallIntegerField(default=0, help_text="Active annotations by people.")
@@ -169,7 +271,7 @@ class Item(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
 
     # The current model's pre-label for this item.
-    pred_label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    pred_label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
     pred_confidence = models.FloatField(null=True, blank=True)
     pred_probs = models.JSONField(null=True, blank=True)
     pred_version = models.ForeignKey("ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -183,14 +285,14 @@ class Item(models.Model):
         null=True, blank=True, help_text="Label quality from the last scan, 0..1; lower = more likely wrong."
     )
     review_suggested = models.ForeignKey(
-        LabelClass, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="The model's class."
+        LabelClass, null=True, blank=True, on_delete=models.RESTRICT, related_name="+", help_text="The model's class."
     )
     review_confidence = models.FloatField(null=True, blank=True, help_text="The model's probability of its class.")
     review_label = models.ForeignKey(
         LabelClass,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.RESTRICT,
         related_name="+",
         help_text="The label a manager reviewed; a different label makes the item eligible for a flag again.",
     )
@@ -243,7 +345,7 @@ class Annotation(models.Model):
         LabelClass,
         null=True,
         blank=True,
-        on_delete=models.CASCADE,
+        on_delete=models.RESTRICT,  # history is kept: a class with annotations is not deleted
         related_name="annotations",
         help_text="The class; empty on multi-label projects, which use labels.",
     )

@@ -7,7 +7,7 @@ import tempfile
 
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 
-from annotator import exports, selectors
+from annotator import exports, renditions, selectors
 from annotator.models import Item, Project
 
 EXPORT_FORMATS = ("csv", "jsonl", "coco", "imagefolder")
@@ -50,6 +50,8 @@ def open_item_file(item: Item):
 
 
 def item_image_response(item: Item) -> FileResponse:
-    response = FileResponse(item.file.open("rb"))
+    """The item's image as browsers can display it (a PNG rendition of a TIFF), its type from its name."""
+    storage = item.file.storage
+    response = FileResponse(storage.open(renditions.display_name(storage, item.file.name), "rb"))
     response["Cache-Control"] = "private, max-age=86400"
     return response

@@ -141,6 +141,7 @@ BAD_REQUEST = OpenApiResponse(description="Invalid input; the body names the fie
 FORBIDDEN = OpenApiResponse(DetailOut, description="Not allowed for this role.")
 NOT_FOUND = OpenApiResponse(DetailOut, description="No such object, or not a member of its project.")
 ERRORS = {400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND}
+CONFLICT = OpenApiResponse(DetailOut, description="In conflict with what is stored, or held by someone else.")
 BINARY = OpenApiResponse(description="A file download.")
 EXCLUDE = OpenApiParameter("exclude", str, description="Comma-separated ids of items the caller already holds.")
 EXPORT_FORMAT = OpenApiParameter("format", str, enum=["csv", "jsonl", "coco", "imagefolder"], default="csv")

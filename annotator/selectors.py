@@ -27,6 +27,19 @@ from annotator.models import (
 )
 from ml.selection import MIN_CLASS_LABELS
 
+#: The Django permission ("Can add project") that lets a user create projects, and so become their
+#: manager. An admin grants it on the admin's user or group page; superusers have every permission.
+PROJECT_CREATE_PERMISSION = "annotator.add_project"
+#: What the page and the API say to someone without it.
+PROJECT_CREATE_REFUSED = (
+    "You do not have the permission to create projects. Ask an admin to give it to you "
+    "(“Can add project”, on your user or group page in the admin)."
+)
+
+
+def user_can_create_projects(*, user: AbstractBaseUser) -> bool:
+    return user.has_perm(PROJECT_CREATE_PERMISSION)
+
 
 def project_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
     if user.is_superuser:
@@ -46,6 +59,12 @@ def project_role(*, user: AbstractBaseUser, project: Project) -> str | None:
     if user.is_superuser:
         return Membership.Role.MANAGER
     return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+
+
+def prelabels_visible(*, user: AbstractBaseUser, project: Project) -> bool:
+    """Whether ``user`` may see the model's guesses on the project's items (pre-labels,
+    probabilities, scores): always a manager; an annotator when the project shows pre-labels."""
+    return project.show_prelabels or project_role(user=user, project=project) == Membership.Role.MANAGER
 
 
 def item_get_for_user(*, user: AbstractBaseUser, item_id: int) -> Item:
@@ -110,20 +129,71 @@ def _multi_hot(sets: list[list[str]], index: dict[str, int]) -> np.ndarray:
     return rows
 
 
+@dataclass(frozen=True)
+class ClassOrder:
+    """A project's classes in output order. A class's position here is its model output and its
+    training target, for training, publishing pre-labels and the review scan alike; ``LabelClass.index``
+    only orders them (a deleted class leaves a gap in it)."""
+
+    ids: list[int]
+    names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def position_of_id(self) -> dict[int, int]:
+        return {class_id: i for i, class_id in enumerate(self.ids)}
+
+    @property
+    def position_of_name(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.names)}
+
+
+def class_order(*, project_id: int) -> ClassOrder:
+    """The one numbering of a project's classes, used by training, publishing, review and agreement."""
+    rows = list(LabelClass.objects.filter(project_id=project_id).order_by("index").values_list("id", "name"))
+    return ClassOrder(ids=[class_id for class_id, _ in rows], names=[name for _, name in rows])
+
+
+def label_class_uses(*, label_class: LabelClass) -> dict[str, int]:
+    """How many stored rows refer to a class, by kind (``labeled`` items, ``annotations`` with their
+    history, ``predicted`` items, ``reviewed`` items: a decision or the scan's suggestion), counting
+    both references to the class and, on multi-label projects, lists that name it. Only a class
+    with none of them may be deleted: the others would lose answers or shift model outputs."""
+    items = Item.objects.filter(project_id=label_class.project_id)
+    reviewed = Q(review_label=label_class) | Q(review_suggested=label_class)
+    uses = items.aggregate(
+        labeled=Count("id", filter=Q(label=label_class)),
+        predicted=Count("id", filter=Q(pred_label=label_class)),
+        reviewed=Count("id", filter=reviewed),
+    )
+    uses["annotations"] = Annotation.objects.filter(label=label_class).count()
+    name = label_class.name
+    lists = Q(labels__isnull=False) | Q(review_labels__isnull=False) | Q(review_suggested_labels__isnull=False)
+    rows = items.filter(lists).values_list("labels", "review_labels", "review_suggested_labels")
+    for labels, decided, suggested in rows.iterator(2000):
+        uses["labeled"] += name in (labels or [])
+        uses["reviewed"] += name in (decided or []) or name in (suggested or [])
+    named = Annotation.objects.filter(item__project_id=label_class.project_id, labels__isnull=False)
+    uses["annotations"] += sum(name in names for names in named.values_list("labels", flat=True).iterator(2000))
+    return {kind: n for kind, n in uses.items() if n}
+
+
 def training_data(*, project: Project) -> TrainingData:
     """Labeled items (their label: the consensus, or a manager's review) and the pool; items a
     manager marked ambiguous are left out of both. On multi-label projects each labeled item
     comes with a 0/1 row over the classes (an empty list of classes is a row of zeros)."""
-    classes = list(LabelClass.objects.filter(project=project).values_list("id", "name", "index"))
+    classes = class_order(project_id=project.id)
     labeled = Item.objects.filter(project=project, status=Item.Status.LABELED, cache_row__isnull=False).exclude(
         review_status=ReviewStatus.AMBIGUOUS
     )
     if project.multi_label:
         rows = list(labeled.filter(labels__isnull=False).order_by("id").values_list("id", "cache_row", "labels"))
-        labels = _multi_hot([names for _, _, names in rows], {name: i for _, name, i in classes})
+        labels = _multi_hot([names for _, _, names in rows], classes.position_of_name)
     else:
         rows = list(labeled.filter(label__isnull=False).order_by("id").values_list("id", "cache_row", "label_id"))
-        index_of = {class_id: i for class_id, _, i in classes}
+        index_of = classes.position_of_id
         labels = np.array([index_of[label_id] for _, _, label_id in rows], dtype=np.int64)
     pool = list(
         Item.objects.filter(
@@ -454,10 +524,10 @@ class ReviewData:
 def review_data(*, project: Project) -> ReviewData:
     """Labeled items with a label and a cache row, except those still marked ambiguous with the
     label that was judged ambiguous."""
-    classes = list(LabelClass.objects.filter(project=project).order_by("index").values_list("id", "name"))
+    classes = class_order(project_id=project.id)
     labeled = Item.objects.filter(project=project, status=Item.Status.LABELED, cache_row__isnull=False).order_by("id")
     if project.multi_label:
-        index = {name: i for i, (_, name) in enumerate(classes)}
+        index = classes.position_of_name
         rows = [
             (item_id, sorted(names), row)
             for item_id, names, row, status, decided in labeled.filter(labels__isnull=False).values_list(
@@ -467,7 +537,7 @@ def review_data(*, project: Project) -> ReviewData:
         ]
         labels = _multi_hot([names for _, names, _ in rows], index)
     else:
-        index_of = {class_id: i for i, (class_id, _) in enumerate(classes)}
+        index_of = classes.position_of_id
         rows = list(
             labeled.filter(label__isnull=False)
             .exclude(review_status=ReviewStatus.AMBIGUOUS, review_label=F("label"))
@@ -480,7 +550,7 @@ def review_data(*, project: Project) -> ReviewData:
         rows=np.array([r[2] for r in rows], dtype=np.int64),
         labels=labels,
         n_classes=len(classes),
-        class_names=[name for _, name in classes],
+        class_names=classes.names,
     )
 
 
@@ -578,14 +648,14 @@ def agreement_stats(*, project: Project) -> dict[str, Any]:
             active=True,
             source=Annotation.Source.HUMAN,
             label__isnull=False,
-        ).values_list("item_id", "user__username", "label__index", "item__label__index")
+        ).values_list("item_id", "user__username", "label_id", "item__label_id")
     )
-    classes = LabelClass.objects.filter(project=project).count()
+    position = class_order(project_id=project.id).position_of_id
     votes: dict[int, np.ndarray] = {}
     per_user: dict[str, list[int]] = {}
-    for item_id, username, label_index, consensus in rows:
-        votes.setdefault(item_id, np.zeros(classes, dtype=np.int64))[label_index] += 1
-        per_user.setdefault(username or "(deleted)", []).append(int(label_index == consensus))
+    for item_id, username, label_id, consensus in rows:
+        votes.setdefault(item_id, np.zeros(len(position), dtype=np.int64))[position[label_id]] += 1
+        per_user.setdefault(username or "(deleted)", []).append(int(label_id == consensus))
     shares = [v.max() / v.sum() for v in votes.values()]
     full = [v for v in votes.values() if v.sum() == project.labels_per_item]
     return {

@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, DateTimeField, Exists, Max, OuterRef, Q, Subquery, Value
@@ -38,6 +39,10 @@ from kombu.exceptions import OperationalError
 from annotator import exports, imports, paths, selectors
 from annotator.models import (
     DEFAULT_STRATEGY,
+    INPUT_SIZE,
+    LABELS_PER_ITEM,
+    LEASE_SECONDS,
+    RETRAIN_EVERY,
     Annotation,
     Item,
     Job,
@@ -50,6 +55,8 @@ from annotator.models import (
     ReviewAction,
     ReviewReason,
     ReviewStatus,
+    label_class_name_clean,
+    label_class_name_key,
 )
 from annotator.templatetags.figures import accuracy_text
 from annotator.zipstream import ZipWriter
@@ -66,37 +73,47 @@ class ServiceError(Exception):
     """A request that cannot be carried out; the message is shown to the user."""
 
 
+class ConflictError(ServiceError):
+    """A request that conflicts with what is stored or held by someone else (the API answers 409)."""
+
+
 # Projects -----------------------------------------------------------------------------------------
 
 
-LABEL_MAX_LENGTH = LabelClass._meta.get_field("name").max_length
+def _class_name(value: Any) -> str:
+    """A class name checked by the one rule (``models.label_class_name_clean``), as a service error."""
+    try:
+        return label_class_name_clean(value)
+    except DjangoValidationError as exc:
+        raise ServiceError(exc.messages[0]) from exc
+
+
+def _hotkey(value: Any, name: str) -> str:
+    hotkey = str(value).lower()
+    if len(hotkey) != 1 or not hotkey.isalnum() or hotkey in RESERVED_KEYS:
+        raise ServiceError(f"Hotkey {hotkey!r} for {name!r} must be one letter or digit other than s and z.")
+    return hotkey
 
 
 def _normalise_labels(labels: Sequence[str | dict[str, Any]]) -> list[tuple[str, str]]:
     if not labels:
         raise ServiceError("A project needs at least one class label.")
     names: list[str] = []
+    keys: set[str] = set()
     wanted: list[str | None] = []
     for entry in labels:
         if isinstance(entry, dict):
-            name, hotkey = str(entry.get("name", "")).strip(), entry.get("hotkey")
+            name, hotkey = _class_name(entry.get("name")), entry.get("hotkey")
         else:
-            name, hotkey = str(entry).strip(), None
-        if not name:
-            raise ServiceError("Class labels must not be empty.")
-        if len(name) > LABEL_MAX_LENGTH:
-            raise ServiceError(f"Class label {name[:20]!r}… is longer than {LABEL_MAX_LENGTH} characters.")
-        if "/" in name or "\\" in name or name in {".", ".."}:
-            raise ServiceError(f"Class label {name!r} must not contain slashes.")
-        if name in names:
-            raise ServiceError(f"Class label {name!r} is given twice.")
+            name, hotkey = _class_name(entry), None
+        if label_class_name_key(name) in keys:
+            raise ServiceError(f"Class label {name!r} is given twice (class names are unique whatever their case).")
         if hotkey is not None:
-            hotkey = str(hotkey).lower()
-            if len(hotkey) != 1 or not hotkey.isalnum() or hotkey in RESERVED_KEYS:
-                raise ServiceError(f"Hotkey {hotkey!r} for {name!r} must be one letter or digit other than s and z.")
+            hotkey = _hotkey(hotkey, name)
             if hotkey in wanted:
                 raise ServiceError(f"Hotkey {hotkey!r} is given twice.")
         names.append(name)
+        keys.add(label_class_name_key(name))
         wanted.append(hotkey)
     free = iter(k for k in DEFAULT_HOTKEYS if k not in wanted)
     return [(name, key if key is not None else next(free, "")) for name, key in zip(names, wanted, strict=False)]
@@ -126,10 +143,10 @@ def project_create(
         raise ServiceError("A project needs a name.")
     if strategy not in QueryStrategy.values:
         raise ServiceError(f"Unknown strategy {strategy!r}; valid: {', '.join(QueryStrategy.values)}.")
-    if not 1 <= retrain_every <= 100_000:
-        raise ServiceError("retrain_every must be between 1 and 100000.")
-    if not 8 <= input_size <= 512:
-        raise ServiceError("input_size must be between 8 and 512 pixels.")
+    if retrain_every not in RETRAIN_EVERY:
+        raise ServiceError(RETRAIN_EVERY.message)
+    if input_size not in INPUT_SIZE:
+        raise ServiceError(INPUT_SIZE.message)
     if model_family not in ModelFamily.values:
         raise ServiceError(f"Unknown model family {model_family!r}; valid: {', '.join(ModelFamily.values)}.")
     backbone_path = backbone_path.strip()
@@ -141,11 +158,11 @@ def project_create(
         backbone_path = str(paths.backbone_file(backbone_path))
     elif backbone_path:
         raise ServiceError("backbone_path is only used by the torchscript family.")
-    if not 1 <= labels_per_item <= 20:
-        raise ServiceError("labels_per_item must be between 1 and 20.")
+    if labels_per_item not in LABELS_PER_ITEM:
+        raise ServiceError(LABELS_PER_ITEM.message)
     lease_seconds = lease_seconds or settings.LEASE_SECONDS
-    if not 10 <= lease_seconds <= 86_400:
-        raise ServiceError("lease_seconds must be between 10 and 86400.")
+    if lease_seconds not in LEASE_SECONDS:
+        raise ServiceError(LEASE_SECONDS.message)
     _check_prelabel_threshold(prelabel_threshold)
     pairs = _normalise_labels(labels)
     if multi_label and len(pairs) < 2:
@@ -507,9 +524,20 @@ def _lease_first_conditional(queue: Any, *, user: AbstractBaseUser, now: Any, un
 
 
 def item_skip(*, item: Item, user: AbstractBaseUser) -> None:
-    """Skip an item: it leaves the main queue and the caller's lease is released."""
-    Item.objects.filter(id=item.id, status=Item.Status.UNLABELED).update(status=Item.Status.SKIPPED)
-    Item.objects.filter(id=item.id, lease_user=user).update(lease_user=None, lease_until=None)
+    """Skip an item: it leaves the main queue and the caller's lease is released. An item leased to
+    someone else is theirs until the lease ends: ``ConflictError``, and nothing changes."""
+    mine_or_free = Q(lease_user=user) | _lease_free(timezone.now())
+    with transaction.atomic():
+        skipped = (
+            Item.objects.filter(id=item.id, status=Item.Status.UNLABELED)
+            .filter(mine_or_free)
+            .update(status=Item.Status.SKIPPED)
+        )
+        if not skipped and Item.objects.filter(id=item.id).exclude(mine_or_free).exists():
+            raise ConflictError(
+                f"Item {item.id} is leased to another annotator; only they can skip it until the lease ends."
+            )
+        Item.objects.filter(id=item.id, lease_user=user).update(lease_user=None, lease_until=None)
 
 
 def item_release(*, item: Item, user: AbstractBaseUser) -> None:
@@ -592,7 +620,7 @@ def _prelabel_outcome(*, item: Item, project: Project, label_class: LabelClass |
 
 
 def project_class_names(*, project_id: int) -> list[str]:
-    return list(LabelClass.objects.filter(project_id=project_id).order_by("index").values_list("name", flat=True))
+    return selectors.class_order(project_id=project_id).names
 
 
 def _validate_labels(
@@ -680,16 +708,36 @@ def annotation_create(
     except IntegrityError:
         if client_token:
             existing = Annotation.objects.filter(user=user, client_token=client_token).first()
+            if existing is not None and existing.item_id != item.id:
+                raise ConflictError(
+                    f"client_token {client_token!r} was already used for item {existing.item_id}; "
+                    "send a new token with each label (the same one only to retry the same post)."
+                ) from None
             if existing is not None:
                 return existing, False
         raise
     return annotation, True
 
 
-def annotation_undo(*, project: Project, user: AbstractBaseUser) -> Item | None:
+#: How long the answer to an undo's ``client_token`` is remembered: far longer than a client's retries.
+UNDO_TOKEN_SECONDS = 24 * 3600
+
+
+def annotation_undo(*, project: Project, user: AbstractBaseUser, client_token: str | None = None) -> Item | None:
     """Undo ``user``'s latest active label in ``project``: the annotation is deactivated (kept as
     history), the item goes back to the queue, leased to ``user`` so that it comes back to them
-    first. Returns the item, or ``None`` when there is nothing to undo."""
+    first. Returns the item, or ``None`` when there is nothing to undo.
+
+    Idempotent on ``client_token``: the same token again gets the first answer (the same item, or
+    ``None``) and undoes nothing more, so a retry after a lost response cannot undo a second label.
+    The answer is remembered in the cache, which every process shares, while the undo's lock is held.
+    """
+    from django.core.cache import cache
+
+    key = None
+    if client_token:
+        digest = hashlib.sha256(client_token.encode()).hexdigest()
+        key = f"annotator:undo:{project.id}:{user.pk}:{digest}"
     now = timezone.now()
     with transaction.atomic():
         annotation = (
@@ -698,8 +746,17 @@ def annotation_undo(*, project: Project, user: AbstractBaseUser) -> Item | None:
             .order_by("-id")
             .first()
         )
+        # Read after the lock: a concurrent undo with the same token has stored its answer by then.
+        answered = cache.get(key) if key else None
+        if answered is not None:
+            return Item.objects.select_related("project").filter(id=answered).first() if answered else None
         if annotation is None:
+            if key:
+                cache.set(key, 0, UNDO_TOKEN_SECONDS)
             return None
+        if key:
+            # Before the commit: should the cache fail, nothing is undone and a retry is safe.
+            cache.set(key, annotation.item_id, UNDO_TOKEN_SECONDS)
         list(Item.objects.select_for_update().filter(id=annotation.item_id).values_list("id"))
         Annotation.objects.filter(id=annotation.id).update(active=False)
         fields = _item_consensus(
@@ -736,12 +793,12 @@ def project_settings_update(
             raise ServiceError("A project needs a name.")
     if strategy is not None and strategy not in QueryStrategy.values:
         raise ServiceError(f"Unknown strategy {strategy!r}; valid: {', '.join(QueryStrategy.values)}.")
-    if labels_per_item is not None and not 1 <= labels_per_item <= 20:
-        raise ServiceError("labels_per_item must be between 1 and 20.")
-    if lease_seconds is not None and not 10 <= lease_seconds <= 86_400:
-        raise ServiceError("lease_seconds must be between 10 and 86400.")
-    if retrain_every is not None and not 1 <= retrain_every <= 100_000:
-        raise ServiceError("retrain_every must be between 1 and 100000.")
+    if labels_per_item is not None and labels_per_item not in LABELS_PER_ITEM:
+        raise ServiceError(LABELS_PER_ITEM.message)
+    if lease_seconds is not None and lease_seconds not in LEASE_SECONDS:
+        raise ServiceError(LEASE_SECONDS.message)
+    if retrain_every is not None and retrain_every not in RETRAIN_EVERY:
+        raise ServiceError(RETRAIN_EVERY.message)
     if prelabel_threshold is not None:
         _check_prelabel_threshold(prelabel_threshold)
     given = {
@@ -761,20 +818,84 @@ def project_settings_update(
     return project
 
 
+def label_class_check(
+    *, project: Project, name: Any, hotkey: Any = None, label_class: LabelClass | None = None
+) -> tuple[str, str]:
+    """The name and hotkey that a new class of ``project`` gets, or that ``label_class`` changes to,
+    checked against the project's other classes: the class name rule, names unique whatever their
+    case, hotkeys one letter or digit used once. A new class without a hotkey gets a free one; a
+    changed class without one has none. Raises ``ServiceError`` saying what is wrong."""
+    others = LabelClass.objects.filter(project=project)
+    if label_class is not None:
+        others = others.exclude(id=label_class.id)
+    existing = list(others.values_list("name", "hotkey"))
+    name = _class_name(name)
+    if label_class_name_key(name) in {label_class_name_key(n) for n, _ in existing}:
+        raise ServiceError(f"The project already has a class {name!r} (class names are unique whatever their case).")
+    used = {k for _, k in existing}
+    if hotkey in (None, ""):
+        free = (k for k in DEFAULT_HOTKEYS if k not in used)
+        return name, "" if label_class is not None else next(free, "")
+    hotkey = _hotkey(hotkey, name)
+    if hotkey in used:
+        raise ServiceError(f"Hotkey {hotkey!r} is already used by another class.")
+    return name, hotkey
+
+
 def label_class_add(*, project: Project, name: str, hotkey: str | None = None) -> LabelClass:
-    """Append a class to a project. Classes are only ever appended, so the outputs of model versions
-    trained before keep their meaning; the next retrain learns the new class."""
+    """Append a class to a project. Classes are only ever appended (after the highest index, so a
+    deleted class's gap is never filled), so the outputs of model versions trained before keep their
+    meaning; the next retrain learns the new class."""
     with transaction.atomic():
         Project.objects.select_for_update().filter(id=project.id).first()
-        existing = list(LabelClass.objects.filter(project=project).order_by("index").values_list("name", "hotkey"))
-        name = (name or "").strip()
-        if name in {n for n, _ in existing}:
-            raise ServiceError(f"The project already has a class {name!r}.")
-        if hotkey and hotkey.lower() in {k for _, k in existing}:
-            raise ServiceError(f"Hotkey {hotkey.lower()!r} is already used by another class.")
-        entry = {"name": name} if not hotkey else {"name": name, "hotkey": hotkey}
-        new_name, new_key = _normalise_labels([*({"name": n, "hotkey": k} if k else n for n, k in existing), entry])[-1]
-        return LabelClass.objects.create(project=project, name=new_name, hotkey=new_key, index=len(existing))
+        name, hotkey = label_class_check(project=project, name=name, hotkey=hotkey)
+        last = LabelClass.objects.filter(project=project).aggregate(last=Max("index"))["last"]
+        index = 0 if last is None else last + 1
+        return LabelClass.objects.create(project=project, name=name, hotkey=hotkey, index=index)
+
+
+#: Where answers store class names rather than a class (multi-label projects).
+_CLASS_NAME_LISTS = {Item: ["labels", "review_labels", "review_suggested_labels"], Annotation: ["labels"]}
+
+
+def label_class_update(*, label_class: LabelClass, name: str | None = None, hotkey: str | None = None) -> LabelClass:
+    """Rename a class or change its hotkey (``None``: unchanged; an empty hotkey: none). A rename
+    rewrites every stored answer that names the class (items' labels, annotations with their history,
+    reviews and the scan's suggestions) in the same transaction, so no answer is left naming a class
+    that no longer exists. The class keeps its index, so models trained before keep their meaning."""
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(id=label_class.project_id).first()
+        current = LabelClass.objects.select_related("project").get(id=label_class.id)
+        new_name, new_key = label_class_check(
+            project=current.project,
+            name=current.name if name is None else name,
+            hotkey=current.hotkey if hotkey is None else hotkey,
+            label_class=current,
+        )
+        if new_name != current.name:
+            _class_name_rewrite(project_id=current.project_id, old=current.name, new=new_name)
+        LabelClass.objects.filter(id=current.id).update(name=new_name, hotkey=new_key)
+        current.name, current.hotkey = new_name, new_key
+    return current
+
+
+def _class_name_rewrite(*, project_id: int, old: str, new: str) -> int:
+    """Replace the class name ``old`` by ``new`` in every stored list of class names of the project;
+    returns how many rows changed."""
+    changed = 0
+    for model, fields in _CLASS_NAME_LISTS.items():
+        rows = model.objects.filter(**{"project_id" if model is Item else "item__project_id": project_id})
+        any_list = Q()
+        for field_name in fields:
+            any_list |= Q(**{f"{field_name}__isnull": False})
+        batch = []
+        for row_id, *lists in rows.filter(any_list).values_list("id", *fields).iterator(2000):
+            renamed = [None if names is None else [new if n == old else n for n in names] for names in lists]
+            if renamed != lists:
+                batch.append(model(id=row_id, **dict(zip(fields, renamed, strict=True))))
+        model.objects.bulk_update(batch, fields, batch_size=500)
+        changed += len(batch)
+    return changed
 
 
 # Training -----------------------------------------------------------------------------------------
@@ -979,9 +1100,7 @@ def model_version_publish(
     ``probs`` is (N, C) mean class probabilities for ``item_ids``; ``scores``, ``priorities`` and
     ``confidence`` (the chance the pre-label is right; default: the top probability) are (N,).
     """
-    class_ids = list(
-        LabelClass.objects.filter(project_id=version.project_id).order_by("index").values_list("id", flat=True)
-    )
+    class_ids = selectors.class_order(project_id=version.project_id).ids
     best = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
     sure = probs.max(axis=1) if confidence is None and len(probs) else confidence
     items = [
@@ -1267,7 +1386,7 @@ def review_flags_publish(
     scanned = {int(item_id): k for k, item_id in enumerate(item_ids)}
     flagged = {int(item_id) for item_id in flagged}
     multi = Project.objects.filter(id=project_id).values_list("multi_label", flat=True).first()
-    class_ids = list(LabelClass.objects.filter(project_id=project_id).order_by("index").values_list("id", flat=True))
+    class_ids = selectors.class_order(project_id=project_id).ids
     columns = ["id", "status", "label_id", "labels", "agreement", "n_annotations", "review_status"]
     columns += ["review_label_id", "review_labels", "review_reason", "review_score", "review_confidence"]
     columns += ["review_suggested_labels" if multi else "review_suggested_id"]

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "annotator.csp.ContentSecurityPolicyMiddleware",  # first: every response, static files and errors too
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -152,6 +153,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's parsers, with a JSON parser that refuses bodies nested too deeply (a 400, not a RecursionError).
+    "DEFAULT_PARSER_CLASSES": [
+        "annotator.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "EXCEPTION_HANDLER": "annotator.apis.exception_handler",
@@ -168,7 +175,24 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # No badge from the online validator: the docs load nothing from another origin.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
+
+# The Content-Security-Policy of every response (annotator.csp): the pages' own scripts, styles and
+# images only, nothing inline, no other origin, no framing. Under a path prefix, some directives are
+# replaced there only: the Swagger UI's stylesheet draws its icons as data: images.
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "frame-ancestors": "'none'",
+    "form-action": "'self'",
+}
+CONTENT_SECURITY_POLICY_PATHS = {"/api/docs/": {"img-src": "'self' data:"}}
 
 # Server folders that managers may import from (and take TorchScript backbones from).
 IMPORT_ROOTS = env_list("IMPORT_ROOTS", [])
@@ -185,6 +209,9 @@ CACHES = {"default": _REDIS_CACHE if CACHE_URL else _FILE_CACHE}
 LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", "5"))
 LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
+#: With TRUST_X_FORWARDED_FOR: how many reverse proxies append to X-Forwarded-For; the client address
+#: is the entry that many from the right (entries left of it are what the client sent).
+TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "1"))
 
 # Active learning
 LEASE_SECONDS = int(os.environ.get("LEASE_SECONDS", "300"))

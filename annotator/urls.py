@@ -3,10 +3,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotator import apis, health, views
-from annotator.login_limits import RateLimitedLoginView
+from annotator.login_limits import limit_logins
 
 api = [
     path("projects/", apis.ProjectListCreateApi.as_view(), name="api-projects"),
@@ -54,12 +54,15 @@ urlpatterns = [
     path("projects/<int:project_id>/settings/", views.project_settings, name="project-settings"),
     path("account/", views.account, name="account"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Split: the page, and its set-up script from ?script (no inline script, for the Content-Security-Policy)
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include(api)),
     path("health/", health.web, name="health"),
     path("health/workers/", health.workers, name="health-workers"),
-    path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
+    path("accounts/login/", limit_logins(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The admin's own login page, under the same limits (before the admin's routes, which it shadows)
+    path("admin/login/", limit_logins(admin.site.login)),
     path("admin/", admin.site.urls),
 ]
 

@@ -16,8 +16,25 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator import selectors, services
-from annotator.models import DEFAULT_STRATEGY, Membership, Project, QueryStrategy
+from annotator.models import (
+    DEFAULT_STRATEGY,
+    INPUT_SIZE,
+    LABELS_PER_ITEM,
+    LEASE_SECONDS,
+    RETRAIN_EVERY,
+    Membership,
+    Project,
+    QueryStrategy,
+    Range,
+)
 from annotator.responses import export_response
+
+
+def range_field(bounds: Range, **kwargs: Any) -> forms.IntegerField:
+    """An integer field with the bounds and the message of a setting's one range (``models.Range``)."""
+    return forms.IntegerField(
+        min_value=bounds.low, max_value=bounds.high, error_messages=bounds.error_messages, **kwargs
+    )
 
 
 class ProjectForm(forms.Form):
@@ -26,8 +43,8 @@ class ProjectForm(forms.Form):
         max_length=5000, help_text="Class names in order, separated by commas.", widget=forms.TextInput
     )
     strategy = forms.ChoiceField(choices=QueryStrategy.choices, initial=DEFAULT_STRATEGY)
-    retrain_every = forms.IntegerField(min_value=1, max_value=100_000, initial=10)
-    input_size = forms.IntegerField(min_value=8, max_value=512, initial=32)
+    retrain_every = range_field(RETRAIN_EVERY, initial=10)
+    input_size = range_field(INPUT_SIZE, initial=32)
 
 
 class ProjectSettingsForm(forms.Form):
@@ -40,11 +57,9 @@ class ProjectSettingsForm(forms.Form):
         label="Unsure below",
         help_text="Pre-labels less confident than this (0..1) are shown as unsure, not suggested; empty: unchanged.",
     )
-    labels_per_item = forms.IntegerField(
-        min_value=1, max_value=20, help_text="Different annotators who label each item."
-    )
-    lease_seconds = forms.IntegerField(min_value=10, max_value=86_400, help_text="How long /next holds an item.")
-    retrain_every = forms.IntegerField(min_value=1, max_value=100_000, help_text="Retrain after this many new labels.")
+    labels_per_item = range_field(LABELS_PER_ITEM, help_text="Different annotators who label each item.")
+    lease_seconds = range_field(LEASE_SECONDS, help_text="How long /next holds an item.")
+    retrain_every = range_field(RETRAIN_EVERY, help_text="Retrain after this many new labels.")
     strategy = forms.ChoiceField(choices=QueryStrategy.choices)
 
 
@@ -90,6 +105,10 @@ def managers_only(action: str) -> Callable[[Callable[..., HttpResponse]], Callab
 
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
+    """The user's projects, and the "New project" form for those an admin gave the permission."""
+    can_create = selectors.user_can_create_projects(user=request.user)
+    if request.method == "POST" and not can_create:
+        return _forbidden(selectors.PROJECT_CREATE_REFUSED)
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         labels = [part.strip() for part in form.cleaned_data.pop("labels").split(",") if part.strip()]
@@ -102,7 +121,8 @@ def project_list(request: HttpRequest) -> HttpResponse:
             return redirect("project-detail", project_id=project.id)
     projects = selectors.project_list_for_user(user=request.user).order_by("-created")
     rows = [(p, selectors.project_counts(project=p)) for p in projects]
-    return render(request, "annotator/project_list.html", {"rows": rows, "form": form})
+    context = {"rows": rows, "form": form if can_create else None, "refused": selectors.PROJECT_CREATE_REFUSED}
+    return render(request, "annotator/project_list.html", context)
 
 
 @login_required

@@ -114,12 +114,14 @@ class AccuracyEstimate:
     temperature: float
 
     def as_metrics(self) -> dict:
+        """The figures as a version stores them; no estimate (``None``) when no label was predicted out of fold."""
+        known = self.n_labels > 0
         return {
-            "val_accuracy": round(self.value, 4),
-            "val_accuracy_low": round(self.low, 4),
-            "val_accuracy_high": round(self.high, 4),
+            "val_accuracy": round(self.value, 4) if known else None,
+            "val_accuracy_low": round(self.low, 4) if known else None,
+            "val_accuracy_high": round(self.high, 4) if known else None,
             "val_n": self.n_labels,
-            "cv_accuracy": round(self.cv, 4),
+            "cv_accuracy": round(self.cv, 4) if known else None,
             "temperature": round(self.temperature, 4),
         }
 

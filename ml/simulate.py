@@ -151,7 +151,8 @@ def run_one(
         result = _round(data, labeled, candidates, strategy, seed, state, unlabeled)
         state = result.state
         acc = _accuracy(data, result.model)
-        estimate = float(result.metrics["val_accuracy"])
+        shown = result.metrics["val_accuracy"]
+        estimate = float(shown) if shown is not None else float("nan")  # none before any out-of-fold label
         counts = class_counts(data.pool_y[labeled], data.n_classes)
         curve.append((len(labeled), acc, estimate, int((counts == 0).sum())))
         if log:
@@ -208,9 +209,12 @@ def summarise(curves: list[list[tuple]]) -> dict:
     }
     if all(len(p) > 2 for c in curves for p in c):
         est = np.array([[p[2] for p in c] for c in curves], dtype=np.float64)
-        out["estimate_curve"] = [[int(x), round(float(e), 5)] for x, e in zip(xs, est.mean(axis=0), strict=True)]
+        with np.errstate(invalid="ignore"):
+            mean_est = np.nanmean(est, axis=0) if np.isfinite(est).any() else est.mean(axis=0)
+        out["estimate_curve"] = [[int(x), round(float(e), 5)] for x, e in zip(xs, mean_est, strict=True)]
         late = xs >= ESTIMATE_FROM
-        out["estimate_mae"] = round(float(np.abs(est - acc)[:, late].mean()), 5) if late.any() else None
+        errors = np.abs(est - acc)[:, late]
+        out["estimate_mae"] = round(float(np.nanmean(errors)), 5) if late.any() and np.isfinite(errors).any() else None
     if all(len(p) > 3 for c in curves for p in c):
         at = [next((p[3] for p in c if p[0] >= ESTIMATE_FROM), None) for c in curves]
         out["classes_unlabeled_at_50"] = at

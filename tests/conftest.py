@@ -77,7 +77,7 @@ def _broker_for_every_test(request: pytest.FixtureRequest) -> None:
 def user(db):
     from tests.factories import make_user
 
-    return make_user("alice")
+    return make_user("alice", can_create_projects=True)
 
 
 @pytest.fixture

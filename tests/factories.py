@@ -10,17 +10,25 @@ from typing import Any
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from PIL import Image
 
-from annotator import services
+from annotator import selectors, services
 from annotator.models import Project
 
 
-def make_user(username: str, *, superuser: bool = False):
+def make_user(username: str, *, superuser: bool = False, can_create_projects: bool = False):
+    """A user whose password is ``pw-<username>``; ``can_create_projects`` grants the permission an
+    admin gives to people who create projects (superusers have it anyway)."""
     User = get_user_model()
     if superuser:
         return User.objects.create_superuser(username=username, password="pw-" + username)
-    return User.objects.create_user(username=username, password="pw-" + username)
+    user = User.objects.create_user(username=username, password="pw-" + username)
+    if can_create_projects:
+        app_label, codename = selectors.PROJECT_CREATE_PERMISSION.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        user = User.objects.get(id=user.id)  # a fresh object: permissions are cached per object
+    return user
 
 
 def make_project(user, *, labels: Sequence[str] = ("cat", "dog"), **kwargs) -> Project:

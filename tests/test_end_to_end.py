@@ -22,7 +22,7 @@ N_LABELS = 30
 def test_label_retrain_rescore_serve(celery_worker):
     # Given a project created through the API and filled with digits from a zip upload
     client = APIClient()
-    client.force_authenticate(make_user("annotator1"))
+    client.force_authenticate(make_user("annotator1", can_create_projects=True))
     response = client.post(
         "/api/projects/",
         {"name": "Digits", "labels": [str(d) for d in range(10)], "retrain_every": 10, "strategy": "margin"},

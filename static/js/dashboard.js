@@ -59,13 +59,18 @@
     }
   }
 
+  // The same SVG as the page's own rendering: the bar's length is an attribute, not an inline style.
+  function svgElement(tag, attributes) {
+    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+    return node;
+  }
+
   function renderClasses(classes) {
     const most = Math.max(1, ...classes.map((c) => c.n));
     const rows = classes.map((c) => {
-      const fill = element("span");
-      fill.style.width = `${Math.round((c.n / most) * 100)}%`;
-      const bar = element("span", undefined, { className: "bar" });
-      bar.append(fill);
+      const bar = svgElement("svg", { class: "bar", viewBox: "0 0 100 1", preserveAspectRatio: "none", "aria-hidden": "true" });
+      bar.append(svgElement("rect", { width: String(Math.round((c.n / most) * 100)), height: "1" }));
       const row = element("li");
       row.append(element("span", c.name, { className: "bar-name" }), bar, element("span", String(c.n), { className: "bar-n" }));
       return row;

@@ -220,6 +220,9 @@
     return `${Date.now()}-${Math.random().toString(16).slice(2)}`;
   }
 
+  /* POST, retried on network errors and 5xx: only for requests that are safe to repeat. A label
+     and an undo carry a client_token (the same one on every retry) so that the server answers a
+     repeat without doing it twice; skip and release do nothing more the second time. */
   async function post(path, body, attempt) {
     try {
       return await request("POST", path, body);
@@ -328,7 +331,7 @@
       show(previous, true);
     })
     .on("undo", () => {
-      post(`/projects/${config.project}/undo/`, {}, 0)
+      post(`/projects/${config.project}/undo/`, { client_token: newToken() }, 0)
         .then((item) => {
           if (!item) {
             setStatus("Nothing to undo.", "warn");

@@ -3,14 +3,19 @@ whatever its number of rows; every action does what it says and says what it did
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from annotator import selectors
 from annotator.models import (
     Annotation,
     Item,
@@ -311,3 +316,26 @@ def test_user_page_lists_project_memberships(admin_client):
     response = admin_client.get(f"/admin/auth/user/{project.created_by_id}/change/")
     assert b"project memberships" in response.content.lower()
     assert project.name.encode() in response.content
+
+
+def test_admins_grant_the_project_creation_permission_on_the_user_and_group_pages(admin_client):
+    # Given the permission that lets people create projects
+    app_label, codename = selectors.PROJECT_CREATE_PERMISSION.split(".")
+    permission = Permission.objects.get(content_type__app_label=app_label, codename=codename)
+    user = make_user("lead")
+    # Then the admin's user page and group page both offer it
+    for url in (f"/admin/auth/user/{user.id}/change/", "/admin/auth/group/add/"):
+        response = admin_client.get(url)
+        assert response.status_code == 200 and f'value="{permission.id}"' in response.content.decode(), url
+    # And a group given it on the group page passes it on to its members
+    response = admin_client.post("/admin/auth/group/add/", {"name": "Project leads", "permissions": [permission.id]})
+    assert response.status_code == 302
+    user.groups.add(Group.objects.get(name="Project leads"))
+    assert selectors.user_can_create_projects(user=get_user_model().objects.get(id=user.id))
+
+
+def test_the_admin_account_that_make_run_creates_may_create_projects(monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "boss")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-password")
+    call_command("ensure_admin", stdout=io.StringIO())
+    assert selectors.user_can_create_projects(user=get_user_model().objects.get(username="boss"))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotator import services
-from annotator.models import DEFAULT_STRATEGY, Annotation, Item, ModelVersion
+from annotator.models import DEFAULT_STRATEGY, Annotation, Item, ModelVersion, Project
 from tests.factories import make_user, png_bytes, zip_bytes
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +39,20 @@ def test_every_endpoint_needs_login():
     for path in ["/api/projects/", "/api/projects/1/next/", "/api/projects/1/model-versions/", "/api/items/1/"]:
         assert client.get(path).status_code in (401, 403)
     assert client.post("/api/projects/", {"name": "x", "labels": ["a"]}, format="json").status_code in (401, 403)
+
+
+def test_creating_a_project_needs_the_permission():
+    # Given a logged-in user that no admin gave the permission to create projects
+    client = APIClient()
+    client.force_authenticate(make_user("bob"))
+    # When they create a project
+    response = client.post("/api/projects/", {"name": "Mine", "labels": ["a", "b"]}, format="json")
+    # Then they get 403 with a reason in "detail", and no project is made
+    assert response.status_code == 403
+    assert "permission to create projects" in response.json()["detail"]
+    assert not Project.objects.exists()
+    # And they can still list theirs
+    assert client.get("/api/projects/").status_code == 200
 
 
 def test_token_auth_works(user):
@@ -225,3 +240,68 @@ def test_export_csv_and_imagefolder(api, project, user):
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
     assert sorted(archive.namelist()) == sorted(f"{label}/{name}" for name, label in labels.items())
     assert api.get(f"/api/projects/{pid}/export/?format=pdf").status_code == 400
+
+
+def image_file(fmt: str, mode: str = "RGB", size: tuple[int, int] = (30, 20), **options) -> bytes:
+    """A small image in ``fmt`` with a green corner pixel, so that a rendition can be checked."""
+    import numpy as np
+    from PIL import Image
+
+    if mode == "I;16":
+        image = Image.fromarray(np.full(size[::-1], 40_000, dtype=np.uint16))
+    else:
+        image = Image.new(mode, size, "red")
+        image.putpixel((0, 0), (0, 255, 0) if mode == "RGB" else 0)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def test_tiff_items_are_shown_as_a_png_made_once_and_other_formats_as_they_are(api, project):
+    from PIL import Image
+
+    # Given a TIFF turned a quarter by its orientation, a 16-bit TIFF, and one file of each format browsers show
+    uploads = {
+        "turned.tif": image_file("TIFF", tiffinfo={274: 6}),
+        "deep.tiff": image_file("TIFF", mode="I;16", size=(8, 6)),
+        "a.png": image_file("PNG"),
+        "a.jpg": image_file("JPEG"),
+        "a.gif": image_file("GIF", mode="L"),
+        "a.bmp": image_file("BMP"),
+        "a.webp": image_file("WEBP", lossless=True),
+    }
+    response = api.post(f"/api/projects/{project['id']}/items/", files(*uploads.items()), format="multipart")
+    assert response.json()["imported"] == 7, response.content
+    items = {i.original_name: i for i in Item.objects.filter(project_id=project["id"])}
+
+    # When their images are read
+    def read(name):
+        response = api.get(f"/api/items/{items[name].id}/image/")
+        assert response.status_code == 200 and "private" in response["Cache-Control"]
+        return response["Content-Type"], b"".join(response.streaming_content)
+
+    # Then a TIFF comes as a PNG as displayed: turned, with the item's width and height
+    content_type, data = read("turned.tif")
+    shown = Image.open(io.BytesIO(data))
+    assert (content_type, shown.format) == ("image/png", "PNG")
+    assert shown.size == (items["turned.tif"].width, items["turned.tif"].height) == (20, 30)
+    assert shown.convert("RGB").getpixel((19, 0)) == (0, 255, 0)
+    # And the 16-bit one as an 8-bit grey PNG of the same brightness
+    content_type, data = read("deep.tiff")
+    deep = Image.open(io.BytesIO(data))
+    assert content_type == "image/png" and deep.size == (8, 6)
+    assert deep.convert("L").getpixel((3, 3)) == round(40_000 * 255 / 65535)
+    # And the PNG is made once, stored beside the original, which stays as it was
+    stored = items["turned.tif"].file
+    rendition = Path(stored.path).with_name(Path(stored.path).stem + ".display.png")
+    made = rendition.stat().st_mtime_ns
+    assert read("turned.tif")[1] == rendition.read_bytes() and rendition.stat().st_mtime_ns == made
+    assert Path(stored.path).read_bytes() == uploads["turned.tif"]
+    # And every other format is served as stored, with its own type
+    types = {"a.png": "image/png", "a.jpg": "image/jpeg", "a.gif": "image/gif", "a.bmp": "image/bmp"}
+    for name, expected in {**types, "a.webp": "image/webp"}.items():
+        assert read(name) == (expected, uploads[name]), name
+    # And only members get it
+    outsider = APIClient()
+    outsider.force_authenticate(make_user("mallory"))
+    assert outsider.get(f"/api/items/{items['turned.tif'].id}/image/").status_code == 404

@@ -311,7 +311,7 @@ def test_unusual_modes_decode_to_sensible_colours(api, user):
 
 
 def test_thousands_of_tiny_files_in_one_zip(api, user):
-    project = make_project(user, input_size=8)
+    project = make_project(user, input_size=16)  # the smallest (models.INPUT_SIZE)
     members = {f"tiny/{i:04d}.png": png_bytes(1000 + i, size=4) for i in range(3000)}
     started = time.monotonic()
     response = upload(api, project, [("tiny.zip", zip_bytes(members))])

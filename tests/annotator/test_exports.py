@@ -81,3 +81,26 @@ def test_imagefolder_names_stay_unique_and_keep_the_stored_format():
     assert "cat/x_1.png" in taken and "dog/x.png" not in taken
     taken.close()
     assert exports.name_parts("dir\\sub/photo.tar.jpg") == ("photo.tar", ".jpg")
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_quoted(start):
+    import csv
+    import datetime
+
+    from annotator import exports
+
+    # Given a labeled item whose file name, class and annotator start with a formula character
+    created = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.UTC)
+    evil = f'{start}HYPERLINK("http://x")'
+    rows = [
+        {"filename": evil + ".png", "labels": [evil], "annotator": evil, "created": created},
+        {"filename": "plain.png", "labels": ["cat", evil], "annotator": "alice", "created": created},
+    ]
+    # When it is written as CSV
+    text = "".join(exports.csv_lines(rows))
+    # Then each such cell starts with a single quote (OWASP), and the others are as they were
+    header, first, second = list(csv.reader(io.StringIO(text, newline="")))
+    assert header == ["filename", "label", "annotator", "created"]
+    assert first == ["'" + evil + ".png", "'" + evil, "'" + evil, created.isoformat()]
+    assert second == ["plain.png", "cat;" + evil, "alice", created.isoformat()]

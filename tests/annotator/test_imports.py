@@ -86,3 +86,22 @@ def test_zip_with_too_many_members():
     limits = imports.Limits(max_zip_members=3)
     (result,) = imports.iter_zip("many.zip", io.BytesIO(archive), limits=limits, labels=set())
     assert "holds 5 files" in result.error
+
+
+def test_manifest_refuses_files_reached_through_a_link_out_of_the_folder(tmp_path):
+    # Given a folder whose "linkdir" is a link to a folder outside it, and "inside" a link within it
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    (root / "real").mkdir(parents=True)
+    elsewhere.mkdir()
+    (elsewhere / "x.png").write_bytes(png_bytes(1))
+    (root / "real" / "y.png").write_bytes(png_bytes(2))
+    (root / "linkdir").symlink_to(elsewhere, target_is_directory=True)
+    (root / "inside").symlink_to(root / "real", target_is_directory=True)
+    rows = [("linkdir/x.png", ""), ("inside/y.png", ""), ("real/y.png", "")]
+    # When a manifest names files through both links and directly
+    results = {r.name: r for r in imports.iter_manifest(root, rows, limits=LIMITS, labels=set())}
+    # Then the file outside the folder is refused by name; the ones inside are read
+    assert isinstance(results["linkdir/x.png"], imports.Rejected)
+    assert "outside the folder" in results["linkdir/x.png"].error
+    assert isinstance(results["inside/y.png"], imports.Candidate)
+    assert isinstance(results["real/y.png"], imports.Candidate)

@@ -4,6 +4,7 @@ pre-label statistics, and the settings form."""
 from __future__ import annotations
 
 import io
+import uuid
 
 import pytest
 from django.test import Client
@@ -323,3 +324,110 @@ def test_label_page_shows_the_accuracy_with_its_interval_and_has_the_new_lines(u
     assert '<div id="model-info">Model v3 · accuracy 0.78 ± 0.09 (66 labels)</div>' in page
     assert '"model_version": 3' in page and "js/figures.js" in page
     assert 'id="retrain-info"' in page and '<p id="under-covered" class="warn" hidden>' in page
+
+
+def test_hidden_prelabels_reach_no_annotator_anywhere_but_managers_still_see_them(user):
+    # Given a project with a model's guess, probabilities and score on every item, pre-labels hidden,
+    # a manager (alice) and an annotator (bob)
+    project = make_project(user)
+    items = make_items(project, 3)
+    version = ModelVersion.objects.create(project=project, number=1, status="ready", strategy="entropy", n_labels=0)
+    cat = project.classes.get(name="cat")
+    Item.objects.filter(project=project).update(
+        pred_label=cat, pred_confidence=0.9, pred_probs=[0.9, 0.1], pred_version=version, score=0.3
+    )
+    Project.objects.filter(id=project.id).update(show_prelabels=False)
+    bob = make_user("bob")
+    services.membership_add(project=project, user=bob)
+    annotator, manager = APIClient(), APIClient()
+    annotator.force_authenticate(bob)
+    manager.force_authenticate(user)
+    hidden = {"prelabel": None, "score": None}
+
+    # Then the annotator's item list, item reads, /next and undo carry no prediction and no score
+    listed = annotator.get(f"/api/projects/{project.id}/items/")
+    assert listed.status_code == 200
+    assert [{k: r[k] for k in hidden} for r in listed.json()["results"]] == [hidden] * 3
+    assert {k: annotator.get(f"/api/items/{items[0].id}/").json()[k] for k in hidden} == hidden
+    served = annotator.get(f"/api/projects/{project.id}/next/").json()
+    assert {k: served[k] for k in hidden} == hidden
+    annotator.post(f"/api/items/{served['id']}/annotations/", {"label": "dog"}, format="json")
+    undone = annotator.post(f"/api/projects/{project.id}/undo/").json()
+    assert undone["id"] == served["id"] and {k: undone[k] for k in hidden} == hidden
+    # And no filter or order on the model's guess or score is open to them
+    for query in ["predicted=cat", "predicted=dog", "min_score=0", "max_score=1", "order=-score"]:
+        response = annotator.get(f"/api/projects/{project.id}/items/?{query}")
+        assert response.status_code == 400, query
+        assert "hides the model's pre-labels" in str(response.json()), query
+    # And the review and the exports (which carry predictions) are the managers' only
+    assert annotator.get(f"/api/projects/{project.id}/review/next/").status_code == 403
+    assert annotator.get(f"/api/projects/{project.id}/export/?format=jsonl").status_code == 403
+
+    # But a manager still sees and filters on them
+    rows = manager.get(f"/api/projects/{project.id}/items/?predicted=cat&order=-score").json()["results"]
+    assert len(rows) == 3 and rows[0]["prelabel"]["label"] == "cat" and rows[0]["score"] == 0.3
+    assert manager.get(f"/api/items/{items[0].id}/").json()["prelabel"]["probs"] == [0.9, 0.1]
+    assert manager.get(f"/api/projects/{project.id}/items/?predicted=dog").json()["count"] == 0
+    # And with pre-labels shown, the annotator sees them too
+    Project.objects.filter(id=project.id).update(show_prelabels=True)
+    assert annotator.get(f"/api/items/{items[0].id}/").json()["prelabel"]["label"] == "cat"
+    assert annotator.get(f"/api/projects/{project.id}/items/?predicted=cat").json()["count"] == 3
+
+
+def test_an_undo_sent_again_with_its_token_undoes_once(user):
+    # Given two labels by alice, the second one the latest
+    project = make_project(user)
+    first, second = make_items(project, 2)
+    api = APIClient()
+    api.force_authenticate(user)
+    for item, name in [(first, "cat"), (second, "dog")]:
+        api.post(f"/api/items/{item.id}/annotations/", {"label": name}, format="json")
+    undo = f"/api/projects/{project.id}/undo/"
+    token, later = f"undo-{uuid.uuid4()}", f"undo-{uuid.uuid4()}"
+
+    # When her undo is sent twice with the same token (a retry after a lost response)
+    answers = [api.post(undo, {"client_token": token}, format="json") for _ in range(2)]
+
+    # Then only the latest label is undone, and both answers name its item
+    assert [(r.status_code, r.json()["id"]) for r in answers] == [(200, second.id), (200, second.id)]
+    assert list(Annotation.objects.order_by("id").values_list("item_id", "active")) == [
+        (first.id, True),
+        (second.id, False),
+    ]
+    first.refresh_from_db()
+    assert first.status == "labeled"
+    # And a new token undoes the label before; the same token from someone else is their own undo
+    assert api.post(undo, {"client_token": later}, format="json").json()["id"] == first.id
+    bob = make_user("bob")
+    services.membership_add(project=project, user=bob)
+    other = APIClient()
+    other.force_authenticate(bob)
+    assert other.post(undo, {"client_token": token}, format="json").status_code == 204  # nothing of his
+    # And an undo without a token still works as before
+    api.post(f"/api/items/{second.id}/annotations/", {"label": "cat"}, format="json")
+    assert api.post(undo).json()["id"] == second.id
+
+
+def test_skip_and_release_sent_again_change_nothing_more(user):
+    # Given alice's skip and release of items that bob leased in between (her retries arrive late)
+    project = make_project(user)
+    skipped, released = make_items(project, 2)
+    bob = make_user("bob")
+    services.membership_add(project=project, user=bob)
+    api = APIClient()
+    api.force_authenticate(user)
+    assert services.item_lease_next(project=project, user=user).id == skipped.id
+    assert api.post(f"/api/items/{skipped.id}/skip/").status_code == 200
+    assert services.item_lease_next(project=project, user=user).id == released.id
+    assert api.post(f"/api/items/{released.id}/release/").status_code == 200
+    assert services.item_lease_next(project=project, user=bob).id == released.id
+
+    # When both are sent again
+    assert api.post(f"/api/items/{skipped.id}/skip/").status_code == 200
+    assert api.post(f"/api/items/{released.id}/release/").status_code == 200
+
+    # Then the skipped item is still skipped, and bob keeps his lease
+    skipped.refresh_from_db()
+    released.refresh_from_db()
+    assert skipped.status == "skipped" and skipped.lease_user_id is None
+    assert released.lease_user_id == bob.id and released.status == "unlabeled"

@@ -34,7 +34,7 @@ class World:
 @pytest.fixture
 def world(settings, tmp_path) -> World:
     settings.IMPORT_ROOTS = [str(tmp_path)]
-    manager = make_user("manager")
+    manager = make_user("manager", can_create_projects=True)
     project = make_project(manager)
     services.items_import_uploads(
         project=project, files=[(f"{i}.png", io.BytesIO(png_bytes(900 + i))) for i in range(3)], user=manager
@@ -74,7 +74,8 @@ MANAGERS = (200, 200, 403, 404, 401)
 QUEUED = (202, 202, 403, 404, 401)
 API = [
     ("get", "/api/projects/", None, (200, 200, 200, 200, 401)),
-    ("post", "/api/projects/", {"name": "New", "labels": ["a", "b"]}, (201, 201, 201, 201, 401)),
+    # Creating a project needs the permission an admin grants (the manager here has it)
+    ("post", "/api/projects/", {"name": "New", "labels": ["a", "b"]}, (201, 201, 403, 403, 401)),
     ("get", "/api/projects/{p}/", None, MEMBER_READ),
     ("patch", "/api/projects/{p}/", {"retrain_every": 7}, MANAGERS),
     ("get", "/api/projects/{p}/labels/", None, MEMBER_READ),
@@ -113,6 +114,12 @@ API = [
 ]
 PAGES = [
     ("get", "/", None, (200, 200, 200, 200, 302)),
+    (
+        "post",
+        "/",
+        {"name": "New", "labels": "a, b", "strategy": "margin", "retrain_every": 5, "input_size": 32},
+        (302, 302, 403, 403, 302),
+    ),
     ("get", "/account/", None, (200, 200, 200, 200, 302)),
     ("get", "/projects/{p}/", None, (200, 200, 200, 404, 302)),
     ("get", "/projects/{p}/label/", None, (200, 200, 200, 404, 302)),
@@ -144,6 +151,7 @@ def snapshot(world: World) -> tuple:
     """What a refused call must leave untouched."""
     project = Project.objects.get(id=world.project.id)
     return (
+        Project.objects.count(),
         Item.objects.filter(project=world.project).count(),
         Annotation.objects.count(),
         project.name,

@@ -31,7 +31,7 @@ def api_for(user) -> APIClient:
 
 @pytest.fixture
 def team():
-    manager = make_user("manager")
+    manager = make_user("manager", can_create_projects=True)
     annotator = make_user("annotator")
     project = make_project(manager)
     services.membership_add(project=project, user=annotator)

@@ -6,8 +6,9 @@ import io
 
 import pytest
 
+import ml.training
 from annotator import paths, selectors, services
-from annotator.models import Item, ModelVersion
+from annotator.models import Item, ModelVersion, Project
 from ml.tasks import train_project_task
 from tests.factories import digits_pngs, make_project
 
@@ -52,3 +53,23 @@ def test_failed_run_is_recorded_and_the_previous_version_keeps_serving(digits_pr
     assert not Item.objects.filter(project=digits_project, pred_version=failed).exists()
     digits_project.refresh_from_db()
     assert digits_project.training_lock_until is None
+
+
+@pytest.mark.parametrize("allow_flips", [False, True])
+def test_the_projects_flip_setting_reaches_training(digits_project, monkeypatch, allow_flips):
+    # Given a project that does (or does not) allow mirrored images
+    Project.objects.filter(id=digits_project.id).update(allow_flips=allow_flips)
+    seen = set()
+    real_augment = ml.training._augment
+
+    def spy(x, rng, flips):
+        seen.add(flips)
+        return real_augment(x, rng, flips)
+
+    monkeypatch.setattr(ml.training, "_augment", spy)
+    monkeypatch.setattr("ml.crossfit.schedule_steps", lambda n, head=False: 2)
+    # When the worker trains it
+    services.training_request(project_id=digits_project.id)
+    assert train_project_task(digits_project.id) == 1
+    # Then every training batch was augmented with the project's setting
+    assert seen == {allow_flips}

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
+from annotator import selectors, services
 from annotator.models import Item, Project
 from tests.factories import make_project, make_user, png_bytes
 
@@ -51,6 +53,41 @@ def test_create_project_form_shows_errors(browser):
     assert response.status_code == 200
     assert "given twice" in response.content.decode()
     assert not Project.objects.exists()
+
+
+NEW_PROJECT = {"name": "Fruit", "labels": "apple, pear", "strategy": "margin", "retrain_every": 5, "input_size": 32}
+
+
+def test_people_without_the_permission_are_not_offered_the_form_and_get_a_403():
+    # Given an annotator of someone's project, who was not given the permission to create projects
+    annotator = make_user("annie")
+    services.membership_add(project=make_project(make_user("lead", can_create_projects=True)), user=annotator)
+    client = Client()
+    client.force_login(annotator)
+    # When they open the project list, it lists their projects but offers no "New project" form
+    page = client.get("/").content.decode()
+    assert "Pets" in page and "New project" not in page and 'name="labels"' not in page
+    assert "ask an admin" in page.lower()
+    # And when they post the form anyway, they get a readable 403 and no project
+    response = client.post("/", NEW_PROJECT)
+    assert response.status_code == 403 and "permission to create projects" in response.content.decode()
+    assert not Project.objects.filter(name="Fruit").exists()
+
+
+def test_the_permission_given_to_a_group_lets_its_members_create_projects():
+    # Given a group that an admin gave the permission, and a user in it
+    group = Group.objects.create(name="Project leads")
+    app_label, codename = selectors.PROJECT_CREATE_PERMISSION.split(".")
+    group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    lead = make_user("lead")
+    lead.groups.add(group)
+    client = Client()
+    client.force_login(lead)
+    # Then the page offers the form, and a post creates the project with them as its manager
+    assert "New project" in client.get("/").content.decode()
+    response = client.post("/", NEW_PROJECT)
+    project = Project.objects.get(name="Fruit")
+    assert response.status_code == 302 and selectors.project_role(user=lead, project=project) == "manager"
 
 
 def test_upload_form_reports_rejections(browser, user):

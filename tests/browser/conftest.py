@@ -1,5 +1,6 @@
 """Browser-test fixtures: Debian's Chromium driven by Playwright (one browser per module), a fresh
-context and page per test, and the folder that screenshots and figures are written to."""
+context and page per test (which fails the test on any Content-Security-Policy violation), and the
+folder that screenshots and figures are written to."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-CHROMIUM = Path("/usr/bin/chromium")
+#: Where ``.ci/ensure-chromium`` (run by ``make test``) makes sure Chromium is.
+CHROMIUM = Path(os.environ.get("CHROMIUM") or "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 #: Set on every page before its own scripts run: records the time of each key press and pairs it
@@ -25,6 +27,15 @@ window.__shown = [];
     key = keyAt = null;
   });
 })();
+"""
+
+#: Set on every page before its own scripts run: reports each Content-Security-Policy violation
+#: (an inline script or style, another origin) to the test through ``__cspViolation``.
+CSP_PROBE = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = `${e.sourceFile || e.documentURI}:${e.lineNumber}`;
+  window.__cspViolation(`${e.effectiveDirective} refused ${e.blockedURI || "inline"} (${where}): ${e.sample}`);
+});
 """
 
 
@@ -73,11 +84,27 @@ def js_errors() -> list[str]:
 
 
 @pytest.fixture
-def page(browser: Browser, artifacts: Path, js_errors: list[str], request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A page in a fresh browser context with the latency probe; a screenshot is kept if the test fails."""
+def csp_violations() -> list[str]:
+    """What the Content-Security-Policy refused on the test's pages; the ``page`` fixture fails a test
+    that leaves any here."""
+    return []
+
+
+@pytest.fixture
+def page(
+    browser: Browser,
+    artifacts: Path,
+    js_errors: list[str],
+    csp_violations: list[str],
+    request: pytest.FixtureRequest,
+) -> Iterator[Page]:
+    """A page in a fresh browser context with the latency and CSP probes; a screenshot is kept if the
+    test fails, and the test fails if the policy refused anything on any of its pages."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     context.set_default_timeout(15_000)
     context.add_init_script(LATENCY_PROBE)
+    context.expose_function("__cspViolation", lambda text: csp_violations.append(text))
+    context.add_init_script(CSP_PROBE)
     # The labeling page asks before unloading while a label is in flight; let it go.
     context.on("page", lambda new: new.on("dialog", lambda dialog: dialog.accept()))
     context.on("weberror", lambda error: js_errors.append(str(error.error)))
@@ -88,3 +115,5 @@ def page(browser: Browser, artifacts: Path, js_errors: list[str], request: pytes
         for i, open_page in enumerate(context.pages):
             open_page.screenshot(path=artifacts / f"FAILED-{request.node.name}-{i}.png", full_page=True)
     context.close()
+    if csp_violations:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(csp_violations), pytrace=False)

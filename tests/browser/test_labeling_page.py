@@ -506,3 +506,66 @@ def test_an_unsure_multi_label_set_starts_with_no_class_chosen(
     page.keyboard.press("3")
     expect(page.locator(".class-button.chosen")).to_have_attribute("data-label", "outdoor")
     assert js_errors == []
+
+
+def test_an_undo_whose_answer_is_lost_is_retried_without_undoing_a_second_label(
+    live_server: Any, page: Page, js_errors: list[str]
+) -> None:
+    # Given two items labeled on the page, and a network that loses the answer to the first undo request
+    base = live_server.url
+    user = make_user(USERNAME)
+    project = services.project_create(name="Pets", labels=["cat", "dog"], user=user, retrain_every=50)
+    files = [(f"pet_{i}.png", io.BytesIO(png_bytes(900 + i))) for i in range(4)]
+    assert services.items_import_uploads(project=project, files=files, user=user).imported == 4
+    log_in(page, base)
+    first = open_labeling(page, base, project)["id"]
+    second = press(page, "1")["id"]
+    press(page, "2")
+    wait_for(lambda: active_annotations(project) == 2, 15, "the two labels")
+    sent: list[dict[str, Any]] = []
+
+    def lose_the_first_answer(route: Any) -> None:
+        sent.append(route.request.post_data_json)
+        if len(sent) == 1:
+            route.fetch()  # the server undoes, but its answer never reaches the page
+            route.fulfill(status=502, body="Bad gateway")
+        else:
+            route.continue_()
+
+    page.route("**/api/projects/*/undo/", lose_the_first_answer)
+
+    # When Z is pressed once
+    shown = press(page, "z")
+
+    # Then the page retried with the same token, and only the latest label is undone
+    assert shown["id"] == second
+    assert len(sent) == 2 and sent[0] == sent[1] and sent[0]["client_token"]
+    assert active_annotations(project) == 1
+    assert Item.objects.get(id=first).status == Item.Status.LABELED
+    assert Item.objects.get(id=second).status == Item.Status.UNLABELED
+    expect(page.locator("#status")).to_have_text(f"Undid the label of {Item.objects.get(id=second).original_name}.")
+    assert js_errors == []
+
+
+def test_a_tiff_item_shows_as_a_decoded_image(live_server: Any, page: Page, js_errors: list[str]) -> None:
+    from PIL import Image
+
+    # Given a project whose only item is a TIFF file
+    base = live_server.url
+    user = make_user(USERNAME)
+    project = services.project_create(name="Scans", labels=["cat", "dog"], user=user)
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 36), "teal").save(buffer, format="TIFF")
+    buffer.seek(0)
+    assert services.items_import_uploads(project=project, files=[("scan.tif", buffer)], user=user).imported == 1
+    log_in(page, base)
+
+    # When the labeling page shows it
+    shown = open_labeling(page, base, project)
+
+    # Then the browser decoded the image, at its size
+    size = page.evaluate(
+        "(() => { const i = document.getElementById('item-image'); return [i.naturalWidth, i.naturalHeight]; })()"
+    )
+    assert shown["id"] == Item.objects.get(project=project).id and size == [48, 36]
+    assert js_errors == []

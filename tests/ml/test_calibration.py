@@ -100,3 +100,9 @@ def test_estimate_without_a_pool_is_the_cross_validated_accuracy():
     oof = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     est = accuracy_estimate(oof, np.array([0, 1, 1]), np.zeros((0, 2)), temperature=1.3)
     assert est.value == pytest.approx(2 / 3) and est.temperature == 1.3
+
+
+def test_no_label_out_of_fold_means_no_estimate():
+    est = accuracy_estimate(np.zeros((0, 3)), np.zeros(0, dtype=int), np.full((5, 3), 1 / 3), temperature=1.0)
+    metrics = est.as_metrics()
+    assert metrics["val_accuracy"] is None and metrics["val_n"] == 0 and metrics["val_accuracy_low"] is None

@@ -16,6 +16,7 @@ from ml.crossfit import (
     cross_fit,
     fold_temperature_into,
     next_state,
+    resolve_device,
     stable_folds,
 )
 from ml.model import build_model, predict_proba, predict_proba_features
@@ -155,3 +156,12 @@ def test_cnn_members_learn_digits_and_calibration_keeps_the_argmax(digits):
     held = predict_proba(fit.model, images[1000:1300])[:, :, 0].argmax(axis=1)
     assert (held == labels[1000:1300]).mean() > 0.8
     assert 0.6 < (fit.oof_probs.argmax(axis=1) == labels[:60]).mean() <= 1.0
+
+
+def test_the_device_setting(monkeypatch):
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")

@@ -55,7 +55,7 @@ def assert_same_predictions(served: np.ndarray, *exported: np.ndarray) -> None:
 def test_cnn_export_matches_the_served_model(digits, tmp_path):
     # Given a small CNN trained on digits, saved and loaded back as the worker does
     images, labels = digits[0][:60], digits[1][:60] % 3
-    model, _ = train(images, labels, 3, steps=5)
+    model, _ = train(images, labels, 3, steps=40)
     save_model(model, tmp_path / "v1.pt", {"family": "cnn"})
     served_model, _ = load_model(tmp_path / "v1.pt")
     pool = digits[0][100:107]

@@ -91,7 +91,15 @@ def test_save_load_round_trip(model, tmp_path):
     save_model(model, path, {"project": 3, "version": np.int64(1), "n_classes": 4})
     loaded, meta = load_model(path)
     np.testing.assert_array_equal(predict_proba(loaded, images), predict_proba(model, images))
-    assert meta == {"project": 3, "version": 1, "n_classes": 4, "input_size": 32, "dropout": 0.5, "multi_label": False}
+    assert meta == {
+        "project": 3,
+        "version": 1,
+        "n_classes": 4,
+        "input_size": 32,
+        "dropout": 0.5,
+        "multi_label": False,
+        "stem_stride": 2,
+    }
     assert [p.name for p in path.parent.iterdir()] == ["v1.pt"]  # no temporary file left behind
 
 

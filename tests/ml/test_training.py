@@ -3,6 +3,8 @@ survives degenerate label sets."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -142,3 +144,30 @@ def test_augment_shifts_within_the_padding():
             for dy in (-1, 0, 1)
             for dx in (-1, 0, 1)
         )
+
+
+@pytest.mark.parametrize("allow_flips", [False, True])
+def test_mirrored_images_reach_training_only_when_flips_are_allowed(allow_flips):
+    # Given one image bright on its left half and dark on its right (shifts keep it bright on the left)
+    image = np.zeros((1, 32, 32, 3), dtype=np.uint8)
+    image[:, :, :16] = 255
+    x, y = to_tensor(image), torch.zeros(1, dtype=torch.int64)
+    seen = []
+    model = build_model(2, input_size=32)
+    real_forward = model.features.forward
+
+    def spy(xb):
+        seen.append(xb.detach().clone())
+        return real_forward(xb)
+
+    model.features.forward = spy
+    config = replace(CNN_CONFIG, allow_flips=allow_flips)
+    # When it trains for a few steps (batches of 64 copies, each shifted, and maybe mirrored)
+    fit(model, x, y, np.array([0]), steps=3, config=config, seed=0)
+    batches = torch.cat(seen)
+    mirrored = (batches[:, :, :, 16:].mean(dim=(1, 2, 3)) > batches[:, :, :, :16].mean(dim=(1, 2, 3))).float()
+    # Then about half the copies are mirrored if the project allows it, and none otherwise
+    if allow_flips:
+        assert 0.3 < mirrored.mean() < 0.7
+    else:
+        assert mirrored.sum() == 0
