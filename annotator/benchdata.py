@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
@@ -23,6 +23,7 @@ from django.utils import timezone
 from PIL import Image
 
 from annotator import paths, services
+from annotator.demo import render_digits
 from annotator.models import Annotation, Item, Job, Project
 
 N_FILES = 4
@@ -42,7 +43,7 @@ def labeled_project_create(
     name: str,
     n_items: int,
     labels: Sequence[str] = ("cat", "dog", "bird"),
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> Project:
     """A project of ``n_items`` labeled items, each with one active annotation (by ``user``, or an
     import without one) and a pre-label; the items share ``N_FILES`` 16×16 PNG files. On PostgreSQL
@@ -147,11 +148,10 @@ def export_file_delete(job: Job) -> None:
         path.unlink(missing_ok=True)
 
 
-def digits_project_create(*, name: str, user: AbstractBaseUser | None, folder: Path) -> tuple[Project, dict[int, int]]:
+def digits_project_create(*, name: str, user: User | None, folder: Path) -> tuple[Project, dict[int, int]]:
     """A project of scikit-learn's 1,797 digits as the demo has them (64×64 PNGs written to
     ``folder``, imported as a user would, cold start included); returns it and each item's true class."""
-    from annotator.management.commands.create_demo import render_digits
-    from annotator.training import cold_start_run
+    from annotator.services.training_run import cold_start_run
 
     truth = render_digits(folder)
     project = services.project_create(
@@ -166,7 +166,7 @@ def digits_project_create(*, name: str, user: AbstractBaseUser | None, folder: P
     return project, by_item
 
 
-def label_from_queue(*, project: Project, user: AbstractBaseUser, truth: dict[int, int], n: int) -> None:
+def label_from_queue(*, project: Project, user: User, truth: dict[int, int], n: int) -> None:
     """Label the ``n`` items at the head of the queue with their true class, as an annotator
     following ``/next`` would (without retrain requests: the caller trains when it wants)."""
     Project.objects.filter(id=project.id).update(retrain_every=1_000_000)
@@ -180,7 +180,7 @@ def product_retrain(*, project: Project, retrain_every: int = 10) -> tuple[float
     """One retrain of ``project`` through the worker's run (``training_run``): seconds and the metrics."""
     import time
 
-    from annotator.training import training_run
+    from annotator.services.training_run import training_run
 
     Project.objects.filter(id=project.id).update(retrain_every=retrain_every, training_requested=True)
     started = time.perf_counter()

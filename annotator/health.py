@@ -4,7 +4,7 @@ the error handlers that answer API clients in JSON."""
 from __future__ import annotations
 
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -61,7 +61,7 @@ def workers(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if names else 503)
 
 
-def api_aware_not_found(request: HttpRequest, exception: Exception | None = None):
+def api_aware_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """404 as JSON under ``/api/`` (API clients always get JSON), the usual page elsewhere."""
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found."}, status=404)
@@ -70,7 +70,7 @@ def api_aware_not_found(request: HttpRequest, exception: Exception | None = None
     return page_not_found(request, exception)
 
 
-def api_aware_server_error(request: HttpRequest):
+def api_aware_server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Server error; it has been logged."}, status=500)
     from django.views.defaults import server_error

@@ -15,12 +15,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def client_address(request: HttpRequest) -> str:
@@ -74,12 +77,12 @@ def refusal(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/login_limited.html", {"message": message}, status=429)
 
 
-def limit_logins(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def limit_logins(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """A login view whose POST is refused, before any password is checked, while its username or
     address is blocked."""
 
     @wraps(view)
-    def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.method == "POST" and is_blocked(request, _posted_username(request)):
             return refusal(request)
         return view(request, *args, **kwargs)
@@ -87,13 +90,15 @@ def limit_logins(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
     return limited
 
 
-def on_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs) -> None:
+def on_login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
     """``user_login_failed``: count the failure (calls made without a request, such as scripts, are not)."""
     if request is not None:
         record_failure(request, str(credentials.get("username") or ""))
 
 
-def on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs) -> None:
+def on_logged_in(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     """``user_logged_in``: a successful login clears its username's and address's counts."""
     if request is not None:
         clear(request, user.get_username())

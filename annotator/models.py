@@ -9,7 +9,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -18,6 +18,9 @@ from django.db import models
 from django.db.models import Q
 
 from ml import scoring
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class QueryStrategy(models.TextChoices):
@@ -56,7 +59,7 @@ class Range:
         return f"{self.name} must be between {self.low} and {self.high}{unit}."
 
     @property
-    def error_messages(self) -> dict[str, str]:
+    def error_messages(self) -> dict[str, StrOrPromise]:
         """A form or serializer field's ``error_messages``: the range's message for either bound."""
         return {"min_value": self.message, "max_value": self.message}
 
@@ -70,7 +73,7 @@ class Range:
 RETRAIN_EVERY = Range("retrain_every", 1, 100_000)
 LABELS_PER_ITEM = Range("labels_per_item", 1, 20)
 LEASE_SECONDS = Range("lease_seconds", 10, 86_400, "seconds")
-#: From 16: the smallest input the CNN takes (``ml.model.build_model``).
+#: From 16: the smallest input the CNN takes (``ml.models.cnn.build_model``).
 INPUT_SIZE = Range("input_size", 16, 512, "pixels")
 
 

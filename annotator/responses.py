@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 import tempfile
+from typing import cast
 
+from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 
-from annotator import exports, renditions, selectors
+from annotator import selectors
+from annotator.formats import exports, renditions
 from annotator.models import Item, Project
 
-EXPORT_FORMATS = ("csv", "jsonl", "coco", "imagefolder")
+EXPORT_FORMATS = exports.EXPORT_FORMATS
 
 
 def _slug(name: str) -> str:
@@ -45,13 +48,14 @@ def export_response(
     return FileResponse(spool, as_attachment=True, filename=f"{base}.zip", content_type="application/zip")
 
 
-def open_item_file(item: Item):
+def open_item_file(item: Item) -> FieldFile:
     return item.file.open("rb")
 
 
 def item_image_response(item: Item) -> FileResponse:
     """The item's image as browsers can display it (a PNG rendition of a TIFF), its type from its name."""
     storage = item.file.storage
-    response = FileResponse(storage.open(renditions.display_name(storage, item.file.name), "rb"))
+    name = cast(str, item.file.name)  # a stored item always has its file
+    response = FileResponse(storage.open(renditions.display_name(storage, name), "rb"))
     response["Cache-Control"] = "private, max-age=86400"
     return response

@@ -39,9 +39,11 @@ TESTING = "pytest" in sys.modules
 # nothing that outlives them, so they may run without a key; serving HTTP never may.
 _COMMAND = sys.argv[1] if len(sys.argv) > 1 and os.path.basename(sys.argv[0]) == "manage.py" else None
 OFFLINE_COMMAND = _COMMAND is not None and _COMMAND not in {"runserver", "serve", "shell", "dbshell"}
+# mypy's Django plugin (`make lint`) imports these settings to read the models; it serves nothing either.
+TYPE_CHECKING_RUN = "mypy" in sys.modules
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not (DEBUG or TESTING or OFFLINE_COMMAND):
+    if not (DEBUG or TESTING or OFFLINE_COMMAND or TYPE_CHECKING_RUN):
         raise ImproperlyConfigured("SECRET_KEY must be set in the environment when DEBUG is off.")
     SECRET_KEY = "insecure-key-only-for-development-and-tests"
 
@@ -155,13 +157,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # DRF's parsers, with a JSON parser that refuses bodies nested too deeply (a 400, not a RecursionError).
     "DEFAULT_PARSER_CLASSES": [
-        "annotator.parsers.JSONParser",
+        "annotator.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
-    "EXCEPTION_HANDLER": "annotator.apis.exception_handler",
+    "EXCEPTION_HANDLER": "annotator.api.exceptions.exception_handler",
     "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -249,8 +251,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,  # a Redis host that is down, not just refusing: give up soon
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Training runs and cold starts on the ``training`` queue, everything else (imports, exports, review
+# scans) on ``default``; exact names take precedence over the pattern.
 CELERY_TASK_ROUTES = {
-    "ml.tasks.train_project_task": {"queue": "training"},
+    "annotator.tasks.train_project_task": {"queue": "training"},
+    "annotator.tasks.cold_start_project_task": {"queue": "training"},
     "annotator.tasks.*": {"queue": "default"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -5,17 +5,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.core.files.uploadedfile import UploadedFile
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseBase, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator import selectors, services
+from annotator.auth import SignedInHttpRequest
 from annotator.models import (
     DEFAULT_STRATEGY,
     INPUT_SIZE,
@@ -63,7 +65,7 @@ class ProjectSettingsForm(forms.Form):
     strategy = forms.ChoiceField(choices=QueryStrategy.choices)
 
 
-def _settings_initial(project) -> dict:
+def _settings_initial(project: Project) -> dict[str, Any]:
     fields = [
         "name",
         "show_prelabels",
@@ -81,19 +83,27 @@ def _forbidden(message: str) -> HttpResponse:
     return HttpResponseForbidden(f"<!doctype html><title>Not allowed</title><p>{message}</p>")
 
 
-def _is_manager(request: HttpRequest, project) -> bool:
+def project_or_404(request: SignedInHttpRequest, project_id: int) -> Project:
+    """The project if the user may see it; a 404 otherwise (no hint that it exists)."""
+    project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+    if project is None:
+        raise Http404("No such project.")
+    return project
+
+
+def _is_manager(request: SignedInHttpRequest, project: Project) -> bool:
     return selectors.project_role(user=request.user, project=project) == Membership.Role.MANAGER
 
 
-def managers_only(action: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+def managers_only(action: str) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
     """A page for the project's managers: the view gets the project; others get a 403 saying who may
     ``action`` (404 for a project they do not see, the login page when logged out)."""
 
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorate(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, project_id: int) -> HttpResponse:
-            project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        def wrapper(request: SignedInHttpRequest, project_id: int) -> HttpResponseBase:
+            project = project_or_404(request, project_id)
             if not _is_manager(request, project):
                 return _forbidden(f"Only the project's managers may {action}.")
             return view(request, project)
@@ -104,7 +114,7 @@ def managers_only(action: str) -> Callable[[Callable[..., HttpResponse]], Callab
 
 
 @login_required
-def project_list(request: HttpRequest) -> HttpResponse:
+def project_list(request: SignedInHttpRequest) -> HttpResponse:
     """The user's projects, and the "New project" form for those an admin gave the permission."""
     can_create = selectors.user_can_create_projects(user=request.user)
     if request.method == "POST" and not can_create:
@@ -126,10 +136,10 @@ def project_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
+def project_detail(request: SignedInHttpRequest, project_id: int) -> HttpResponse:
     """The project; its managers also get the dashboard. ``?partial=learning-curve`` renders only the
     curve's SVG, which the dashboard's script swaps in when a new version is ready."""
-    project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+    project = project_or_404(request, project_id)
     is_manager = _is_manager(request, project)
     if request.GET.get("partial") == "learning-curve":
         if not is_manager:
@@ -151,11 +161,8 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
         context["member_form"] = MemberForm()
         context["roles"] = Membership.Role.choices
     if is_manager:
-        dashboard = selectors.project_dashboard(project=project)
-        context["dashboard"] = dashboard
+        # The dashboard's figures are drawn by static/js/dashboard.js from the dashboard API, not here.
         context["review"] = selectors.review_counts(project=project)
-        context["chart"] = learning_curve_chart(dashboard["learning_curve"])
-        context["class_max"] = max([c["n"] for c in dashboard["classes"]], default=0) or 1
     return render(request, "annotator/project_detail.html", context)
 
 
@@ -218,11 +225,11 @@ def _low(point: dict[str, Any]) -> float:
 
 @managers_only("change its settings")
 @require_POST
-def project_settings(request: HttpRequest, project: Project) -> HttpResponse:
+def project_settings(request: SignedInHttpRequest, project: Project) -> HttpResponse:
     form = ProjectSettingsForm(request.POST)
     if not form.is_valid():
         for field, errors in form.errors.items():
-            messages.error(request, f"{field}: {' '.join(errors)}")
+            messages.error(request, f"{field}: {' '.join(str(error) for error in errors)}")
         return redirect("project-detail", project_id=project.id)
     try:
         services.project_settings_update(
@@ -235,18 +242,24 @@ def project_settings(request: HttpRequest, project: Project) -> HttpResponse:
     return redirect("project-detail", project_id=project.id)
 
 
+def _named(files: list[UploadedFile]) -> list[tuple[str, BinaryIO]]:
+    """The uploads as the import services take them: (name, binary file); an upload always has a name
+    and reads like a binary file, which Django's types do not say."""
+    return [(f.name or "", cast(BinaryIO, f)) for f in files]
+
+
 @managers_only("add images")
 @require_POST
-def project_upload(request: HttpRequest, project: Project) -> HttpResponse:
+def project_upload(request: SignedInHttpRequest, project: Project) -> HttpResponse:
     files = request.FILES.getlist("files")
     if not files:
         messages.error(request, "Choose one or more images or .zip files first.")
         return redirect("project-detail", project_id=project.id)
-    if request.POST.get("background") or sum(f.size for f in files) > settings.IMPORT_BACKGROUND_BYTES:
-        job = services.job_upload_import_request(project=project, user=request.user, files=[(f.name, f) for f in files])
+    if request.POST.get("background") or sum(f.size or 0 for f in files) > settings.IMPORT_BACKGROUND_BYTES:
+        job = services.job_upload_import_request(project=project, user=request.user, files=_named(files))
         messages.success(request, f"Import job {job.id} runs in the background: follow it under Background jobs.")
         return redirect("project-detail", project_id=project.id)
-    summary = services.items_import_uploads(project=project, files=[(f.name, f) for f in files], user=request.user)
+    summary = services.items_import_uploads(project=project, files=_named(files), user=request.user)
     text = (
         f"Imported {summary.imported} images ({summary.labeled} with labels), skipped {summary.duplicates} duplicates."
     )
@@ -265,7 +278,7 @@ class MemberForm(forms.Form):
 
 @managers_only("change its members")
 @require_POST
-def project_members(request: HttpRequest, project: Project) -> HttpResponse:
+def project_members(request: SignedInHttpRequest, project: Project) -> HttpResponse:
     """Managers add a member or change a role (``username``, ``role``), or remove one (``remove``: a user id)."""
     from django.contrib.auth import get_user_model
 
@@ -281,7 +294,7 @@ def project_members(request: HttpRequest, project: Project) -> HttpResponse:
             form = MemberForm(request.POST)
             if not form.is_valid():
                 for field, errors in form.errors.items():
-                    messages.error(request, f"{field}: {' '.join(errors)}")
+                    messages.error(request, f"{field}: {' '.join(str(error) for error in errors)}")
                 return redirect("project-detail", project_id=project.id)
             user = users.filter(username=form.cleaned_data["username"]).first()
             if user is None:
@@ -296,7 +309,7 @@ def project_members(request: HttpRequest, project: Project) -> HttpResponse:
 
 @managers_only("add classes")
 @require_POST
-def project_class_add(request: HttpRequest, project: Project) -> HttpResponse:
+def project_class_add(request: SignedInHttpRequest, project: Project) -> HttpResponse:
     try:
         label_class = services.label_class_add(
             project=project, name=request.POST.get("name", ""), hotkey=request.POST.get("hotkey", "").strip() or None
@@ -311,7 +324,7 @@ def project_class_add(request: HttpRequest, project: Project) -> HttpResponse:
 
 @managers_only("start a retrain")
 @require_POST
-def project_train(request: HttpRequest, project: Project) -> HttpResponse:
+def project_train(request: SignedInHttpRequest, project: Project) -> HttpResponse:
     services.training_request(project_id=project.id)
     messages.success(request, "Retraining scheduled; the queue is re-ranked when it finishes.")
     return redirect("project-detail", project_id=project.id)
@@ -319,7 +332,7 @@ def project_train(request: HttpRequest, project: Project) -> HttpResponse:
 
 @managers_only("export")
 @require_GET
-def project_export(request: HttpRequest, project: Project) -> HttpResponse:
+def project_export(request: SignedInHttpRequest, project: Project) -> HttpResponseBase:
     try:
         include_ambiguous = request.GET.get("include_ambiguous", "") in {"1", "true", "yes"}
         return export_response(project, request.GET.get("format", "csv"), include_ambiguous=include_ambiguous)
@@ -328,8 +341,8 @@ def project_export(request: HttpRequest, project: Project) -> HttpResponse:
 
 
 @login_required
-def label_page(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+def label_page(request: SignedInHttpRequest, project_id: int) -> HttpResponse:
+    project = project_or_404(request, project_id)
     classes = selectors.project_classes(project=project)
     config = {
         "project": project.id,
@@ -350,7 +363,7 @@ def label_page(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: SignedInHttpRequest) -> HttpResponse:
     """The user's page: their projects and roles, and their API token (create, replace, revoke)."""
     from rest_framework.authtoken.models import Token
 
@@ -377,7 +390,7 @@ AMBIGUOUS_KEYS = ("a", "x", "q", "m")
 
 
 @managers_only("review labels")
-def review_page(request: HttpRequest, project: Project) -> HttpResponse:
+def review_page(request: SignedInHttpRequest, project: Project) -> HttpResponse:
     """Managers go through the items flagged as likely mislabeled, keyboard first."""
     classes = selectors.project_classes(project=project)
     taken = {c.hotkey for c in classes}

@@ -1,1 +1,1 @@
-"""Machine learning for the annotator: plain PyTorch and NumPy, no Django (except ``tasks.py``)."""
+"""Machine learning for the annotator: plain PyTorch, NumPy and scikit-learn, never Django or ``annotator``."""

@@ -30,10 +30,20 @@ def _log(p: np.ndarray) -> np.ndarray:
 
 
 def temperature_scale(probs: np.ndarray, temperature: float, *, multi_label: bool = False) -> np.ndarray:
-    """(N, C) probabilities as a model whose logits were divided by ``temperature`` would give them.
+    """Probabilities as a model whose logits were divided by ``temperature`` would give them.
 
     Softmax rows: ``softmax(log p / T)`` (log p differs from the logits by a constant per row, which
     the softmax ignores). Multi-label: each class's sigmoid, ``sigmoid(logit(p) / T)``.
+
+    Parameters
+    ----------
+    probs : (N, C) float
+    temperature : float
+    multi_label : bool
+
+    Returns
+    -------
+    (N, C) float64
     """
     p = np.asarray(probs, dtype=np.float64)
     if multi_label:
@@ -53,10 +63,21 @@ def _nll(probs: np.ndarray, labels: np.ndarray, multi_label: bool) -> float:
 
 
 def fit_temperature(probs: np.ndarray, labels: np.ndarray, *, multi_label: bool = False) -> float:
-    """The temperature T minimising the negative log-likelihood of (N,) labels (or (N, C) 0/1 sets)
-    under (N, C) out-of-fold probabilities rescaled by T; 1.0 when there is nothing to fit.
+    """The temperature minimising the negative log-likelihood of the labels under rescaled probabilities.
 
     T > 1 softens an overconfident model, T < 1 sharpens a timid one.
+
+    Parameters
+    ----------
+    probs : (N, C) float
+        Out-of-fold probabilities.
+    labels : (N,) int, or (N, C) 0/1 with ``multi_label``
+    multi_label : bool
+
+    Returns
+    -------
+    float
+        T in [1 / MAX_TEMPERATURE, MAX_TEMPERATURE]; 1.0 when there is nothing to fit.
     """
     p = np.asarray(probs, dtype=np.float64)
     y = np.asarray(labels)
@@ -73,7 +94,18 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray, *, multi_label: bool 
 
 
 def correct(probs: np.ndarray, labels: np.ndarray, *, multi_label: bool = False) -> np.ndarray:
-    """(N,) bool: the prediction is right (multi-label: every class decided right at 0.5)."""
+    """Whether each prediction is right (multi-label: every class decided right at 0.5).
+
+    Parameters
+    ----------
+    probs : (N, C) float
+    labels : (N,) int or (N, C) 0/1
+    multi_label : bool
+
+    Returns
+    -------
+    (N,) bool
+    """
     p = np.asarray(probs)
     y = np.asarray(labels)
     if multi_label:
@@ -82,8 +114,19 @@ def correct(probs: np.ndarray, labels: np.ndarray, *, multi_label: bool = False)
 
 
 def expected_correct(probs: np.ndarray, *, multi_label: bool = False) -> np.ndarray:
-    """(N,) the probability that each prediction is right, if the (N, C) probabilities are calibrated:
-    the top probability, or for multi-label the product over classes of the chosen side's."""
+    """The probability that each prediction is right, if the probabilities are calibrated.
+
+    The top probability, or for multi-label the product over classes of the chosen side's.
+
+    Parameters
+    ----------
+    probs : (N, C) float
+    multi_label : bool
+
+    Returns
+    -------
+    (N,) float64
+    """
     p = np.asarray(probs, dtype=np.float64)
     if multi_label:
         return np.prod(np.maximum(p, 1.0 - p), axis=1)
@@ -127,8 +170,18 @@ class AccuracyEstimate:
 
 
 def atc_threshold(confidence: np.ndarray, is_correct: np.ndarray) -> float:
-    """The ATC threshold: the confidence below which the share of the (N,) out-of-fold
-    confidences equals their error rate."""
+    """The ATC threshold: the confidence below which the share of confidences equals the error rate.
+
+    Parameters
+    ----------
+    confidence : (N,) float
+        Out-of-fold confidences (``expected_correct``).
+    is_correct : (N,) bool
+
+    Returns
+    -------
+    float
+    """
     return float(np.quantile(np.asarray(confidence, dtype=np.float64), 1.0 - float(np.mean(is_correct))))
 
 
@@ -143,11 +196,25 @@ def accuracy_estimate(
 ) -> AccuracyEstimate:
     """The served model's expected accuracy on an item of the whole dataset that it was not trained on.
 
-    ``oof_probs`` (N, C) out-of-fold probabilities of the N labeled items with their ``labels``;
-    ``pool_probs`` (M, C) the served model's calibrated probabilities on unlabeled items (all of
-    them, or a uniform sample of the ``n_pool`` there are). Labeled items count as right or wrong
-    out of fold; unlabeled ones as the share above the ATC threshold, found on the out-of-fold
-    probabilities calibrated with ``temperature``.
+    Labeled items count as right or wrong out of fold; unlabeled ones as the share above the ATC
+    threshold, found on the out-of-fold probabilities calibrated with ``temperature``.
+
+    Parameters
+    ----------
+    oof_probs : (N, C) float
+        Out-of-fold probabilities of the N labeled items.
+    labels : (N,) int or (N, C) 0/1
+    pool_probs : (M, C) float
+        The served model's calibrated probabilities on unlabeled items (all, or a uniform sample).
+    temperature : float
+    n_pool : int, optional
+        How many unlabeled items there are; default M.
+    multi_label : bool
+
+    Returns
+    -------
+    AccuracyEstimate
+        With a Wilson interval resting on the N labels.
     """
     n = len(labels)
     ok = correct(oof_probs, labels, multi_label=multi_label) if n else np.zeros(0, dtype=bool)

@@ -6,16 +6,16 @@ honest accuracy estimate, calibration and the label-error review). Folds are a s
 each item's key: an item stays in its fold as labels arrive.
 
 Each member also learns from its own pseudo-labels: the unlabeled items it was confident about
-in the previous round (``CrossFitState``), which lets a few dozen labels go much further
-(self-training). Because a member only ever sees its own earlier predictions, a fold model never
-learns, even indirectly, from the labels it is held out on, and the out-of-fold estimate stays
-honest. The members train in parallel threads with one torch thread each, which on a small CPU
-gets more done than one model using every core.
+in the previous round (``CrossFitState``, chosen by ``ml.pseudo_labels.next_state``), which lets
+a few dozen labels go much further (self-training). Because a member only ever sees its own
+earlier predictions, a fold model never learns, even indirectly, from the labels it is held out
+on, and the out-of-fold estimate stays honest. The members train in parallel threads with one
+torch thread each, which on a small CPU gets more done than one model using every core.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -25,7 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ml.model import build_model, predict_proba, predict_proba_features, to_tensor, write_atomically
+from ml.models.cnn import build_model, to_tensor
+from ml.models.files import write_atomically
+from ml.models.predict import predict_proba, predict_proba_features
 from ml.training import (
     CNN_CONFIG,
     HEAD_CONFIG,
@@ -38,10 +40,6 @@ from ml.training import (
 
 #: Fold models beside the served one.
 FOLDS = 5
-#: A member pseudo-labels an unlabeled item when its calibrated confidence is at least this.
-PSEUDO_THRESHOLD = 0.9
-#: At most this many unlabeled items (a uniform sample) are considered for pseudo-labels per round.
-PSEUDO_CANDIDATES = 4096
 #: Members train at once on the CPU, as many as the process has torch threads (at most this many),
 #: each in its own thread with one torch thread: small models use threads poorly, and one model
 #: spread over every core slows to a crawl when anything else runs beside it (measured on 2 cores
@@ -49,24 +47,35 @@ PSEUDO_CANDIDATES = 4096
 MAX_PARALLEL_MEMBERS = 16
 
 
-#: One unlabeled item in AUDIT_EVERY (a fixed hash of its key) is never pseudo-labeled, so the served
-#: model's calibrated confidence on those is an uncontaminated view of its accuracy on unseen items.
-AUDIT_EVERY = 10
-
-
 def stable_folds(keys: np.ndarray, folds: int, *, salt: int = 0) -> np.ndarray:
-    """(N,) fold in [0, folds) of each (N,) integer key: a fixed hash (splitmix64), so a key never moves."""
+    """The fold of each item: a fixed hash (splitmix64) of its key, so a key never moves.
+
+    Hand-written on purpose: scikit-learn's ``KFold`` / ``StratifiedKFold`` assign folds from
+    positions in the array at hand, so each new label would reshuffle every item's fold, and a
+    fold model's pseudo-labels (``CrossFitState``) would no longer come from a model that never
+    saw the item's label. Folds are not stratified; at a few dozen labels and up, each fold
+    still holds most classes, and a fold that cannot be trained is skipped.
+
+    Parameters
+    ----------
+    keys : (N,) int
+        Item keys (database ids, or positions).
+    folds : int
+        Number of folds K.
+    salt : int
+        Another salt gives another, unrelated hash (the audit set uses 1).
+
+    Returns
+    -------
+    (N,) int64
+        Fold in [0, K) of each key.
+    """
     z = np.asarray(keys, dtype=np.int64).astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15 + salt)
     with np.errstate(over="ignore"):
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
     return (z % np.uint64(folds)).astype(np.int64)
-
-
-def audit_items(keys: np.ndarray) -> np.ndarray:
-    """(N,) bool: the items kept out of pseudo-labels (one in ``AUDIT_EVERY``, by key)."""
-    return stable_folds(keys, AUDIT_EVERY, salt=1) == 0
 
 
 @dataclass
@@ -97,7 +106,8 @@ class CrossFitState:
         }
         for j, member in enumerate(self.members):
             arrays[f"keys_{j}"], arrays[f"classes_{j}"] = member.keys, member.classes
-        write_atomically(Path(path), lambda f: np.savez_compressed(f, **arrays))
+        # (numpy's stub reads **arrays as maybe its allow_pickle flag)
+        write_atomically(Path(path), lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: Path) -> CrossFitState:
@@ -139,7 +149,7 @@ class CrossFit:
 
 
 @contextmanager
-def torch_threads(n: int):
+def torch_threads(n: int) -> Iterator[None]:
     """Run the block with ``n`` torch intra-op threads, then restore the previous number."""
     before = torch.get_num_threads()
     torch.set_num_threads(n)
@@ -185,14 +195,37 @@ def cross_fit(
     progress: Callable[[float], None] | None = None,
     serve: bool = True,
 ) -> CrossFit:
-    """Train the served member on (N, ...) labeled ``inputs`` with (N,) labels (or (N, C) 0/1 sets)
-    and ``folds`` fold members, each with its pseudo-labels from ``previous`` among the
-    (M, ...) ``pool_inputs`` (items keyed by ``pool_keys``).
+    """Train the served member on every label and ``folds`` fold members, each without its fold.
 
-    ``inputs`` are (N, S, S, 3) uint8 images (a CNN per member) or, with ``features``, (N, D)
-    float32 embeddings (a head per member, standardised by the (R, D) ``reference`` statistics).
+    Each member also trains on its own pseudo-labels from ``previous`` among the pool items.
     Deterministic given ``seed``; every member has the same schedule (``schedule_steps``).
-    ``serve=False`` trains only the fold models (out-of-fold probabilities alone; ``model`` is None).
+
+    Parameters
+    ----------
+    inputs : (N, S, S, 3) uint8 or, with ``features``, (N, D) float32
+        Images (a CNN per member) or embeddings (a head per member).
+    labels : (N,) int or (N, C) 0/1
+    keys : (N,) int
+        Item keys: they fix the folds (``stable_folds``).
+    n_classes : int
+    pool_inputs : (M, ...) like ``inputs``, optional
+    pool_keys : (M,) int, optional
+    previous : CrossFitState, optional
+    features : bool
+    reference : (R, D) float32, optional
+        Standardisation statistics of the heads.
+    folds : int
+    seed : int
+    allow_flips : bool
+    device : torch.device, optional
+    progress : callable, optional
+    serve : bool
+        False: only the fold models train (out-of-fold probabilities alone; ``model`` is None).
+
+    Returns
+    -------
+    CrossFit
+        ``oof_probs`` (N, C) (NaN rows where no fold model could train), ``folds`` (N,), ...
     """
     labels, multi_label = labels_as_targets(labels, n_classes)
     check_labels(labels, n_classes)
@@ -250,6 +283,7 @@ def cross_fit(
             on_progress(float(done.mean()))
 
         member = live[i]
+        assert member.model is not None
         return fit(
             member.model,
             x,
@@ -294,47 +328,12 @@ def cross_fit(
     )
 
 
-def next_state(
-    fit: CrossFit,
-    pool_inputs: np.ndarray,
-    pool_keys: np.ndarray,
-    *,
-    temperature: float,
-    features: bool = False,
-    seed: int = 0,
-    threshold: float = PSEUDO_THRESHOLD,
-) -> CrossFitState:
-    """Each member's pseudo-labels for the next round: the unlabeled (M, ...) ``pool_inputs`` (keyed
-    by ``pool_keys``) it predicts, calibrated, at ``threshold`` or above, from a uniform sample of at
-    most ``PSEUDO_CANDIDATES``; never the audit items. ``fit.model`` is already calibrated (the
-    temperature folded in); the fold models' probabilities are calibrated with ``temperature``."""
-    from ml.calibration import temperature_scale
-
-    pool_keys = np.asarray(pool_keys, dtype=np.int64)
-    folds = len(fit.fold_models)
-    if len(pool_keys) == 0 or fit.model is None or getattr(fit.model, "arch", {}).get("multi_label"):
-        return CrossFitState(folds=folds, members=[])
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(len(pool_keys), min(len(pool_keys), PSEUDO_CANDIDATES), replace=False))
-    sample = sample[~audit_items(pool_keys[sample])]
-    subset = np.asarray(pool_inputs)[sample]
-    predict = predict_proba_features if features else predict_proba
-
-    def pick(model: nn.Module | None, calibrate: bool) -> PseudoLabels:
-        if model is None or len(sample) == 0:
-            return PseudoLabels()
-        probs = predict(model, subset).mean(axis=2)
-        probs = temperature_scale(probs, temperature) if calibrate else probs
-        confident = probs.max(axis=1) >= threshold
-        return PseudoLabels(pool_keys[sample[confident]], probs.argmax(axis=1)[confident].astype(np.int64))
-
-    members = [pick(fit.model, calibrate=False)] + [pick(model, calibrate=True) for model in fit.fold_models]
-    return CrossFitState(folds=folds, members=members)
-
-
 def fold_temperature_into(model: nn.Module, temperature: float) -> nn.Module:
-    """Divide the last linear layer's weights and bias by ``temperature``: the model then gives
-    calibrated probabilities everywhere it is used (pre-labels, scoring, the download)."""
+    """Divide the last linear layer's weights and bias by ``temperature``, in place.
+
+    The model then gives calibrated probabilities everywhere it is used (pre-labels, scoring,
+    the download). Returns ``model``.
+    """
     linear = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     with torch.no_grad():
         linear.weight.div_(temperature)
@@ -344,5 +343,14 @@ def fold_temperature_into(model: nn.Module, temperature: float) -> nn.Module:
 
 
 def oof_complete(oof_probs: np.ndarray) -> np.ndarray:
-    """(N,) bool: items that got an out-of-fold prediction."""
+    """Items that got an out-of-fold prediction.
+
+    Parameters
+    ----------
+    oof_probs : (N, C) float
+
+    Returns
+    -------
+    (N,) bool
+    """
     return ~np.isnan(np.asarray(oof_probs)).any(axis=1)

@@ -1,13 +1,12 @@
-"""Image decoding and the per-project array cache.
+"""Image decoding and the per-project image cache.
 
 Images are decoded once, on import, into square ``(size, size, 3)`` uint8 arrays and
-appended as fixed-size rows to one raw binary file per project; training and scoring
-read rows back through a read-only memory map and never touch the original files.
+appended as fixed-size rows to one row file per project (``ml.rowfile``); training and
+scoring read rows back through a read-only memory map and never touch the original files.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,8 +15,10 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
+from ml import rowfile
+
 #: Grey used to pad the short side of non-square images. After the model's
-#: normalisation (``ml.model.to_tensor``) it is ~0, the same as the zero padding the
+#: normalisation (``ml.models.cnn.to_tensor``) it is ~0, the same as the zero padding the
 #: convolutions and the crop augmentation use, so padding carries no signal.
 PAD_VALUE = 128
 
@@ -45,8 +46,7 @@ def decode_image(src: str | os.PathLike | BinaryIO, size: int) -> np.ndarray:
         if img.format == "JPEG":
             # Let libjpeg decode at a reduced scale (still >= size on both sides).
             img.draft("RGB", (size, size))
-        img = ImageOps.exif_transpose(img)
-        rgb = _to_rgb(img)
+        rgb = _to_rgb(ImageOps.exif_transpose(img))
     w, h = rgb.size
     scale = size / max(w, h)
     new_w, new_h = max(1, min(size, round(w * scale))), max(1, min(size, round(h * scale)))
@@ -93,83 +93,61 @@ def _grey_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
-def _row_bytes(size: int) -> int:
+def _row_shape(size: int) -> tuple[int, int, int]:
     if size < 1:
         raise ValueError(f"size must be positive, got {size}")
-    return size * size * 3
+    return (size, size, 3)
 
 
 def cache_append(path: Path, arrays: np.ndarray) -> list[int]:
-    """Append images of shape (N, size, size, 3) uint8 to the cache at ``path``.
+    """Append images to the cache at ``path`` (a ``ml.rowfile`` row file of uint8 images).
 
-    Safe for several processes at once: the length is read and the rows are written
-    under an exclusive ``flock``, then fsynced before the lock is released. Returns the
-    N row indices assigned, in order. A torn tail left by a writer that died mid-append
-    (its rows were never handed out) is truncated away first.
+    Safe for several processes at once (``ml.rowfile.locked``); a torn tail left by a writer
+    that died mid-append (its rows were never handed out) is truncated away first.
+
+    Parameters
+    ----------
+    path : Path
+        The cache file; created with its folder when missing.
+    arrays : (N, S, S, 3) uint8
+        Decoded images (``decode_image``).
+
+    Returns
+    -------
+    list of int
+        The N row indices assigned, in order.
     """
     arrays = np.ascontiguousarray(arrays)
     if arrays.dtype != np.uint8 or arrays.ndim != 4 or arrays.shape[3] != 3 or arrays.shape[1] != arrays.shape[2]:
         raise ValueError(f"expected (N, size, size, 3) uint8, got {arrays.shape} {arrays.dtype}")
-    n, size = arrays.shape[0], arrays.shape[1]
-    row_bytes = _row_bytes(size)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created = not path.exists()
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            length = os.fstat(fd).st_size
-            start = length // row_bytes
-            if length != start * row_bytes:
-                os.ftruncate(fd, start * row_bytes)
-            view = memoryview(arrays).cast("B")
-            offset, written = start * row_bytes, 0
-            while written < len(view):
-                written += os.pwrite(fd, view[written:], offset + written)
-            os.fsync(fd)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-    if created:
-        _fsync_dir(path.parent)
-    return list(range(start, start + n))
+    with rowfile.locked(path, _row_shape(arrays.shape[1]), np.uint8) as writer:
+        return list(writer.append(arrays))
 
 
 def cache_len(path: Path, size: int) -> int:
-    """Number of complete rows of (size, size, 3) in the cache; 0 if it does not exist."""
-    try:
-        return os.stat(path).st_size // _row_bytes(size)
-    except FileNotFoundError:
-        return 0
+    """Number of complete (size, size, 3) rows in the cache; 0 if it does not exist."""
+    return rowfile.row_count(path, _row_shape(size), np.uint8)
 
 
 def cache_read(path: Path, rows: Sequence[int] | np.ndarray, size: int) -> np.ndarray:
-    """Read the given rows of the cache as an array of shape (len(rows), size, size, 3) uint8.
+    """Rows of the image cache.
 
-    Rows may repeat and come in any order. Raises ``IndexError`` naming the cache
-    length if any row is out of range.
+    Parameters
+    ----------
+    path : Path
+        The cache file.
+    rows : (K,) int
+        Row indices; they may repeat and come in any order.
+    size : int
+        The cache's image side S.
+
+    Returns
+    -------
+    (K, S, S, 3) uint8
+
+    Raises
+    ------
+    IndexError
+        Naming the cache length, if any row is out of range.
     """
-    idx = np.asarray(rows, dtype=np.int64)
-    if idx.ndim != 1:
-        raise ValueError(f"rows must be one-dimensional, got shape {idx.shape}")
-    n = cache_len(path, size)
-    if idx.size == 0:
-        return np.empty((0, size, size, 3), dtype=np.uint8)
-    bad = idx[(idx < 0) | (idx >= n)]
-    if bad.size:
-        raise IndexError(f"cache rows out of range: {bad[:5].tolist()} (cache {path} has {n} rows of size {size})")
-    mm = np.memmap(path, dtype=np.uint8, mode="r", shape=(n, size, size, 3))
-    try:
-        return np.array(mm[idx])
-    finally:
-        del mm
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return rowfile.read_rows(path, rows, _row_shape(size), np.uint8)

@@ -3,13 +3,12 @@
 A backbone maps (B, H, W, 3) uint8 images to (B, D) float32 embeddings: the packaged
 ImageNet MobileNetV2 (``pretrained``) or a user's TorchScript file (``torchscript``).
 Embeddings are computed once per image-cache row and kept in an append-only float32
-file beside the image cache; row i of the embedding file belongs to row i of the image
+row file (``ml.rowfile``) beside the image cache; row i of the embedding file belongs to row i of the image
 cache, so the file only ever grows at its end, like the image cache.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml import rowfile
 from ml.data import cache_len, cache_read
 from ml.mobilenet import IMAGENET_MEAN, IMAGENET_STD, load_mobilenet_v2
 
@@ -72,7 +72,7 @@ def load_backbone(family: str, backbone_path: str | os.PathLike | None = None) -
     (B, D) or (B, D, h, w) (then averaged over h, w).
     """
     if family == "pretrained":
-        model = load_mobilenet_v2().to(memory_format=torch.channels_last)
+        model = load_mobilenet_v2().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return Backbone(module=model, key="mobilenet_v2", dim=1280, forward=model.embed)
     if family == "torchscript":
         if not backbone_path:
@@ -107,55 +107,68 @@ def embeddings_ensure(
 ) -> Path:
     """Embed every image-cache row that has no embedding yet; returns the embedding file.
 
-    Several processes may call this at once: the rows are computed and appended under
-    an exclusive ``flock`` of the embedding file, so each row is embedded once.
+    Several processes may call this at once: the rows are computed and appended while the
+    embedding file is locked (``ml.rowfile.locked``), so each row is embedded once.
+
+    Parameters
+    ----------
+    image_cache : Path
+        The (R, size, size, 3) uint8 image cache (``ml.data``).
+    size : int
+        Its image side.
+    backbone : Backbone
+        What embeds; its ``key`` names the file, its ``dim`` D the row width.
+    progress : callable, optional
+        Gets fractions 0..1 of the rows still to embed.
+    chunk : int
+        Rows embedded per batch.
+
+    Returns
+    -------
+    Path
+        The (R, D) float32 row file beside the image cache (``embedding_path``).
     """
     path = embedding_path(image_cache, backbone)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    row_bytes = backbone.dim * 4
     report = progress or (lambda _f: None)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            done = os.fstat(fd).st_size // row_bytes
-            total = cache_len(image_cache, size)
-            # The embeddings belong to this image cache only if its first row is the one
-            # they were computed from (a recreated cache, e.g. of a reused project id, is not).
-            stamp = path.with_name(path.name + ".src")
-            first = hashlib.sha256(cache_read(image_cache, [0], size).tobytes()).hexdigest() if total else ""
-            if done > total or (done and (not stamp.exists() or stamp.read_text() != first)):
-                done = 0
-            os.ftruncate(fd, done * row_bytes)  # drop a torn tail, or everything if stale
-            if total and not done:
-                stamp.write_text(first)
-            for start in range(done, total, chunk):
-                rows = np.arange(start, min(start + chunk, total))
-                emb = np.ascontiguousarray(backbone.embed(cache_read(image_cache, rows, size)), dtype=np.float32)
-                view, offset, written = memoryview(emb).cast("B"), start * row_bytes, 0
-                while written < len(view):
-                    written += os.pwrite(fd, view[written:], offset + written)
-                report((rows[-1] + 1 - done) / max(1, total - done))
-            os.fsync(fd)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    with rowfile.locked(path, (backbone.dim,), np.float32) as writer:
+        total = cache_len(image_cache, size)
+        # The embeddings belong to this image cache only if its first row is the one
+        # they were computed from (a recreated cache, e.g. of a reused project id, is not).
+        stamp = path.with_name(path.name + ".src")
+        first = hashlib.sha256(cache_read(image_cache, [0], size).tobytes()).hexdigest() if total else ""
+        done = writer.rows
+        if done > total or (done and (not stamp.exists() or stamp.read_text() != first)):
+            writer.truncate(0)  # stale: everything is recomputed
+            done = 0
+        if total and not done:
+            stamp.write_text(first)
+        for start in range(done, total, chunk):
+            rows = np.arange(start, min(start + chunk, total))
+            writer.append(np.asarray(backbone.embed(cache_read(image_cache, rows, size)), dtype=np.float32))
+            report((rows[-1] + 1 - done) / max(1, total - done))
     report(1.0)
     return path
 
 
 def embeddings_read(path: Path, rows: np.ndarray, dim: int) -> np.ndarray:
-    """Rows of an embedding file, (len(rows), dim) float32; ``IndexError`` if one is missing."""
-    idx = np.asarray(rows, dtype=np.int64).reshape(-1)
-    n = os.stat(path).st_size // (dim * 4) if Path(path).exists() else 0
-    if idx.size == 0:
-        return np.empty((0, dim), dtype=np.float32)
-    bad = idx[(idx < 0) | (idx >= n)]
-    if bad.size:
-        raise IndexError(f"embedding rows out of range: {bad[:5].tolist()} ({path} has {n})")
-    mm = np.memmap(path, dtype=np.float32, mode="r", shape=(n, dim))
-    try:
-        return np.array(mm[idx])
-    finally:
-        del mm
+    """Rows of an embedding file.
+
+    Parameters
+    ----------
+    path : Path
+        The file ``embeddings_ensure`` returned.
+    rows : (K,) int
+        Image-cache rows.
+    dim : int
+        The backbone's embedding width D.
+
+    Returns
+    -------
+    (K, D) float32
+
+    Raises
+    ------
+    IndexError
+        If a row has no embedding (or the file is missing).
+    """
+    return rowfile.read_rows(path, np.asarray(rows, dtype=np.int64).reshape(-1), (dim,), np.float32)

@@ -22,8 +22,9 @@ from torch import nn
 
 from ml.data import PAD_VALUE
 from ml.embeddings import Backbone, embed_side
-from ml.mobilenet import IMAGENET_MEAN, IMAGENET_STD
-from ml.model import MEAN, STD, probabilities
+from ml.mobilenet import IMAGENET_MEAN, IMAGENET_STD, MobileNetV2
+from ml.models.cnn import MEAN, STD, feature_head
+from ml.models.predict import probabilities
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "probabilities"
@@ -42,6 +43,7 @@ class Resize(nn.Module):
 
     def __init__(self, size_in: int, size_out: int) -> None:
         super().__init__()
+        self.matrix: torch.Tensor
         identity = torch.eye(size_in).reshape(1, 1, size_in, size_in)
         resized = nn.functional.interpolate(identity, size=(size_out, size_in), mode="bilinear", antialias=True)
         self.register_buffer("matrix", resized.reshape(size_out, size_in).contiguous())  # R @ I = R
@@ -71,6 +73,8 @@ class ImageClassifier(nn.Module):
         super().__init__()
         self.multi_label = multi_label
         self.resize = resize if resize is not None else nn.Identity()
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
         self.features = features
@@ -92,26 +96,49 @@ def image_classifier(
     backbone: Backbone | None = None,
     multi_label: bool = False,
 ) -> ImageClassifier:
-    """The served model as one module from (B, 3, input_size, input_size) [0, 1] images to (B, C) probabilities.
+    """The served model as one module from images in [0, 1] to class probabilities.
 
-    ``model`` is what ``ml.model.load_model`` gives for a version: the whole CNN for
-    ``cnn``, the head on embeddings for ``pretrained`` and ``torchscript``, which also
-    need the ``backbone`` of ``ml.embeddings.load_backbone``. The modules are shared,
-    not copied, and put in eval mode. ``multi_label`` gives sigmoid probabilities per class
-    (what a multi-label project's model serves). Raises ``ValueError`` for an unknown family
-    or a missing backbone.
+    The modules are shared, not copied, and put in eval mode.
+
+    Parameters
+    ----------
+    model : nn.Module
+        What ``ml.models.files.load_model`` gives for a version: the whole CNN for ``cnn``, the
+        head on embeddings for ``pretrained`` and ``torchscript``.
+    family : {"cnn", "pretrained", "torchscript"}
+    input_size : int
+        S, the side of the cached images the model was trained on.
+    backbone : Backbone, optional
+        From ``ml.embeddings.load_backbone``; needed by ``pretrained`` and ``torchscript``.
+    multi_label : bool
+        A sigmoid per class instead of a softmax (what a multi-label project's model serves).
+
+    Returns
+    -------
+    ImageClassifier
+        (B, 3, S, S) float32 RGB in [0, 1] -> (B, C) float32 probabilities, in eval mode.
+
+    Raises
+    ------
+    ValueError
+        For an unknown family, a ``cnn`` model without ``features`` and ``head``, or a missing
+        backbone.
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; valid: {', '.join(FAMILIES)}")
     if family == "cnn":
-        if not (hasattr(model, "features") and hasattr(model, "head")):
-            raise ValueError("a cnn model needs features and head children (ml.model.build_model)")
-        wrapped = ImageClassifier(model.features, model.head, mean=(MEAN,) * 3, std=(STD,) * 3, multi_label=multi_label)
+        split = feature_head(model)
+        if split is None:
+            raise ValueError("a cnn model needs features and head children (ml.models.cnn.build_model)")
+        wrapped = ImageClassifier(*split, mean=(MEAN,) * 3, std=(STD,) * 3, multi_label=multi_label)
     else:
         if backbone is None:
             raise ValueError(f"the {family} family needs its backbone (ml.embeddings.load_backbone)")
         side = embed_side(input_size)
-        features = backbone.module.features if family == "pretrained" else backbone.module
+        features = backbone.module
+        if family == "pretrained":
+            assert isinstance(backbone.module, MobileNetV2)
+            features = backbone.module.features
         wrapped = ImageClassifier(
             features,
             model,
@@ -128,6 +155,23 @@ def preprocessing(*, family: str, input_size: int) -> dict[str, Any]:
 
     The model takes (N, 3, S, S) float32 RGB in [0, 1] (uint8 / 255); resizing to the
     backbone's side and the normalisation listed here already happen inside it.
+
+    Parameters
+    ----------
+    family : {"cnn", "pretrained", "torchscript"}
+    input_size : int
+        S.
+
+    Returns
+    -------
+    dict
+        The input name and shape ``["N", 3, S, S]``, layout, dtype and value range, the letterbox
+        resize, the normalisation, the backbone's input side (None for ``cnn``) and the output.
+
+    Raises
+    ------
+    ValueError
+        For an unknown family.
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; valid: {', '.join(FAMILIES)}")
@@ -163,15 +207,40 @@ def preprocessing(*, family: str, input_size: int) -> dict[str, Any]:
 
 
 def example_input(input_size: int, *, batch: int = 2, seed: int = 0) -> torch.Tensor:
-    """A (batch, 3, input_size, input_size) float32 tensor in [0, 1] to trace and export with."""
+    """Random images to trace and export with, the same for the same ``seed``.
+
+    Parameters
+    ----------
+    input_size : int
+        S.
+    batch : int
+        N.
+    seed : int
+
+    Returns
+    -------
+    (N, 3, S, S) float32 tensor
+        Uniform in [0, 1].
+    """
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(batch, 3, input_size, input_size, generator=generator)
 
 
 def trace(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
-    """``model`` in eval mode traced on ``example`` (N, 3, S, S); a ScriptModule is returned as it is.
+    """``model`` in eval mode, traced; a ScriptModule is returned as it is.
 
     Trace once and hand the result to both exporters to save the second trace.
+
+    Parameters
+    ----------
+    model : nn.Module
+        (N, 3, S, S) -> (N, C), e.g. an ``ImageClassifier``; put in eval mode.
+    example : (N, 3, S, S) float32 tensor
+
+    Returns
+    -------
+    torch.jit.ScriptModule
+        (B, 3, S, S) -> (B, C) for any batch size B.
     """
     if isinstance(model, torch.jit.ScriptModule):
         return model
@@ -182,10 +251,23 @@ def trace(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
 
 
 def export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> Path:
-    """Trace ``model`` (eval mode) on ``example`` (N, 3, S, S), or take it traced, and save it to ``path`` atomically.
+    """Trace ``model`` (eval mode), or take it traced, and save it to ``path`` atomically.
 
-    The file loads with ``torch.jit.load`` and maps any (B, 3, S, S) batch to (B, C).
-    (torch marks TorchScript deprecated but still traces and loads it; that warning is muted here.)
+    The file loads with ``torch.jit.load``. (torch marks TorchScript deprecated but still traces
+    and loads it; that warning is muted here.)
+
+    Parameters
+    ----------
+    model : nn.Module or torch.jit.ScriptModule
+        (N, 3, S, S) -> (N, C).
+    example : (N, 3, S, S) float32 tensor
+        What to trace with.
+    path : Path
+
+    Returns
+    -------
+    Path
+        ``path``; its module maps any (B, 3, S, S) batch to (B, C).
     """
     traced = trace(model, example)
     return _write_atomically(Path(path), lambda tmp: traced.save(str(tmp)))
@@ -194,10 +276,24 @@ def export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> P
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, *, opset: int = ONNX_OPSET) -> Path:
     """Export ``model`` (eval mode) as ONNX to ``path`` atomically, with a dynamic batch axis.
 
-    Input ``images`` (N, 3, S, S) float32, output ``probabilities`` (N, C) float32.
     Uses torch's TorchScript-based exporter (``dynamo=False``; the newer one would need
     ``onnxscript``) on the traced model: tracing first lets a TorchScript backbone inside
     ``model`` export too.
+
+    Parameters
+    ----------
+    model : nn.Module or torch.jit.ScriptModule
+        (N, 3, S, S) -> (N, C).
+    example : (N, 3, S, S) float32 tensor
+        What to trace with.
+    path : Path
+    opset : int
+        The ONNX opset.
+
+    Returns
+    -------
+    Path
+        ``path``: input ``images`` (N, 3, S, S) float32, output ``probabilities`` (N, C) float32.
     """
     traced = trace(model, example)
 

@@ -19,8 +19,9 @@ import torch
 from torch import nn
 
 from ml.calibration import accuracy_estimate, fit_temperature
-from ml.crossfit import CrossFitState, audit_items, cross_fit, fold_temperature_into, next_state, oof_complete
-from ml.model import predict_proba_features, predict_with_features
+from ml.crossfit import CrossFitState, cross_fit, fold_temperature_into, oof_complete
+from ml.models.predict import predict_proba_features, predict_with_features
+from ml.pseudo_labels import audit_items, next_state
 from ml.scoring import get_scorer, score
 
 #: Strategies that need disagreement between MC-dropout samples, and the least S they get.
@@ -99,9 +100,12 @@ def _round(
     labels = np.asarray(train_labels)
     known = oof_complete(fit.oof_probs)
     temperature = fit_temperature(fit.oof_probs[known], labels[known], multi_label=multi_label)
+    assert fit.model is not None  # cross_fit serves a model unless told not to
     model = fold_temperature_into(fit.model, temperature)
     if device is not None and device.type != "cpu":
         model.to(device)  # score the pool where it trained; back to the CPU for saving below
+    embeddings: np.ndarray | None
+    labeled_embeddings: np.ndarray | None
     if features:
         probs = predict_proba_features(model, pool_x, mc_samples=samples)  # (M, C, S)
         embeddings = np.asarray(pool_x, dtype=np.float32)
@@ -162,16 +166,39 @@ def fit_and_score(
     device: torch.device | None = None,
     pseudo_pool: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LoopResult:
-    """Train on (N, S, S, 3) uint8 images with (N,) labels, then score (M, S, S, 3) pool images.
-    (N, C) 0/1 labels train a multi-label model, scored per class (``ml.scoring.score``).
+    """One round on images: cross-fit, calibrate, estimate, score the pool.
 
-    ``keys`` (N,) and ``pool_keys`` (M,) identify items across rounds (folds, pseudo-labels;
-    default: positions); ``previous`` is the last round's ``LoopResult.state``; ``n_pool`` how many
-    unlabeled items the (M,) pool is a uniform sample of (default: all of them); ``pseudo_pool``
-    the (images, keys) pseudo-labels are drawn from, when not the pool (a subset). ``strategy`` is
-    checked before any training (``ValueError`` if unknown). The pool is predicted with
-    ``mc_samples`` MC-dropout samples, at least ``MIN_MC_SAMPLES`` for the strategies in
-    ``MC_STRATEGIES``. The pool may be empty. ``progress`` gets fractions 0..1.
+    Parameters
+    ----------
+    train_images : (N, S, S, 3) uint8
+    train_labels : (N,) int, or (N, C) 0/1
+        (N, C) class sets train a multi-label model, scored per class (``ml.scoring.score``).
+    pool_images : (M, S, S, 3) uint8
+        May be empty.
+    n_classes : int
+    strategy : str
+        A scorer of ``ml.scoring.SCORERS``; checked before any training (``ValueError``).
+    seed : int
+    mc_samples : int
+        MC-dropout samples S for the pool, at least ``MIN_MC_SAMPLES`` for ``MC_STRATEGIES``.
+    progress : callable, optional
+        Gets fractions 0..1.
+    keys : (N,) int, optional
+    pool_keys : (M,) int, optional
+        Identify items across rounds (folds, pseudo-labels); default: positions.
+    previous : CrossFitState, optional
+        The last round's ``LoopResult.state``.
+    n_pool : int, optional
+        How many unlabeled items the pool is a uniform sample of; default M.
+    allow_flips : bool
+    device : torch.device, optional
+    pseudo_pool : ((P, S, S, 3) uint8, (P,) int), optional
+        The images and keys pseudo-labels are drawn from, when not the pool.
+
+    Returns
+    -------
+    LoopResult
+        ``probs`` (M, C), ``scores`` (M,), ``embeddings`` (M, 128), ``oof_probs`` (N, C), ...
     """
     return _round(
         train_images,
@@ -212,9 +239,25 @@ def fit_and_score_features(
     device: torch.device | None = None,
     pseudo_pool: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LoopResult:
-    """Train heads on (N, D) embeddings with (N,) labels (or (N, C) 0/1 sets), then score (M, D)
-    pool embeddings; otherwise like ``fit_and_score``. The backbone has already run (embeddings
-    are cached), so MC-dropout samples for BALD never touch it. The model in the result is the head.
+    """One round on cached embeddings: heads instead of CNNs, otherwise ``fit_and_score``.
+
+    The backbone has already run, so MC-dropout samples for BALD never touch it; the model in
+    the result is the head.
+
+    Parameters
+    ----------
+    train_features : (N, D) float32
+    train_labels : (N,) int, or (N, C) 0/1
+    pool_features : (M, D) float32
+    n_classes : int
+    strategy, seed, mc_samples, progress, keys, pool_keys, previous, n_pool, device
+        As for ``fit_and_score``.
+    pseudo_pool : ((P, D) float32, (P,) int), optional
+
+    Returns
+    -------
+    LoopResult
+        ``probs`` (M, C), ``scores`` (M,), ``embeddings`` (M, D) the pool features, ...
     """
     pool = np.asarray(pool_features, dtype=np.float32)
     reference = np.concatenate([np.asarray(train_features, dtype=np.float32), pool])

@@ -40,7 +40,8 @@ def _conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int, groups: int = 1)
 
 
 class InvertedResidual(nn.Module):
-    """Expand (1x1) -> depthwise (3x3) -> project (1x1, linear); a skip when shapes allow."""
+    """(B, in_ch, H, W) -> (B, out_ch, H / stride, W / stride): expand (1x1) -> depthwise (3x3) ->
+    project (1x1, linear); a skip connection when the shapes match (stride 1, in_ch == out_ch)."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, expand: int) -> None:
         super().__init__()
@@ -61,7 +62,10 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2(nn.Module):
-    """MobileNetV2 (width 1.0). ``embed(x)`` maps (B, 3, H, W) normalised input to (B, 1280)."""
+    """MobileNetV2 (width 1.0): (B, 3, H, W) ImageNet-normalised RGB -> (B, n_classes) logits.
+
+    ``features`` gives the (B, 1280, H / 32, W / 32) map, ``embed`` its (B, 1280) average.
+    """
 
     def __init__(self, n_classes: int = 1000) -> None:
         super().__init__()
@@ -76,7 +80,17 @@ class MobileNetV2(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(EMBEDDING_DIM, n_classes))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Global-average-pooled features, (B, 3, H, W) -> (B, 1280)."""
+        """Global-average-pooled features.
+
+        Parameters
+        ----------
+        x : (B, 3, H, W) float32 tensor
+            RGB in 0..1, normalised with ``IMAGENET_MEAN`` and ``IMAGENET_STD``.
+
+        Returns
+        -------
+        (B, 1280) float32 tensor
+        """
         return self.features(x).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -86,8 +100,15 @@ class MobileNetV2(nn.Module):
 def weights_path() -> Path:
     """Where the installed weights package keeps the file (the package is not imported).
 
-    ``MOBILENET_WEIGHTS`` in the environment overrides it. Raises ``FileNotFoundError``
-    saying how to install the package.
+    Returns
+    -------
+    Path
+        ``MOBILENET_WEIGHTS`` from the environment when set, else the package's file.
+
+    Raises
+    ------
+    FileNotFoundError
+        When neither is there, saying how to install the package.
     """
     override = os.environ.get("MOBILENET_WEIGHTS")
     if override:
@@ -104,6 +125,17 @@ def weights_path() -> Path:
 
 
 def file_sha256(path: Path) -> str:
+    """The sha256 of the file at ``path``, read in 1 MiB blocks.
+
+    Parameters
+    ----------
+    path : Path
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -114,8 +146,24 @@ def file_sha256(path: Path) -> str:
 def load_mobilenet_v2(path: Path | None = None, *, sha256: str | None = WEIGHTS_SHA256) -> MobileNetV2:
     """MobileNetV2 with ImageNet weights, in eval mode with gradients off.
 
-    The file's sha256 must equal ``sha256`` (``ValueError`` otherwise; ``None`` skips
-    the check) and its state dict must match the module exactly (``strict=True``).
+    Parameters
+    ----------
+    path : Path, optional
+        The weight file; default ``weights_path()``.
+    sha256 : str, optional
+        What the file's sha256 must be; None skips the check.
+
+    Returns
+    -------
+    MobileNetV2
+        (B, 3, H, W) normalised RGB -> (B, 1000) ImageNet logits; ``embed`` gives (B, 1280).
+
+    Raises
+    ------
+    ValueError
+        When the file's sha256 differs from ``sha256``.
+    RuntimeError
+        When its state dict does not match the module exactly (``strict=True``).
     """
     path = Path(path) if path is not None else weights_path()
     if sha256 is not None:

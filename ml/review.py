@@ -22,11 +22,21 @@ class LabelIssues:
 
 
 def find_multilabel_issues(labels: np.ndarray, probs: np.ndarray) -> LabelIssues:
-    """Rank (N, C) 0/1 given class sets against (N, C) out-of-fold sigmoid probabilities with
-    cleanlab's multi-label methods; ``predicted`` is the model's set (probability ≥ 0.5).
+    """Rank given class sets against out-of-fold sigmoid probabilities (cleanlab's multi-label methods).
 
     Classes nobody used, or that every item has, are dropped first: there is nothing to judge in
     them, and cleanlab needs both values of each class.
+
+    Parameters
+    ----------
+    labels : (N, C) 0/1
+    probs : (N, C) float
+        Out-of-fold sigmoid probabilities.
+
+    Returns
+    -------
+    LabelIssues
+        ``predicted`` (N, C) bool: the model's set (probability >= 0.5).
     """
     from cleanlab.multilabel_classification import get_label_quality_scores
     from cleanlab.multilabel_classification.filter import find_label_issues as cl_find
@@ -38,7 +48,7 @@ def find_multilabel_issues(labels: np.ndarray, probs: np.ndarray) -> LabelIssues
     judged = np.flatnonzero((counts > 0) & (counts < len(labels)))
     if len(labels) == 0 or len(judged) < 1:
         return LabelIssues(np.zeros(0, dtype=np.int64), np.ones(len(labels)), predicted)
-    given = [list(np.flatnonzero(row)) for row in labels[:, judged]]
+    given = [np.flatnonzero(row).tolist() for row in labels[:, judged]]
     sub = np.clip(probs[:, judged], 1e-6, 1 - 1e-6)
     if len(judged) == 1:  # cleanlab's multi-label methods want two columns: add the complement
         given = [[0] if row else [1] for row in labels[:, judged[0]]]
@@ -49,10 +59,21 @@ def find_multilabel_issues(labels: np.ndarray, probs: np.ndarray) -> LabelIssues
 
 
 def find_label_issues(labels: np.ndarray, probs: np.ndarray) -> LabelIssues:
-    """Rank (N,) given labels against (N, C) out-of-fold probabilities with cleanlab.
+    """Rank given labels against out-of-fold probabilities with cleanlab.
 
     Classes with no labeled item are dropped from the columns first (cleanlab expects every
     class to be present), and the probabilities renormalised.
+
+    Parameters
+    ----------
+    labels : (N,) int
+    probs : (N, C) float
+        Out-of-fold softmax probabilities.
+
+    Returns
+    -------
+    LabelIssues
+        ``ranked`` (K,) worst first, ``quality`` (N,), ``predicted`` (N,).
     """
     from cleanlab.filter import find_label_issues as cl_find
     from cleanlab.rank import get_label_quality_scores
@@ -76,53 +97,6 @@ def find_label_issues(labels: np.ndarray, probs: np.ndarray) -> LabelIssues:
     return LabelIssues(np.asarray(ranked, dtype=np.int64), np.asarray(quality, dtype=np.float64), predicted)
 
 
-def flip_labels(
-    labels: np.ndarray, n_classes: int, *, fraction: float, kind: str = "uniform", seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Corrupt ``fraction`` of (N,) labels; returns (noisy labels, indices flipped).
-
-    ``uniform``: each flipped label becomes another class at random. ``pairs``: class c
-    becomes a fixed partner class (a random pairing), the asymmetric noise of real annotators.
-    """
-    if kind not in {"uniform", "pairs"}:
-        raise ValueError(f"unknown noise kind {kind!r}; valid: uniform, pairs")
-    rng = np.random.default_rng(seed)
-    n_flip = round(fraction * len(labels))
-    flipped = np.sort(rng.choice(len(labels), size=n_flip, replace=False))
-    noisy = labels.copy()
-    if kind == "uniform":
-        shift = rng.integers(1, n_classes, size=n_flip)
-        noisy[flipped] = (labels[flipped] + shift) % n_classes
-    else:
-        partner = rng.permutation(n_classes)
-        partner = np.where(partner == np.arange(n_classes), (partner + 1) % n_classes, partner)
-        noisy[flipped] = partner[labels[flipped]]
-    return noisy, flipped
-
-
-def attribute_targets(labels: np.ndarray, n_classes: int, *, n_attributes: int = 4, seed: int = 0) -> np.ndarray:
-    """(N, A) 0/1 multi-label targets derived from (N,) classes: attribute a of class c is a fixed
-    random bit (each attribute held by some classes and not others), so the sets are learnable."""
-    rng = np.random.default_rng(seed)
-    while True:
-        codes = rng.integers(0, 2, size=(n_classes, n_attributes))
-        held = codes.sum(axis=0)
-        if np.all((held > 0) & (held < n_classes)):
-            return codes[labels].astype(np.float32)
-
-
-def flip_memberships(targets: np.ndarray, *, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Corrupt ``fraction`` of (N, C) 0/1 class sets by adding or leaving out one class each;
-    returns (noisy sets, indices changed)."""
-    rng = np.random.default_rng(seed)
-    n_flip = round(fraction * len(targets))
-    flipped = np.sort(rng.choice(len(targets), size=n_flip, replace=False))
-    noisy = targets.copy()
-    column = rng.integers(0, targets.shape[1], size=n_flip)
-    noisy[flipped, column] = 1 - noisy[flipped, column]
-    return noisy, flipped
-
-
 #: Below this many labeled items a scan looks only for disagreements: fold models trained on
 #: fewer cannot tell a wrong label from a hard item.
 SCAN_MIN_LABELS = 50
@@ -131,13 +105,25 @@ SCAN_MIN_LABELS = 50
 def scan_label_issues(
     inputs: np.ndarray, labels: np.ndarray, n_classes: int, *, features: bool, folds: int = 5, seed: int = 0
 ) -> tuple[LabelIssues, np.ndarray]:
-    """Likely label errors among (N,) labeled items, or (N, C) 0/1 class sets on multi-label
-    projects: ``(issues, (N, C) out-of-fold probabilities)``.
+    """Likely label errors, with out-of-fold probabilities from the fold models ``ml.crossfit`` trains.
 
-    ``inputs`` are (N, S, S, 3) uint8 images for the ``cnn`` family (``features=False``) or
-    (N, D) cached embeddings for the backbone families (``features=True``); the out-of-fold
-    probabilities come from the same fold models a training run cross-fits (``ml.crossfit``).
     Items no fold model could predict (too few labels) get uniform probabilities.
+
+    Parameters
+    ----------
+    inputs : (N, S, S, 3) uint8, or (N, D) float32 with ``features``
+        Images for the ``cnn`` family, cached embeddings for the backbone families.
+    labels : (N,) int, or (N, C) 0/1 on multi-label projects
+    n_classes : int
+    features : bool
+    folds : int
+    seed : int
+
+    Returns
+    -------
+    issues : LabelIssues
+    probs : (N, C) float64
+        The out-of-fold probabilities.
     """
     from ml.crossfit import cross_fit
 

@@ -89,13 +89,13 @@ def variation_ratios(probs: np.ndarray, **_: object) -> np.ndarray:
     p = _as_ncs(probs)
     votes = p.argmax(axis=1)  # (N, S)
     counts = (votes[:, :, None] == np.arange(p.shape[1])).sum(axis=1)  # (N, C)
-    return 1.0 - counts.max(axis=1, initial=0) / p.shape[2]
+    return np.asarray(1.0 - counts.max(axis=1, initial=0) / p.shape[2], dtype=np.float64)
 
 
 def random(probs: np.ndarray, *, rng: np.random.Generator | None = None, **_: object) -> np.ndarray:
     """Uniform [0, 1) scores, the baseline; (N, C, S) -> (N,). Pass ``rng`` for repeatability."""
     n = _as_ncs(probs).shape[0]
-    return (rng if rng is not None else np.random.default_rng()).random(n)
+    return (rng if rng is not None else np.random.default_rng()).random((n,))
 
 
 SCORERS: dict[str, Callable[..., np.ndarray]] = {

@@ -3,72 +3,58 @@
 Scores follow one direction everywhere (higher = more worth labeling), so selection
 always sorts descending; NaN scores rank last. Diversity and the cold start work on
 embeddings (N, D): a batch should not be ten near-copies, and the first batch, with no
-model yet, should cover the data's clusters (and so, usually, its classes).
+model yet, should cover the data's clusters (and so, usually, its classes). Until every class
+has a few labels, ``plan_batch`` starts a batch with the class coverage picks of ``ml.coverage``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ml.clustering import kmeans, most_typical
+from ml.coverage import COVERAGE_SHARE, MIN_CLASS_LABELS, coverage_picks
+
 _MAX = np.finfo(np.float64).max
 
 
 def priorities_from_scores(scores: np.ndarray) -> np.ndarray:
-    """Finite float64 priorities (N,) that sort exactly like the (N,) scores, descending.
+    """Finite priorities that sort exactly like the scores, descending.
 
-    The scores themselves, with NaN mapped to the lowest finite float (ranked last),
-    -inf just above it and +inf to the highest finite float, so the values can be
-    stored in a database column or JSON.
+    NaN maps to the lowest finite float (ranked last), -inf just above it, +inf to the highest
+    finite float, so the values can be stored in a database column or JSON.
+
+    Parameters
+    ----------
+    scores : (N,) float
+        Higher = more worth labeling.
+
+    Returns
+    -------
+    (N,) float64
     """
     p = np.asarray(scores, dtype=np.float64).reshape(-1)
     return np.nan_to_num(p, nan=-_MAX, posinf=_MAX, neginf=np.nextafter(-_MAX, 0.0))
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices (min(k, N),) int64 of the k highest of the (N,) scores, highest first.
+    """The indices of the k highest scores, highest first.
 
     Ties go to the lower index; NaN scores come last; k <= 0 gives no indices.
+
+    Parameters
+    ----------
+    scores : (N,) float
+    k : int
+
+    Returns
+    -------
+    (min(k, N),) int64
     """
     p = priorities_from_scores(scores)
     if k <= 0:
         return np.empty(0, dtype=np.int64)
     # Stable ascending sort of the negated priorities = descending, lower index first.
     return np.argsort(-p, kind="stable")[:k].astype(np.int64)
-
-
-def kmeans(x: np.ndarray, k: int, *, rng: np.random.Generator, iterations: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """k-means++ seeding then Lloyd iterations on (N, D) points; returns (centres (k', D), assignment (N,)).
-
-    k' = min(k, number of distinct points). Deterministic given ``rng``.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    n = len(x)
-    k = min(k, n)
-    if k <= 0:
-        return np.empty((0, x.shape[1] if x.ndim == 2 else 0)), np.zeros(n, dtype=np.int64)
-    sq = np.einsum("nd,nd->n", x, x)
-    centres = [int(rng.integers(n))]
-    d2 = np.maximum(sq - 2 * x @ x[centres[0]] + sq[centres[0]], 0.0)
-    for _ in range(1, k):
-        total = d2.sum()
-        if total <= 0:
-            break  # fewer distinct points than k
-        nxt = int(rng.choice(n, p=d2 / total))
-        centres.append(nxt)
-        d2 = np.minimum(d2, np.maximum(sq - 2 * x @ x[nxt] + sq[nxt], 0.0))
-    c = x[centres].copy()
-    assign = np.zeros(n, dtype=np.int64)
-    for _ in range(iterations):
-        dist = sq[:, None] - 2 * x @ c.T + np.einsum("kd,kd->k", c, c)[None, :]
-        new = dist.argmin(axis=1)
-        if _ and np.array_equal(new, assign):
-            break
-        assign = new
-        for j in range(len(c)):
-            members = assign == j
-            if members.any():
-                c[j] = x[members].mean(axis=0)
-    return c, assign
 
 
 def diverse_top_k(
@@ -79,11 +65,25 @@ def diverse_top_k(
     candidates: int | None = None,
     seed: int = 0,
 ) -> np.ndarray:
-    """A batch of k indices (highest score first) that are uncertain and not near-copies.
+    """A batch that is uncertain and not near-copies, highest score first.
 
-    The ``candidates`` (default 5 k) highest-scoring of the (N,) scores are clustered into
-    k groups over their (N, D) embeddings; each group gives its highest-scoring item.
-    The single best item is always in the batch. With N <= k this is ``top_k``.
+    The ``candidates`` highest-scoring items are clustered into k groups over their embeddings
+    (``kmeans``); each group gives its highest-scoring item, so the single best item is always in
+    the batch. With N <= k this is ``top_k``.
+
+    Parameters
+    ----------
+    scores : (N,) float
+    embeddings : (N, D) float
+    k : int
+    candidates : int, optional
+        Items clustered; default 5 k.
+    seed : int
+        Seeds the clustering.
+
+    Returns
+    -------
+    (min(k, N),) int64
     """
     scores = priorities_from_scores(scores)
     emb = np.asarray(embeddings, dtype=np.float64)
@@ -94,12 +94,9 @@ def diverse_top_k(
     if len(scores) <= k:
         return top_k(scores, k)
     pool = top_k(scores, max(k, candidates if candidates is not None else 5 * k))
-    _, assign = kmeans(emb[pool], k, rng=np.random.default_rng(seed))
-    chosen = []
-    for cluster in np.unique(assign):
-        members = pool[assign == cluster]  # already in descending score order
-        chosen.append(members[0])
-    chosen = np.array(chosen, dtype=np.int64)
+    _, assign = kmeans(emb[pool], k, seed=seed)
+    # Each cluster's first member: the pool is in descending score order.
+    chosen = np.array([pool[assign == cluster][0] for cluster in np.unique(assign)], dtype=np.int64)
     if len(chosen) < k:  # duplicate points collapsed clusters: fill by score
         rest = pool[~np.isin(pool, chosen)]
         chosen = np.concatenate([chosen, rest[: k - len(chosen)]])
@@ -122,7 +119,17 @@ def cold_start_family(model_family: str) -> str:
 
 
 def pixel_embeddings(images: np.ndarray) -> np.ndarray:
-    """(N, S, S, 3) uint8 -> (N, 256) float32: 16x16 grey thumbnails, a fallback when no backbone is installed."""
+    """16x16 grey thumbnails: the cold start's fallback when no backbone is installed.
+
+    Parameters
+    ----------
+    images : (N, S, S, 3) uint8
+
+    Returns
+    -------
+    (N, 256) float32
+        In [0, 1] (fewer columns when S < 16).
+    """
     grey = images.astype(np.float32).mean(axis=3)
     n, s, _ = grey.shape
     f = max(1, s // 16)
@@ -131,11 +138,23 @@ def pixel_embeddings(images: np.ndarray) -> np.ndarray:
 
 
 def cold_start(embeddings: np.ndarray, k: int, *, seed: int = 0, neighbours: int = 20) -> np.ndarray:
-    """k indices that cover (N, D) embeddings with no labels at all (TypiClust-like).
+    """Items that cover the data before any label (TypiClust-like).
 
-    Cluster into k groups with k-means; from each group take its most typical item (the
-    highest density: inverse mean distance to its nearest neighbours in the group).
-    Larger groups come first, so a shorter prefix still covers the bulk of the data.
+    Cluster into k groups (``kmeans``); from each group take its most typical item
+    (``most_typical``, on a sample of 2,000 in a larger group). Larger groups come first, so a
+    shorter prefix still covers the bulk of the data.
+
+    Parameters
+    ----------
+    embeddings : (N, D) float
+    k : int
+    seed : int
+    neighbours : int
+        Neighbours that measure density.
+
+    Returns
+    -------
+    (min(k, N),) int64
     """
     emb = np.asarray(embeddings, dtype=np.float64)
     if emb.ndim != 2:
@@ -144,21 +163,13 @@ def cold_start(embeddings: np.ndarray, k: int, *, seed: int = 0, neighbours: int
     if k <= 0:
         return np.empty(0, dtype=np.int64)
     rng = np.random.default_rng(seed)
-    _, assign = kmeans(emb, k, rng=rng)
+    _, assign = kmeans(emb, k, seed=seed)
     picks: list[tuple[int, int]] = []
     for cluster in np.unique(assign):
         members = np.flatnonzero(assign == cluster)
         # Density within a very large group is estimated on a sample of it.
         members_eval = np.sort(rng.choice(members, 2000, replace=False)) if len(members) > 2000 else members
-        pts = emb[members_eval]
-        sq = np.einsum("nd,nd->n", pts, pts)
-        dist = np.sqrt(np.maximum(sq[:, None] - 2 * pts @ pts.T + sq[None, :], 0.0))
-        m = min(neighbours, len(pts) - 1)
-        if m <= 0:
-            best = members_eval[0]
-        else:
-            near = np.partition(dist, m, axis=1)[:, 1 : m + 1]  # skip self (distance 0)
-            best = members_eval[int(np.argmin(near.mean(axis=1)))]
+        best = members_eval[most_typical(emb[members_eval], neighbours)]
         picks.append((-len(members), int(best)))
     chosen = [idx for _, idx in sorted(picks)]
     if len(chosen) < k:
@@ -168,10 +179,19 @@ def cold_start(embeddings: np.ndarray, k: int, *, seed: int = 0, neighbours: int
 
 
 def priorities_with_batch(scores: np.ndarray, batch: np.ndarray) -> np.ndarray:
-    """(N,) priorities: the batch indices first, in the given order, then everything else by score.
+    """Priorities that put the batch first, in its order, then everything else by score.
 
-    Values are ranks (N for the first, down to 1), so they are finite and sort the queue
-    in that order; the raw scores are stored separately.
+    Parameters
+    ----------
+    scores : (N,) float
+    batch : (K,) int
+        Indices into ``scores``, first first.
+
+    Returns
+    -------
+    (N,) float64
+        Ranks, N for the first down to 1: finite, and they sort the queue in that order (the raw
+        scores are stored separately).
     """
     p = priorities_from_scores(scores)
     batch = np.asarray(batch, dtype=np.int64)
@@ -183,110 +203,27 @@ def priorities_with_batch(scores: np.ndarray, batch: np.ndarray) -> np.ndarray:
     return out
 
 
-#: Until every class has this many labels, part of each batch searches for the rarer classes.
-MIN_CLASS_LABELS = 3
-#: At most this share of a batch goes to that search; the rest follows the strategy.
-COVERAGE_SHARE = 0.5
-#: Points clustered when looking for regions with no label yet (a uniform sample of the pool).
-EXPLORE_SAMPLE = 4000
-
-
-def class_counts(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """(C,) labels per class of (N,) class indices, or of (N, C) 0/1 class sets."""
-    y = np.asarray(labels)
-    if y.ndim == 2:
-        return (y > 0.5).sum(axis=0).astype(np.int64)
-    return np.bincount(y.astype(np.int64), minlength=n_classes)[:n_classes]
-
-
-def unexplored_typical(
-    pool_embeddings: np.ndarray, labeled_embeddings: np.ndarray, n: int, *, seed: int = 0
-) -> np.ndarray:
-    """Up to n pool indices from regions of the (M, D) pool that no labeled item reached.
-
-    The labeled (L, D) and pool points are clustered together into L + n groups; the groups holding
-    no labeled item (and more than one point: not a lone outlier) are ranked by how far their most
-    typical member lies from the nearest labeled item, farthest first, and each gives that member:
-    a second round of the cold start, aimed at what the labels have not reached (a class nobody has
-    labeled yet looks unlike every labeled item, while a part of a labeled class lies near one).
-    """
-    pool = np.asarray(pool_embeddings, dtype=np.float64)
-    labeled = np.asarray(labeled_embeddings, dtype=np.float64).reshape(-1, pool.shape[1] if pool.ndim == 2 else 0)
-    if n <= 0 or len(pool) == 0:
-        return np.empty(0, dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(len(pool), EXPLORE_SAMPLE, replace=False)) if len(pool) > EXPLORE_SAMPLE else None
-    points = pool[sample] if sample is not None else pool
-    _, assign = kmeans(np.concatenate([labeled, points]), min(len(labeled) + len(points), len(labeled) + n), rng=rng)
-    reached = set(assign[: len(labeled)].tolist())
-    pool_assign = assign[len(labeled) :]
-    candidates = []
-    for group in np.unique(pool_assign):
-        members = np.flatnonzero(pool_assign == group)
-        if group in reached or (len(members) < 2 and len(points) > 1):
-            continue
-        typical = int(members[_most_typical(points[members])])
-        gap = float(np.min(np.linalg.norm(labeled - points[typical], axis=1))) if len(labeled) else 0.0
-        candidates.append((-gap, -len(members), typical))
-    picks = np.array([typical for _, _, typical in sorted(candidates)[:n]], dtype=np.int64)
-    return sample[picks] if sample is not None else picks
-
-
-def _most_typical(points: np.ndarray, neighbours: int = 20) -> int:
-    """Index of the point with the highest density among (N, D) points (inverse mean distance to its neighbours)."""
-    m = min(neighbours, len(points) - 1)
-    if m <= 0:
-        return 0
-    sq = np.einsum("nd,nd->n", points, points)
-    dist = np.sqrt(np.maximum(sq[:, None] - 2 * points @ points.T + sq[None, :], 0.0))
-    near = np.partition(dist, m, axis=1)[:, 1 : m + 1]
-    return int(np.argmin(near.mean(axis=1)))
-
-
-def coverage_picks(
-    probs: np.ndarray,
-    counts: np.ndarray,
-    k: int,
-    *,
-    pool_embeddings: np.ndarray | None = None,
-    labeled_embeddings: np.ndarray | None = None,
-    minimum: int = MIN_CLASS_LABELS,
-    seed: int = 0,
-) -> np.ndarray:
-    """Up to k pool indices that look for classes with fewer than ``minimum`` labels.
-
-    A class with a label or two gets the pool items the model gives it the highest (N, C)
-    probability, its likely members, as many as it lacks; each class with no label at all gets
-    one item from an unexplored region (``unexplored_typical``, on the embeddings), since no
-    model can point at a class it has never seen. Rarest classes first.
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    counts = np.asarray(counts, dtype=np.int64)
-    if k <= 0 or len(probs) == 0:
-        return np.empty(0, dtype=np.int64)
-    chosen: list[int] = []
-    missing = int((counts == 0).sum())
-    if missing and pool_embeddings is not None and labeled_embeddings is not None:
-        chosen += unexplored_typical(pool_embeddings, labeled_embeddings, min(missing, k), seed=seed).tolist()
-    taken = set(chosen)
-    for c in np.argsort(counts, kind="stable"):
-        need = minimum - int(counts[c])
-        if need <= 0 or counts[c] == 0:
-            continue
-        for i in np.argsort(-probs[:, c], kind="stable"):
-            if len(chosen) >= k or need <= 0:
-                break
-            if int(i) not in taken:
-                chosen.append(int(i))
-                taken.add(int(i))
-                need -= 1
-    return np.array(chosen[:k], dtype=np.int64)
-
-
 def choose_batch(
     scores: np.ndarray, k: int, *, embeddings: np.ndarray | None = None, selection: str = "topk", seed: int = 0
 ) -> np.ndarray:
-    """The k items to label next, best first: ``topk`` by score, or ``diverse`` (needs (N, D) embeddings)."""
+    """The k items to label next, best first.
+
+    ``topk`` by score, or ``diverse`` on ``embeddings`` (``topk`` without them); another
+    ``selection`` raises ``ValueError`` naming the valid ones.
+
+    Parameters
+    ----------
+    scores : (N,) float
+    k : int
+    embeddings : (N, D) float, optional
+    selection : {"topk", "diverse"}
+    seed : int
+        Seeds the clustering of ``diverse``.
+
+    Returns
+    -------
+    (min(k, N),) int64
+    """
     if selection == "diverse" and embeddings is not None:
         return diverse_top_k(scores, embeddings, k, seed=seed)
     if selection not in {"topk", "diverse"}:
@@ -320,12 +257,32 @@ def plan_batch(
     explore: tuple[np.ndarray, np.ndarray] | None = None,
     seed: int = 0,
 ) -> np.ndarray:
-    """The next k pool indices to label, first first: what the queue puts on top.
+    """The next k pool items to label, first first: what the queue puts on top.
 
     Until every class has ``MIN_CLASS_LABELS`` labels, up to ``COVERAGE_SHARE`` of the batch
-    searches for the rare ones (``coverage_picks``; ``explore`` = (pool, labeled) embeddings to
-    look for unlabeled regions in); the rest is chosen by score, ``diverse`` on the (M, D)
-    ``embeddings`` or ``topk``. ``random`` stays a plain random sample: it is the baseline.
+    searches for the rare ones (``coverage_picks``); the rest is chosen by score (``choose_batch``).
+    ``random`` stays a plain random sample: it is the baseline.
+
+    Parameters
+    ----------
+    scores : (M,) float
+    k : int
+    strategy : str
+        The scorer's name (``ml.scoring.SCORERS``).
+    selection : {"topk", "diverse"}
+    probs : (M, C) float
+        Mean probabilities on the pool.
+    counts : (C,) int
+        Labels per class.
+    embeddings : (M, D) float, optional
+        What ``diverse`` clusters.
+    explore : ((M, D), (L, D)) float, optional
+        Pool and labeled embeddings to look for unlabeled regions in.
+    seed : int
+
+    Returns
+    -------
+    (min(k, M),) int64
     """
     if strategy == "random":
         return choose_batch(scores, k, selection="topk")

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
 
-from ml.model import build_head, build_model, to_tensor
+from ml.models.cnn import Standardize, build_head, build_model, feature_head, to_tensor
 
 #: Steps of a schedule: MIN_STEPS + STEPS_PER_LABEL * labels, at most MAX_STEPS.
 MIN_STEPS = 150
@@ -49,7 +49,18 @@ HEAD_CONFIG = TrainConfig(lr=1e-3, weight_decay=1e-2, augment=False)
 
 
 def schedule_steps(n_labels: int, *, head: bool = False) -> int:
-    """Optimiser steps for ``n_labels`` labels: grows with them, within MIN_STEPS..MAX_STEPS."""
+    """Optimiser steps for a number of labels: MIN_STEPS + STEPS_PER_LABEL per label, at most MAX_STEPS.
+
+    Parameters
+    ----------
+    n_labels : int
+    head : bool
+        A head on embeddings: ``HEAD_STEPS_FACTOR`` times as many (its steps cost little).
+
+    Returns
+    -------
+    int
+    """
     steps = min(MAX_STEPS, max(MIN_STEPS, round(MIN_STEPS + STEPS_PER_LABEL * n_labels)))
     return steps * (HEAD_STEPS_FACTOR if head else 1)
 
@@ -69,9 +80,10 @@ class _Stream:
 
 def _stages(model: nn.Module) -> list[nn.Module]:
     """The model as a flat list of stages: a CNN is [features, dropout, linear]; a head its layers."""
-    if hasattr(model, "features") and hasattr(model, "head"):
-        return [model.features, *model.head]
-    return list(model)
+    split = feature_head(model)
+    if split is not None:
+        return [split[0], *split[1].children()]
+    return list(model.children())
 
 
 def _forward_train(stages: list[nn.Module], x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -101,11 +113,38 @@ def fit(
     pseudo_classes: np.ndarray | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> nn.Module:
-    """Train ``model`` (in place; returned in eval mode) for ``steps`` steps on the labeled ``rows``
-    of x (N, 3, S, S) images or (N, D) embeddings with y (N,) classes or (N, C) 0/1 sets.
+    """Train ``model`` in place on the labeled ``rows`` (the one training loop of ``ml``).
 
-    With ``pseudo_rows`` (P,) into ``pool_x`` and their (P,) ``pseudo_classes``, half of each batch
-    is pseudo-labeled, with its own cross-entropy added to the loss. Deterministic given ``seed``.
+    AdamW under a cosine-annealed learning rate for exactly ``steps`` steps. With pseudo-labels,
+    half of each batch is pseudo-labeled, with its own cross-entropy added to the loss.
+    Deterministic given ``seed`` (dropout masks come from the model's own generator).
+
+    Parameters
+    ----------
+    model : nn.Module
+        A ``build_model`` CNN or a ``build_head`` head.
+    x : (N, 3, S, S) or (N, D) float32 tensor
+        Images (``ml.models.cnn.to_tensor``) or embeddings.
+    y : (N,) int64 or (N, C) float32 0/1 tensor
+        Classes, or class sets (``config.multi_label``).
+    rows : (R,) int
+        The rows of x trained on.
+    steps : int
+    config : TrainConfig
+    seed : int
+    pool_x : (M, ...) float32 tensor, optional
+        Unlabeled inputs that pseudo-labels point into.
+    pseudo_rows : (P,) int, optional
+        Rows of ``pool_x``.
+    pseudo_classes : (P,) int, optional
+        Their pseudo-labels.
+    progress : callable, optional
+        Gets fractions 0..1.
+
+    Returns
+    -------
+    nn.Module
+        ``model``, in eval mode.
     """
     report = progress or (lambda _fraction: None)
     rng = np.random.default_rng(seed)
@@ -126,6 +165,7 @@ def fit(
         batch = torch.from_numpy(rows[labeled.take(size)]).to(x.device)
         xb, n_real = x[batch], len(batch)
         if pseudo is not None:
+            assert pool_x is not None and pseudo_rows is not None
             picks = pseudo.take(config.batch_size - n_real)
             xb = torch.cat([xb, pool_x[torch.from_numpy(pseudo_rows[picks]).to(x.device)]])
         if config.augment:
@@ -155,12 +195,34 @@ def train(
     allow_flips: bool = False,
     progress: Callable[[float], None] | None = None,
 ) -> tuple[nn.Module, dict]:
-    """A CNN trained on every one of (N, S, S, 3) uint8 images with (N,) int labels in
-    [0, n_classes), or (N, n_classes) 0/1 labels for a multi-label model.
+    """A CNN trained on every labeled image.
 
-    ``steps`` defaults to ``schedule_steps(N)``. Deterministic given ``seed``; the caller's torch
-    RNG is left as it was. Returns ``(model in eval mode, {"n_train", "steps", "train_seconds"})``.
-    Raises ``ValueError`` for bad shapes, labels out of range, or N == 0.
+    Parameters
+    ----------
+    images : (N, S, S, 3) uint8
+    labels : (N,) int in [0, n_classes), or (N, n_classes) 0/1
+        Class indices, or class sets for a multi-label model.
+    n_classes : int
+    seed : int
+        Deterministic given it; the caller's torch RNG is left as it was.
+    steps : int, optional
+        Default ``schedule_steps(N)``.
+    allow_flips : bool
+        Mirror images in augmentation.
+    progress : callable, optional
+        Gets fractions 0..1.
+
+    Returns
+    -------
+    model : nn.Module
+        In eval mode.
+    metrics : dict
+        ``n_train``, ``steps``, ``train_seconds``.
+
+    Raises
+    ------
+    ValueError
+        For bad shapes, labels out of range, N == 0 or steps < 1.
     """
     started = time.perf_counter()
     images = np.asarray(images)
@@ -169,7 +231,7 @@ def train(
     steps = schedule_steps(len(labels)) if steps is None else steps
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    config = TrainConfig(allow_flips=allow_flips, multi_label=multi_label)
+    config = replace(CNN_CONFIG, allow_flips=allow_flips, multi_label=multi_label)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(n_classes, input_size=images.shape[1], multi_label=multi_label)
@@ -188,11 +250,27 @@ def train_head(
     steps: int | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> tuple[nn.Module, dict]:
-    """A ``build_head`` classifier trained on every one of (N, D) float32 embeddings with (N,)
-    labels (or (N, n_classes) 0/1 labels: a multi-label head), like ``train`` without augmentation.
+    """A ``build_head`` classifier trained on every labeled embedding; ``train`` without augmentation.
 
-    Standardisation statistics come from ``reference`` (M, D) when given (e.g. every embedding of
-    the project, labeled or not), else from ``features``. Seconds: the backbone never runs here.
+    Parameters
+    ----------
+    features : (N, D) float32
+    labels : (N,) int, or (N, n_classes) 0/1 for a multi-label head
+    n_classes : int
+    reference : (M, D) float32, optional
+        Where the standardisation statistics come from (e.g. every embedding of the project,
+        labeled or not); default ``features``.
+    seed : int
+    steps : int, optional
+        Default ``schedule_steps(N, head=True)``.
+    progress : callable, optional
+
+    Returns
+    -------
+    head : nn.Module
+        In eval mode.
+    metrics : dict
+        ``n_train``, ``steps``, ``train_seconds``.
     """
     started = time.perf_counter()
     feats = np.asarray(features, dtype=np.float32)
@@ -207,21 +285,33 @@ def train_head(
         torch.manual_seed(seed)
         head = standardized_head(feats, n_classes, reference=reference, multi_label=multi_label)
     x, y = torch.from_numpy(feats.copy()), torch.from_numpy(labels.copy())
-    config = TrainConfig(
-        lr=HEAD_CONFIG.lr, weight_decay=HEAD_CONFIG.weight_decay, augment=False, multi_label=multi_label
-    )
+    config = replace(HEAD_CONFIG, multi_label=multi_label)
     fit(head, x, y, np.arange(len(labels)), steps=steps, config=config, seed=seed, progress=progress)
     return head, {"n_train": len(labels), "steps": steps, "train_seconds": time.perf_counter() - started}
 
 
 def standardized_head(
     features: np.ndarray, n_classes: int, *, reference: np.ndarray | None = None, multi_label: bool = False
-) -> nn.Module:
-    """A fresh head whose input standardisation comes from ``reference`` (M, D), or the (N, D) features."""
+) -> nn.Sequential:
+    """A fresh head whose input standardisation comes from ``reference``, else from ``features``.
+
+    Parameters
+    ----------
+    features : (N, D) float
+    n_classes : int
+    reference : (M, D) float, optional
+    multi_label : bool
+
+    Returns
+    -------
+    nn.Sequential
+    """
     ref = np.asarray(reference if reference is not None and len(reference) else features, dtype=np.float32)
     head = build_head(ref.shape[1], n_classes, multi_label=multi_label)
-    head[0].mean.copy_(torch.from_numpy(ref.mean(axis=0)))
-    head[0].scale.copy_(torch.from_numpy(ref.std(axis=0)).clamp_min(1e-3))
+    standardize = head[0]
+    assert isinstance(standardize, Standardize)
+    standardize.mean.copy_(torch.from_numpy(ref.mean(axis=0)))
+    standardize.scale.copy_(torch.from_numpy(ref.std(axis=0)).clamp_min(1e-3))
     return head
 
 
@@ -236,7 +326,19 @@ def _validate(images: np.ndarray, labels: np.ndarray, n_classes: int) -> None:
 
 
 def labels_as_targets(labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, bool]:
-    """(N,) int64 class indices, or (N, C) float32 0/1 targets; and whether they are multi-label."""
+    """Labels as training targets, and whether they are multi-label.
+
+    Parameters
+    ----------
+    labels : (N,) int or (N, C) 0/1
+    n_classes : int
+        C; a 2-D ``labels`` must have C columns.
+
+    Returns
+    -------
+    targets : (N,) int64 or (N, C) float32
+    multi_label : bool
+    """
     labels = np.asarray(labels)
     if labels.ndim == 2:
         if labels.shape[1] != n_classes:
@@ -246,7 +348,13 @@ def labels_as_targets(labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, b
 
 
 def check_labels(labels: np.ndarray, n_classes: int) -> None:
-    """``ValueError`` unless there are labels and each is a class index (or a 0/1 row of C)."""
+    """``ValueError`` unless there are labels and each is a class index (or a 0/1 row of C).
+
+    Parameters
+    ----------
+    labels : (N,) int or (N, C) float
+    n_classes : int
+    """
     if len(labels) == 0:
         raise ValueError("cannot train without labeled items")
     if labels.ndim == 2:
@@ -254,16 +362,6 @@ def check_labels(labels: np.ndarray, n_classes: int) -> None:
             raise ValueError("multi-label targets must be 0 or 1")
     elif labels.min() < 0 or labels.max() >= n_classes:
         raise ValueError(f"labels must lie in [0, {n_classes}), got {labels.min()}..{labels.max()}")
-
-
-def strata(labels: np.ndarray) -> np.ndarray:
-    """(N,) stratum per item: its class, or for (N, C) multi-label targets its rarest class
-    (C for an item with none), so that rare classes get into every fold."""
-    if labels.ndim == 1:
-        return labels
-    counts = labels.sum(axis=0)
-    rarity = np.where(labels > 0, counts[None, :], np.inf)
-    return np.where(labels.any(axis=1), rarity.argmin(axis=1), labels.shape[1])
 
 
 def _augment(x: torch.Tensor, rng: np.random.Generator, allow_flips: bool) -> torch.Tensor:

@@ -12,7 +12,13 @@ _DATA_DIR = Path(tempfile.mkdtemp(prefix="annotator-test-"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Point every file the app writes at a temporary DATA_DIR before anything uses it."""
+    """Point every file the app writes at a temporary DATA_DIR before anything uses it.
+
+    Nothing to do without pytest-django (``-p no:django``): then only tests/ml can run, and they
+    need no Django.
+    """
+    if not config.pluginmanager.hasplugin("django"):
+        return
     from django.conf import settings
 
     settings.DATA_DIR = _DATA_DIR
@@ -67,10 +73,15 @@ def celery_worker(redis_broker: str, transactional_db: None):
         yield worker
 
 
+#: Tests of the plain library: no Django, no broker.
+_ML_TESTS = Path(__file__).parent / "ml"
+
+
 @pytest.fixture(autouse=True)
 def _broker_for_every_test(request: pytest.FixtureRequest) -> None:
-    """Services enqueue work on commit; make sure a broker is there to take it."""
-    request.getfixturevalue("redis_broker")
+    """Services enqueue work on commit; make sure a broker is there to take it (not for tests/ml)."""
+    if _ML_TESTS not in request.node.path.parents:
+        request.getfixturevalue("redis_broker")
 
 
 @pytest.fixture

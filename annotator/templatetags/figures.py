@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeGuard
 
 from django import template
 
 register = template.Library()
 
 
-def _number(value: Any) -> bool:
+def _number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -28,12 +28,3 @@ def accuracy_text(metrics: Mapping[str, Any] | None) -> str:
         return f"{value:.2f}"
     text = f"{value:.2f} ± {(high - low) / 2:.2f}"
     return f"{text} ({n} label{'' if n == 1 else 's'})" if _number(n) else text
-
-
-@register.filter(name="under_covered")
-def under_covered_text(classes: Sequence[Mapping[str, Any]] | None) -> str:
-    """The warning for classes with too few labels (``selectors.class_coverage``); ``""`` when none."""
-    if not classes:
-        return ""
-    names = ", ".join(f"{c['name']} ({c['n']})" for c in classes)
-    return f"Few labels for: {names}. The queue searches for them; label them when you see them."

@@ -1,8 +1,9 @@
-/* The managers' dashboard on the project page: polls the dashboard figures every 2 s (while the tab
-   is visible) and updates them in place: training progress, queue, classes (and those with too few
-   labels), annotators, the last failure. When a new version is ready it swaps in the server's
-   rendering of the learning curve and names the version, with its accuracy, in the page's model line.
-   Whether workers are up comes from /health/workers/, asked less often (it waits for their pings). */
+/* The managers' dashboard on the project page, drawn here only (the page sends its empty frame):
+   polls the dashboard figures at once and then every 2 s (while the tab is visible) and draws them
+   in place: training progress, queue, classes (and those with too few labels), annotators, agreement,
+   the last failure. The learning curve is the server's SVG, fetched whenever the set of ready versions
+   changes; the newest version, with its accuracy, is named in the page's model line. Whether workers
+   are up comes from /health/workers/, asked less often (it waits for their pings). */
 (function () {
   "use strict";
 
@@ -93,6 +94,22 @@
     $("annotator-rows").replaceChildren(...rows);
   }
 
+  function renderAgreement(agreement) {
+    const panel = $("agreement-panel");
+    if (!panel) return;
+    panel.hidden = !agreement;
+    if (!agreement) return;
+    $("agreement-items").textContent = agreement.items;
+    $("mean-agreement").textContent = fixed(agreement.mean_agreement, 2);
+    $("fleiss-kappa").textContent = fixed(agreement.fleiss_kappa, 2);
+    const rows = agreement.annotators.map((a) => {
+      const row = element("tr");
+      row.append(...[a.username, String(a.n), percent(a.agreement_with_consensus)].map((text) => element("td", text)));
+      return row;
+    });
+    $("agreement-rows").replaceChildren(...rows);
+  }
+
   function renderUnderCovered(classes) {
     const line = $("under-covered");
     line.textContent = Figures.underCovered(classes);
@@ -126,6 +143,7 @@
           renderClasses(data.classes);
           renderUnderCovered(data.under_covered);
           renderAnnotators(data.annotators);
+          renderAgreement(data.agreement);
           renderModel(data.learning_curve);
           await renderCurve(data.learning_curve);
           $("dashboard-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -162,6 +180,6 @@
     setTimeout(pollWorkers, WORKERS_MS);
   }
 
-  setTimeout(poll, POLL_MS);
+  poll();
   pollWorkers();
 })();

@@ -1,4 +1,5 @@
-/* Figures shown on several pages, each formatted once; the twin of annotator/templatetags/figures.py. */
+/* Figures shown on several pages, each formatted once. accuracy() is the twin of the server's
+   (annotator/templatetags/figures.py); the under-covered warning is drawn only by the scripts. */
 (function (global) {
   "use strict";
 

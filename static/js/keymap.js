@@ -1,5 +1,6 @@
 /* A keymap of named actions: elements with data-action (and data-hotkey) are the buttons;
-   keys call the same handlers as clicks. Renders <kbd> hints. Ignores keys typed in fields. */
+   keys call the same handlers as clicks. Renders <kbd> hints. A few keys have no button of their
+   own (Escape closes the help): bindKey names their action. Ignores keys typed in fields. */
 (function (global) {
   "use strict";
 
@@ -20,6 +21,7 @@
       this.root = root || document;
       this.handlers = {};
       this.keys = {};
+      this.bare = {}; // key -> action, for keys without a button
       document.addEventListener("keydown", (event) => this.onKey(event));
       this.root.addEventListener("click", (event) => {
         const el = event.target.closest("[data-action]");
@@ -46,6 +48,12 @@
       return this;
     }
 
+    /* A key with no button of its own runs ``action``; the help overlay does not list it. */
+    bindKey(key, action) {
+      this.bare[normalise(key)] = action;
+      return this;
+    }
+
     /* [{key, help}] for every bound key, in page order: the help overlay's rows. */
     describe() {
       return Object.entries(this.keys).map(([key, el]) => ({
@@ -61,7 +69,13 @@
 
     onKey(event) {
       if (event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) return;
-      const el = this.keys[normalise(event.key)];
+      const key = normalise(event.key);
+      const el = this.keys[key];
+      if (!el && this.bare[key]) {
+        event.preventDefault();
+        this.run(this.bare[key], null, event);
+        return;
+      }
       if (!el || el.disabled) return;
       event.preventDefault();
       el.classList.add("pressed");

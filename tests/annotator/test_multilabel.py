@@ -14,9 +14,9 @@ import pytest
 
 from annotator import paths, services
 from annotator.models import Annotation, Item, ModelVersion, Project
+from annotator.tasks import train_project_task
 from ml.data import cache_read
-from ml.tasks import train_project_task
-from tests.annotator.test_model_download import client_for, served_probs
+from tests.annotator.helpers import client_for, served_probs
 from tests.factories import digits_pngs, make_project, make_user, png_bytes
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
 from annotator import selectors, services
-from annotator.models import Item, Project
+from annotator.models import Item, ModelVersion, Project
 from tests.factories import make_project, make_user, png_bytes
 
 pytestmark = pytest.mark.django_db
@@ -127,3 +127,54 @@ def test_retrain_button_and_export_from_the_page(browser, user):
     assert "Retraining scheduled" in response.content.decode()
     response = browser.get(f"/projects/{project.id}/export/?format=csv")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+
+
+def test_settings_form_for_managers_only(user):
+    project = make_project(user)
+    manager = Client()
+    manager.force_login(user)
+    body = {"labels_per_item": 2, "lease_seconds": 60, "retrain_every": 5, "strategy": "margin"}
+    response = manager.post(f"/projects/{project.id}/settings/", body)
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert (project.show_prelabels, project.labels_per_item, project.lease_seconds) == (False, 2, 60)
+    assert (project.retrain_every, project.strategy) == (5, "margin")
+    page = manager.get(f"/projects/{project.id}/").content.decode()
+    assert "Median seconds per label" in page and 'id="settings-form"' in page
+
+    bob = make_user("bob")
+    services.membership_add(project=project, user=bob)
+    other = Client()
+    other.force_login(bob)
+    other.post(f"/projects/{project.id}/settings/", {**body, "labels_per_item": 5, "show_prelabels": "on"})
+    project.refresh_from_db()
+    assert project.labels_per_item == 2
+    assert 'id="settings-form"' not in other.get(f"/projects/{project.id}/").content.decode()
+
+
+def test_label_page_has_keymap_hints_and_help(user):
+    project = make_project(user)
+    client = Client()
+    client.force_login(user)
+    page = client.get(f"/projects/{project.id}/label/").content.decode()
+    for key in ['data-hotkey="z"', 'data-hotkey="?"', 'data-hotkey="Enter"', 'data-hotkey="1"', 'id="help"']:
+        assert key in page
+
+
+def test_label_page_shows_the_accuracy_with_its_interval_and_has_the_new_lines(user):
+    project = make_project(user)
+    client = Client()
+    client.force_login(user)
+    # Given no model: no model, nothing to announce
+    page = client.get(f"/projects/{project.id}/label/").content.decode()
+    assert '<div id="model-info">No model yet</div>' in page and '"model_version": null' in page
+    # Given version 3 with an interval
+    metrics = {"val_accuracy": 0.78, "val_accuracy_low": 0.69, "val_accuracy_high": 0.87, "val_n": 66}
+    ModelVersion.objects.create(
+        project=project, number=3, status="ready", strategy="entropy", n_labels=66, metrics=metrics
+    )
+    page = client.get(f"/projects/{project.id}/label/").content.decode()
+    # Then the page names it in one format, and has the lines the script fills
+    assert '<div id="model-info">Model v3 · accuracy 0.78 ± 0.09 (66 labels)</div>' in page
+    assert '"model_version": 3' in page and "js/figures.js" in page
+    assert 'id="retrain-info"' in page and '<p id="under-covered" class="warn" hidden>' in page

@@ -1,15 +1,17 @@
-"""The managers' dashboard in a real browser: the training progress, the queue, the classes and the
+"""The managers' dashboard in a real browser, where it is drawn (the page sends its empty frame):
+every panel from the dashboard API, and the training progress, the queue, the classes and the
 learning curve follow the database without a reload."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, expect
 
 from annotator import services
-from annotator.models import Item, LabelClass, ModelVersion
+from annotator.models import Annotation, Item, LabelClass, ModelVersion
 from tests.factories import make_project, make_user, png_bytes
 
 
@@ -52,6 +54,62 @@ def test_dashboard_follows_training_without_a_reload(
     expect(page.locator("#workers-status")).not_to_have_text("Workers: checking…")
     assert page.evaluate("window.__marker") == "same page"
     page.screenshot(path=artifacts / "dashboard.png", full_page=True)
+    assert js_errors == []
+
+
+def test_the_dashboard_draws_every_panel_from_the_api(live_server: Any, page: Page, js_errors: list[str]) -> None:
+    # Given a project labeled twice per item: bob and carol each labeled 3 items (bob at 0, 60 and 120 s,
+    # 4, 2 and 9 s each), agreeing on two; 20 more items labeled cat; v1 ready, v2 failed, v3 training at 25%
+    manager, bob, carol = make_user("manager"), make_user("bob"), make_user("carol")
+    project = make_project(manager, labels=["cat", "dog"], labels_per_item=2)
+    for person in (bob, carol):
+        services.membership_add(project=project, user=person)
+    Item.objects.bulk_create(
+        Item(project=project, file=f"x/{i}.png", original_name=f"{i}.png", width=8, height=8, sha256=str(i))
+        for i in range(23)
+    )
+    items = list(Item.objects.filter(project=project).order_by("id"))
+    for person, labels in ((bob, ["cat", "cat", "dog"]), (carol, ["cat", "dog", "dog"])):
+        for item, name, duration in zip(items[:3], labels, [4000, 2000, 9000], strict=True):
+            fresh = Item.objects.select_related("project").get(id=item.id)
+            services.annotation_create(item=fresh, user=person, label=name, duration_ms=duration)
+    start = Annotation.objects.filter(user=bob).order_by("id").first().created
+    for seconds, annotation in zip([0, 60, 120], Annotation.objects.filter(user=bob).order_by("id"), strict=True):
+        Annotation.objects.filter(id=annotation.id).update(created=start + timedelta(seconds=seconds))
+    cat = LabelClass.objects.get(project=project, name="cat")
+    Item.objects.filter(id__in=[i.id for i in items[3:]]).update(status=Item.Status.LABELED, label=cat)
+    common = {"project": project, "strategy": project.strategy}
+    ModelVersion.objects.create(**common, number=1, status="ready", n_labels=10, metrics={"val_accuracy": 0.6})
+    ModelVersion.objects.create(**common, number=2, status="failed", n_labels=20, error="boom: out of memory")
+    ModelVersion.objects.create(**common, number=3, status="training", n_labels=23, progress=0.25)
+
+    # When the manager opens the project page
+    page.goto(f"{live_server.url}/accounts/login/?next=/projects/{project.id}/")
+    page.get_by_label("Username").fill("manager")
+    page.get_by_label("Password").fill("pw-manager")
+    page.get_by_role("button", name="Log in").click()
+
+    # Then every panel shows the API's figures
+    expect(page.locator("#training-text")).to_have_text("v3 training on 23 labels: 25%")
+    expect(page.locator("#training-progress")).to_have_js_property("value", 0.25)
+    expect(page.locator("#last-error")).to_be_visible()
+    expect(page.locator("#last-error-version")).to_have_text("v2")
+    expect(page.locator("#last-error-text")).to_have_text("boom: out of memory")
+    for name, value in {"unlabeled": "0", "leased": "0", "labeled": "23", "skipped": "0"}.items():
+        expect(page.locator(f"[data-count='{name}']")).to_have_text(value)
+    expect(page.locator("#learning-curve circle.dot")).to_have_count(1)
+    dogs = Item.objects.filter(project=project, label__name="dog").count()
+    expect(page.locator("#class-bars li")).to_have_text([f"cat{23 - dogs}", f"dog{dogs}"])
+    expect(page.locator("#under-covered")).to_have_text(
+        f"Few labels for: dog ({dogs}). The queue searches for them; label them when you see them."
+    )
+    bob_row = page.locator("#annotator-rows tr", has_text="bob").locator("td")
+    expect(bob_row).to_have_text(["bob", "3", "60", "–", "4.0"])
+    expect(page.locator("#agreement-panel")).to_be_visible()
+    expect(page.locator("#agreement-items")).to_have_text("3")
+    expect(page.locator("#mean-agreement")).to_have_text("0.83")
+    expect(page.locator("#fleiss-kappa")).to_have_text("0.33")
+    expect(page.locator("#agreement-rows tr")).to_have_count(2)
     assert js_errors == []
 
 

@@ -104,7 +104,9 @@ def test_with_chromium_present_it_does_nothing(tmp_path):
 def test_make_test_runs_the_check_before_anything_else():
     # When make test is dry-run
     root = SCRIPT.parents[1]
-    result = subprocess.run(["make", "-n", "test"], cwd=root, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-n", "test"], cwd=root, capture_output=True, text=True, timeout=60
+    )
     # Then the Chromium check comes first (a fresh machine stops before the long install), once
     assert result.returncode == 0, result.stderr
     commands = result.stdout.splitlines()

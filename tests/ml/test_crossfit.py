@@ -9,17 +9,17 @@ import torch
 import ml.crossfit
 from ml.calibration import temperature_scale
 from ml.crossfit import (
-    AUDIT_EVERY,
     CrossFitState,
     PseudoLabels,
-    audit_items,
     cross_fit,
     fold_temperature_into,
-    next_state,
     resolve_device,
     stable_folds,
 )
-from ml.model import build_model, predict_proba, predict_proba_features
+from ml.evaluation.noise import flip_labels
+from ml.models.cnn import build_model
+from ml.models.predict import predict_proba, predict_proba_features
+from ml.pseudo_labels import AUDIT_EVERY, audit_items, next_state
 
 
 def blobs(n_per_class: int, n_classes: int = 4, dim: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -44,11 +44,9 @@ def test_folds_are_a_fixed_function_of_the_key():
 
 
 def test_out_of_fold_predictions_come_from_the_model_that_never_saw_the_label():
-    # Given 40 separable points whose every eighth label is flipped to the next class
+    # Given 40 separable points, 5 of whose labels (drawn by a seeded generator) are flipped
     x, y = blobs(10)
-    given = y.copy()
-    flipped = np.arange(0, 40, 8)
-    given[flipped] = (y[flipped] + 1) % 4
+    given, _ = flip_labels(y, 4, fraction=5 / 40, seed=0)
     keys = np.arange(100, 140)
     # When the served model and 5 fold models are cross-fitted
     fit = cross_fit(x, given, keys, 4, features=True, seed=0)
@@ -154,8 +152,9 @@ def test_cnn_members_learn_digits_and_calibration_keeps_the_argmax(digits):
     )
     assert fit.steps > 0 and len(fit.fold_models) == 5
     held = predict_proba(fit.model, images[1000:1300])[:, :, 0].argmax(axis=1)
-    assert (held == labels[1000:1300]).mean() > 0.8
-    assert 0.6 < (fit.oof_probs.argmax(axis=1) == labels[:60]).mean() <= 1.0
+    # Measured: 0.917 held out, 0.867 out of fold (60 items: 0.017 each); margins of 0.035 and 5 items
+    assert (held == labels[1000:1300]).mean() > 0.88
+    assert 0.78 < (fit.oof_probs.argmax(axis=1) == labels[:60]).mean() <= 1.0
 
 
 def test_the_device_setting(monkeypatch):

@@ -22,7 +22,8 @@ from ml.export import (
     preprocessing,
     trace,
 )
-from ml.model import load_model, predict_proba, predict_proba_features, save_model
+from ml.models.files import load_model, save_model
+from ml.models.predict import predict_proba, predict_proba_features
 from ml.training import train, train_head
 
 

@@ -9,7 +9,7 @@ import pytest
 import ml.loop
 from ml.calibration import temperature_scale
 from ml.loop import LoopResult, fit_and_score
-from ml.model import predict_proba
+from ml.models.predict import predict_proba
 from ml.scoring import entropy
 
 

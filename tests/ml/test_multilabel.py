@@ -11,7 +11,9 @@ import torch
 
 from ml.export import image_classifier
 from ml.loop import fit_and_score, fit_and_score_features
-from ml.model import is_multi_label, load_model, predict_proba, predict_proba_features, save_model
+from ml.models.cnn import is_multi_label
+from ml.models.files import load_model, save_model
+from ml.models.predict import predict_proba, predict_proba_features
 from ml.scoring import per_class, score
 from ml.training import train, train_head
 
@@ -41,8 +43,8 @@ def test_a_cnn_learns_several_classes_per_image(digits):
     predicted = probs >= 0.5
     per_property = (predicted == (targets[held_out] > 0.5)).mean(axis=0)
     exact = (predicted == (targets[held_out] > 0.5)).all(axis=1).mean()
-    assert (per_property > 0.85).all(), per_property
-    assert exact > 0.7, exact
+    assert (per_property > 0.92).all(), per_property  # measured 0.985, 0.960, 0.963
+    assert exact > 0.9, exact  # measured 0.94
     assert metrics["n_train"] == 300
 
 
@@ -55,7 +57,7 @@ def test_a_head_learns_several_classes_per_embedding():
     head, _ = train_head(features[:300], targets[:300], 3, seed=0)
     probs = predict_proba_features(head, features[300:])[:, :, 0]
     # Then the head gets nearly every class of the held-out items right
-    assert ((probs >= 0.5) == (targets[300:] > 0.5)).mean() > 0.9
+    assert ((probs >= 0.5) == (targets[300:] > 0.5)).mean() > 0.97  # 1.0 measured
     # And MC dropout gives (N, C, S) samples of independent probabilities
     samples = predict_proba_features(head, features[300:310], mc_samples=5)
     assert samples.shape == (10, 3, 5) and not np.allclose(samples[:, :, 0], samples[:, :, 1])

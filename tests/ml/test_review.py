@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.review import find_label_issues, flip_labels, scan_label_issues
+from ml.evaluation.noise import attribute_targets, flip_labels, flip_memberships
+from ml.review import find_label_issues, find_multilabel_issues, scan_label_issues
 
 
 def blobs(n_per_class: int, n_classes: int, seed: int = 0):
@@ -58,7 +59,10 @@ def test_real_cnn_detector_on_digits(digits):
     noisy, flipped = flip_labels(labels, 10, fraction=0.1, seed=0)
     issues, _ = scan_label_issues(images, noisy, 10, features=False, folds=3, seed=0)
     hits = len(set(issues.ranked.tolist()) & set(flipped.tolist()))
-    assert hits / len(flipped) >= 0.6
+    # Measured: 26 of the 30 flips flagged (recall 0.867), 26 of 29 flagged are flips (precision 0.897);
+    # a margin of two items on each
+    assert hits / len(flipped) >= 0.8
+    assert hits / len(issues.ranked) >= 0.82
     clean = np.setdiff1d(np.arange(len(noisy)), flipped)
     assert np.median(issues.quality[flipped]) < np.percentile(issues.quality[clean], 10)
 
@@ -82,23 +86,20 @@ def multi_label_blobs(n: int, n_classes: int, seed: int = 0):
 def test_multi_label_scan_finds_a_class_added_or_left_out():
     # Given 160 items with sets of 4 classes, 8 of them given with one class added or left out
     points, truth = multi_label_blobs(160, 4)
-    given = truth.copy()
-    planted = np.arange(0, 160, 20)
-    for k, i in enumerate(planted):
-        given[i, k % 4] = 1 - given[i, k % 4]
+    given, planted = flip_memberships(truth, fraction=0.05, seed=0)
     # When the product's scan runs on them (a sigmoid head per fold on the features)
     issues, probs = scan_label_issues(points.astype(np.float32), given, 4, features=True, folds=4)
-    # Then the planted items are flagged, mostly worst first, and the model's sets are the true ones
+    # Then most planted items are flagged, nearly nothing else is, and the model's sets are the true ones.
+    # Measured over noise seeds 0-3: 6-8 of the 8 flagged (7 at seed 0), and nothing but planted items.
     assert probs.shape == (160, 4) and not np.allclose(probs.sum(axis=1), 1)
-    assert set(planted.tolist()) <= set(issues.ranked.tolist()) and len(issues.ranked) <= 16
-    assert len(set(issues.ranked[:8].tolist()) & set(planted.tolist())) >= 6
+    flagged = set(issues.ranked.tolist())
+    assert len(flagged & set(planted.tolist())) >= 6
+    assert len(flagged - set(planted.tolist())) <= 1
     assert np.array_equal(issues.predicted[planted], truth[planted] > 0)
-    assert issues.quality[planted].max() < np.median(np.delete(issues.quality, planted))
+    assert np.median(issues.quality[planted]) < np.percentile(np.delete(issues.quality, planted), 5)
 
 
 def test_multi_label_issues_ignore_classes_with_nothing_to_judge():
-    from ml.review import find_multilabel_issues
-
     labels = np.array([[1, 0, 1], [1, 1, 1], [1, 0, 1], [1, 1, 1]])  # classes 0 and 2: every item
     probs = np.array([[0.9, 0.1, 0.9], [0.9, 0.9, 0.9], [0.9, 0.9, 0.9], [0.9, 0.8, 0.9]])
     issues = find_multilabel_issues(labels, probs)
@@ -108,8 +109,6 @@ def test_multi_label_issues_ignore_classes_with_nothing_to_judge():
 
 
 def test_attribute_targets_and_membership_flips():
-    from ml.review import attribute_targets, flip_memberships
-
     labels = np.arange(100) % 10
     targets = attribute_targets(labels, 10, n_attributes=4, seed=2)
     # Each class always gets the same set, and each attribute is held by some classes and not others

@@ -1,24 +1,22 @@
-"""Diversity-aware batches, the cold start and batch priorities, on hand-made points with known answers."""
+"""Diverse batches, the cold start, batch priorities and planned batches, on hand-made points with known answers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from ml.clustering import kmeans
+from ml.coverage import class_counts
+from ml.evaluation.simulate import balanced_initial
 from ml.loop import fit_and_score_features
 from ml.selection import (
     choose_batch,
-    class_counts,
     cold_start,
-    coverage_picks,
     diverse_top_k,
-    kmeans,
     plan_batch,
     priorities_with_batch,
     top_k,
-    unexplored_typical,
 )
-from ml.simulate import balanced_initial
 
 
 def blobs(centres: list[tuple[float, float]], n: int, seed: int = 0) -> np.ndarray:
@@ -29,14 +27,14 @@ def blobs(centres: list[tuple[float, float]], n: int, seed: int = 0) -> np.ndarr
 
 def test_kmeans_finds_separated_groups():
     x = blobs([(0, 0), (10, 0), (0, 10)], 30)
-    centres, assign = kmeans(x, 3, rng=np.random.default_rng(0))
+    centres, assign = kmeans(x, 3, seed=0)
     assert centres.shape == (3, 2)
     assert all(len(set(assign[i * 30 : (i + 1) * 30])) == 1 for i in range(3))
     assert len(set(assign)) == 3
 
 
 def test_kmeans_with_fewer_distinct_points_than_k():
-    centres, assign = kmeans(np.zeros((5, 3)), 4, rng=np.random.default_rng(0))
+    centres, assign = kmeans(np.zeros((5, 3)), 4, seed=0)
     assert len(centres) == 1 and (assign == 0).all()
 
 
@@ -90,44 +88,6 @@ def test_choose_batch_and_balanced_initial():
     labels = np.repeat(np.arange(4), 10)
     chosen = balanced_initial(labels, 8, np.random.default_rng(0))
     assert np.bincount(labels[chosen], minlength=4).tolist() == [2, 2, 2, 2]
-
-
-def test_class_counts_for_both_kinds_of_labels():
-    assert class_counts(np.array([0, 2, 2]), 4).tolist() == [1, 0, 2, 0]
-    assert class_counts(np.array([[1, 0, 1], [1, 1, 0]]), 3).tolist() == [2, 1, 1]
-
-
-def test_coverage_looks_for_the_rare_classes_first():
-    # Given a model's probabilities over 3 classes for 7 pool items, and labels 5 / 1 / 0 per class
-    probs = np.array(
-        [
-            [0.9, 0.1, 0.0],
-            [0.2, 0.7, 0.1],
-            [0.1, 0.6, 0.3],
-            [0.5, 0.4, 0.1],
-            [0.3, 0.3, 0.4],
-            [0.8, 0.1, 0.1],
-            [0.4, 0.3, 0.3],
-        ]
-    )
-    counts = np.array([5, 1, 0])
-    # And embeddings where items 4 and 6 lie together, far from everything labeled
-    pool_emb = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [10, 10], [0.5, 0.5], [10.2, 10]], dtype=float)
-    labeled_emb = np.array([[0, 0.1], [1, 0.1]], dtype=float)
-    picks = coverage_picks(probs, counts, 4, pool_embeddings=pool_emb, labeled_embeddings=labeled_emb)
-    # Then the class with no label gets an item of the unexplored region, the one with one label its
-    # two likeliest members; the class with five is left to the strategy
-    assert picks[0] in (4, 6) and picks[1:].tolist() == [1, 2]
-    # Without embeddings a class nobody labeled cannot be searched for, the others still are
-    assert coverage_picks(probs, counts, 4).tolist() == [1, 2]
-    assert coverage_picks(probs, np.array([3, 3, 3]), 4).size == 0
-
-
-def test_unexplored_regions_are_the_clusters_no_label_reached():
-    x = blobs([(0, 0), (10, 0), (0, 10)], 30)
-    labeled = x[[0, 1, 30]]  # the first two groups have labels
-    picks = unexplored_typical(x, labeled, 1, seed=0)
-    assert len(picks) == 1 and picks[0] // 30 == 2
 
 
 def test_a_planned_batch_gives_coverage_up_to_half_and_the_rest_to_the_strategy():

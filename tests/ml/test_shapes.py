@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from django.core.management import CommandError, call_command
 
-from ml.datasets import load_imagefolder
-from ml.shapes import CLASSES, draw_shape, write_shapes
+from ml.evaluation.datasets import load_imagefolder
+from ml.evaluation.shapes import CLASSES, draw_shape, write_shapes
 
 
 def test_writes_an_imagefolder_that_the_loader_reads(tmp_path):
@@ -36,11 +35,3 @@ def test_each_shape_is_drawn_in_a_colour_that_stands_out():
         assert 0.03 < differs.mean() < 0.9, kind
     with pytest.raises(ValueError, match="unknown shape"):
         draw_shape("hexagon", 64, rng)
-
-
-def test_the_command_refuses_a_folder_that_is_not_empty(tmp_path):
-    (tmp_path / "old.txt").write_text("x")
-    with pytest.raises(CommandError, match="not empty"):
-        call_command("make_shapes", str(tmp_path), "--per-class", "1")
-    call_command("make_shapes", str(tmp_path / "new"), "--per-class", "1", "--size", "32")
-    assert len(list((tmp_path / "new").rglob("*.png"))) == 6

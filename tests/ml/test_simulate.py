@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import ml.simulate
+import ml.evaluation.simulate
+from ml.evaluation.simulate import THRESHOLDS, Data, Settings, initial_labels, run_one, simulate, summarise
 from ml.loop import fit_and_score_features
 from ml.scoring import DEFAULT_STRATEGY
-from ml.selection import cold_start, cold_start_size, default_selection, pixel_embeddings
-from ml.simulate import THRESHOLDS, Data, Settings, initial_labels, run_one, simulate, summarise
+from ml.selection import choose_batch, cold_start, cold_start_size, default_selection, pixel_embeddings, top_k
 
 
 def test_short_simulation_on_digits(digits, monkeypatch):
@@ -26,7 +26,10 @@ def test_short_simulation_on_digits(digits, monkeypatch):
         assert [point[0] for point in summary["curve"]] == [20, 30]
         assert all(len(point) == 3 for point in summary["curve"])
         assert set(summary["labels_to_accuracy"]) == set(THRESHOLDS)
-        assert 0.2 < summary["curve"][-1][1] <= 1.0  # chance is 0.1
+        # With 20 steps a round (chance is 0.1): the first round, the same for both, measured 0.678; at 30
+        # labels random measured 0.738 and bald 0.44-0.54 (its MC-dropout masks come from torch's global
+        # RNG, so the figure moves with the tests run before it)
+        assert summary["curve"][0][1] > 0.6 and 0.35 < summary["curve"][-1][1] <= 1.0
         assert 0.0 <= summary["auc"] <= 1.0
         # The estimate the product would show, beside the test accuracy, round by round
         assert [point[0] for point in summary["estimate_curve"]] == [20, 30]
@@ -74,12 +77,22 @@ def test_head_round_on_separable_embeddings():
     x = (centres[y] + rng.normal(size=(120, 16))).astype(np.float32)
     result = fit_and_score_features(x[::4], y[::4], x, 3, strategy="bald")
     assert result.probs.shape == (120, 3) and result.scores.shape == (120,)
-    assert (result.probs.argmax(axis=1) == y).mean() > 0.9
+    assert (result.probs.argmax(axis=1) == y).mean() > 0.97  # 1.0 measured
     assert (result.scores >= 0).all()
 
 
-def test_every_family_selects_diverse_batches_by_default():
-    assert {default_selection(m) for m in ("cnn", "pretrained", "torchscript")} == {"diverse"}
+def test_every_familys_default_selection_spreads_a_batch_that_top_k_spends_on_near_copies():
+    # Given five tight groups of embeddings, the eight best scores all in the first group
+    rng = np.random.default_rng(0)
+    group = np.repeat(np.arange(5), [8, 23, 23, 23, 23])
+    embeddings = rng.normal(size=(5, 8))[group] * 10 + rng.normal(0, 0.1, size=(100, 8))
+    scores = np.where(group == 0, 1.0, 0.5) + rng.random(100) * 0.01
+    assert set(group[top_k(scores, 5)]) == {0}  # plain top-k: five near-copies
+    for family in ("cnn", "pretrained", "torchscript"):
+        # When the family's default selection picks a batch of five
+        batch = choose_batch(scores, 5, embeddings=embeddings, selection=default_selection(family))
+        # Then it takes one item of each group, the best item first
+        assert sorted(group[batch].tolist()) == [0, 1, 2, 3, 4] and batch[0] == np.argmax(scores)
     with pytest.raises(ValueError, match="cnn"):
         default_selection("resnet")
 
@@ -90,7 +103,7 @@ def test_rounds_plan_batches_on_the_models_features_and_random_stays_random(digi
     data = Data(images[:300], labels[:300], images[1400:1500], labels[1400:1500], 10)
     settings = Settings(strategies=["margin"], initial=10, batch=5, budget=10, repeats=1, selection="diverse")
     seen = []
-    real = ml.simulate.plan_batch
+    real = ml.evaluation.simulate.plan_batch
 
     def spy(scores, k, *, embeddings, explore, strategy, **kwargs):
         assert embeddings.shape == (len(scores), 128)  # the CNN's penultimate features of the candidates
@@ -98,7 +111,7 @@ def test_rounds_plan_batches_on_the_models_features_and_random_stays_random(digi
         seen.append(strategy)
         return real(scores, k, embeddings=embeddings, explore=explore, strategy=strategy, **kwargs)
 
-    monkeypatch.setattr(ml.simulate, "plan_batch", spy)
+    monkeypatch.setattr(ml.evaluation.simulate, "plan_batch", spy)
     for strategy in ("margin", "random"):
         curve = run_one(data, strategy, settings, 0).curve
         assert [point[0] for point in curve] == [10, 15, 20]

@@ -9,18 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from ml.model import build_model, predict_proba, to_tensor
-from ml.training import CNN_CONFIG, MAX_STEPS, MIN_STEPS, _augment, fit, schedule_steps, strata, train
+from ml.models.cnn import build_model, to_tensor
+from ml.models.predict import predict_proba
+from ml.training import CNN_CONFIG, MAX_STEPS, MIN_STEPS, _augment, fit, schedule_steps, train
 
 
 def test_learns_digits_from_200_items(digits):
     # Given 200 labeled digits
     images, labels = digits
     model, metrics = train(images[:200], labels[:200], 10, seed=0)
-    # Then held-out digits are classified far above chance (0.1), and every label was trained on
+    # Then held-out digits are classified well (measured 0.968; chance is 0.1), and every label was trained on
     held_out = slice(1000, 1500)
     accuracy = (predict_proba(model, images[held_out])[:, :, 0].argmax(axis=1) == labels[held_out]).mean()
-    assert accuracy > 0.85, (accuracy, metrics)
+    assert accuracy > 0.93, (accuracy, metrics)  # 0.968 measured, less 0.04
     assert set(metrics) == {"n_train", "steps", "train_seconds"}
     assert metrics["n_train"] == 200 and metrics["steps"] == schedule_steps(200)
     assert not model.training
@@ -122,13 +123,7 @@ def test_pseudo_labels_fill_half_of_each_batch(digits):
     # Then every batch held 32 labeled and 32 pseudo-labeled images
     assert seen == [64, 64, 64]
     # And the model learnt the pseudo-labels' class for the pool
-    assert (predict_proba(model, images[10:40])[:, :, 0].argmax(axis=1) == 7).mean() > 0.5
-
-
-def test_strata_put_multi_label_items_by_their_rarest_class():
-    labels = np.array([[1, 1, 0], [1, 0, 0], [0, 0, 0], [1, 0, 1]], dtype=np.float32)
-    assert strata(labels).tolist() == [1, 0, 3, 2]
-    assert strata(np.array([2, 0, 1])).tolist() == [2, 0, 1]
+    assert (predict_proba(model, images[10:40])[:, :, 0].argmax(axis=1) == 7).mean() > 0.9  # 1.0 measured
 
 
 def test_augment_shifts_within_the_padding():

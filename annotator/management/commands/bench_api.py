@@ -20,11 +20,12 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 from django.utils import timezone
 from PIL import Image
@@ -32,6 +33,9 @@ from rest_framework.authtoken.models import Token
 
 from annotator import gunicorn_process, services
 from annotator.models import Annotation, Item, ModelVersion, Project
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 N_FILES = 8
 BATCH = 5000
@@ -127,7 +131,7 @@ class Client(threading.Thread):
 class Command(BaseCommand):
     help = "Benchmark next → annotate under concurrent annotators against gunicorn and the configured database."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--items", type=int, default=100_000)
         parser.add_argument("--annotators", type=int, default=20)
         parser.add_argument("--seconds", type=float, default=30)
@@ -141,10 +145,10 @@ class Command(BaseCommand):
             help="Run the same clients against GET /health/ instead: what the stack costs without our work.",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         tag = uuid.uuid4().hex[:8]
-        project = None
-        users = []
+        project: Project | None = None
+        users: list[User] = []
         files: list[str] = []
         server = None
         try:
@@ -160,7 +164,7 @@ class Command(BaseCommand):
         if options["json_path"]:
             Path(options["json_path"]).write_text(text + "\n")
 
-    def fill(self, tag: str, n_items: int, n_annotators: int):
+    def fill(self, tag: str, n_items: int, n_annotators: int) -> tuple[Project, list[User], list[str]]:
         started = time.perf_counter()
         User = get_user_model()
         owner = User.objects.create_user(username=f"bench-{tag}-owner")

@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import resource
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.utils import timezone
 
@@ -24,6 +26,8 @@ from annotator import benchdata, services
 from annotator.models import Project
 
 MB = 1024 * 1024
+
+T = TypeVar("T")
 
 
 def _rss_peak_reset() -> int | None:
@@ -45,7 +49,7 @@ def _proc_status_bytes(field: str) -> int | None:
     return None
 
 
-def _rss_growth(run: Any) -> tuple[Any, float, int | None]:
+def _rss_growth(run: Callable[[], T]) -> tuple[T, float, int | None]:
     """``run()``, its wall seconds, and how far the process's peak RSS rose above the RSS before it
     (bytes; from ``ru_maxrss`` where the peak cannot be reset, then only growth past the old peak)."""
     before = _rss_peak_reset()
@@ -62,14 +66,14 @@ def _rss_growth(run: Any) -> tuple[Any, float, int | None]:
 class Command(BaseCommand):
     help = "Benchmark export jobs (csv, jsonl, coco, imagefolder): speed, file size and peak memory at N/10 vs N items."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--items", type=int, default=100_000)
         parser.add_argument("--formats", default=",".join(services.JOB_EXPORT_FORMATS))
         parser.add_argument("--images", action="store_true", help="Zip the image files alongside the text formats.")
         parser.add_argument("--keep", action="store_true", help="Keep the projects and export files.")
         parser.add_argument("--json", dest="json_path", help="Write the results here as JSON.")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         n_items = options["items"]
         formats = [f.strip() for f in options["formats"].split(",") if f.strip()]
         unknown = [f for f in formats if f not in services.JOB_EXPORT_FORMATS]
@@ -107,7 +111,7 @@ class Command(BaseCommand):
         """Timed runs (with the RSS growth) of both projects, then traced runs of both."""
         figures: dict[str, Any] = {}
         for project, suffix in zip(projects, ("_small", ""), strict=True):
-            job, seconds, rss = _rss_growth(lambda p=project: benchdata.export_run(project=p, fmt=fmt, images=images))
+            job, seconds, rss = _rss_growth(partial(benchdata.export_run, project=project, fmt=fmt, images=images))
             if not suffix:
                 figures |= {
                     "seconds": round(seconds, 2),
@@ -118,7 +122,7 @@ class Command(BaseCommand):
             if not keep:
                 benchdata.export_file_delete(job)
         for project, suffix in zip(projects, ("_small", ""), strict=True):
-            job, peak = benchdata.traced_peak(lambda p=project: benchdata.export_run(project=p, fmt=fmt, images=images))
+            job, peak = benchdata.traced_peak(partial(benchdata.export_run, project=project, fmt=fmt, images=images))
             figures[f"peak_mb{suffix}"] = round(peak / MB, 2)
             if not keep:
                 benchdata.export_file_delete(job)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml.datasets import load_digits_arrays, load_imagefolder, load_mnist_arrays
-from ml.review import attribute_targets, flip_labels, flip_memberships, scan_label_issues
+from ml.evaluation.datasets import load_digits_arrays, load_imagefolder, load_mnist_arrays
+from ml.evaluation.noise import attribute_targets, flip_labels, flip_memberships
+from ml.review import scan_label_issues
 
 
 def load_dataset(name: str, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -48,7 +50,7 @@ def evaluate(flipped: np.ndarray, ranked: np.ndarray, quality: np.ndarray) -> di
 class Command(BaseCommand):
     help = "Flip a fraction of labels, run the likely-label-error detector, report precision and recall."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dataset", default="digits", help="digits, mnist, or an ImageFolder directory")
         parser.add_argument("--noise", type=float, default=0.05)
         parser.add_argument("--noise-kind", choices=["uniform", "pairs"], default="uniform")
@@ -66,7 +68,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", type=Path, default=None)
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if not 0 <= options["noise"] < 1:
             raise CommandError("--noise is a fraction in [0, 1)")
         started = time.perf_counter()

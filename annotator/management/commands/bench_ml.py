@@ -9,17 +9,19 @@ import json
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from PIL import Image
 
 from ml.data import cache_append, decode_image
-from ml.datasets import load_digits_arrays
 from ml.embeddings import embeddings_ensure, embeddings_read, load_backbone
+from ml.evaluation.datasets import load_digits_arrays
 from ml.loop import fit_and_score, fit_and_score_features
-from ml.model import predict_proba, predict_proba_features
+from ml.models.predict import predict_proba, predict_proba_features
 from ml.scoring import bald, entropy
 from ml.selection import choose_batch
 from ml.training import train, train_head
@@ -46,13 +48,16 @@ def _pool(n: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.n
     return images, y[idx]
 
 
-def _timed(fn):
+T = TypeVar("T")
+
+
+def _timed(fn: Callable[[], T]) -> tuple[T, float]:
     started = time.perf_counter()
     value = fn()
     return value, time.perf_counter() - started
 
 
-def _best_of(fn, repeats: int = 3) -> float:
+def _best_of(fn: Callable[[], object], repeats: int = 3) -> float:
     """The shortest of ``repeats`` timings of ``fn``: scoring figures without one-off stalls."""
     return min(_timed(fn)[1] for _ in range(repeats))
 
@@ -60,7 +65,7 @@ def _best_of(fn, repeats: int = 3) -> float:
 class Command(BaseCommand):
     help = "Measure decode, scoring (entropy, BALD with 20 samples) and retrain+rescore speed per model family."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--pool", type=int, default=10000)
         parser.add_argument("--labels", type=int, default=200)
         parser.add_argument("--input-size", type=int, default=32)
@@ -73,7 +78,7 @@ class Command(BaseCommand):
             help="label counts at which the product's retrain of the digits demo is timed (empty: skip)",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         rng = np.random.default_rng(options["seed"])
         size, n_labels = options["input_size"], options["labels"]
         log = self.stdout.write
@@ -150,7 +155,7 @@ class Command(BaseCommand):
         if options["json"]:
             options["json"].write_text(json.dumps(report, indent=2) + "\n")
 
-    def _product_retrain(self, label_counts: list[int], log) -> dict[int, tuple[float, dict]]:
+    def _product_retrain(self, label_counts: list[int], log: Callable[[str], None]) -> dict[int, tuple[float, dict]]:
         """Seconds of the worker's retrain (train, calibrate, score, select, save, publish) of a fresh
         digits demo project at each label count. The labels follow the queue, with a retrain 10
         labels before each count, so the timed run starts from a previous version, as in use."""

@@ -2,6 +2,7 @@
 
 import os
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -14,7 +15,7 @@ class Command(BaseCommand):
         "or 'admin' with a generated password (printed, and kept in DATA_DIR/admin-password.txt)."
     )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME") or "admin"
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")

@@ -1,9 +1,10 @@
 """``manage.py import_images --project ID PATH``: import a server folder (class subfolders bring labels)."""
 
 from pathlib import Path
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator import services
 from annotator.models import Project
@@ -12,12 +13,12 @@ from annotator.models import Project
 class Command(BaseCommand):
     help = "Import the images in a folder; files inside subfolders named after classes are labeled."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", type=int, required=True, help="Project id.")
         parser.add_argument("--user", help="Username recorded as the importer (default: none).")
         parser.add_argument("path", type=Path)
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         project = Project.objects.filter(id=options["project"]).first()
         if project is None:
             raise CommandError(f"No project with id {options['project']}.")

@@ -17,9 +17,10 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from annotator import embedded_redis
 
@@ -100,13 +101,13 @@ def worker_commands(python: str, cores: int) -> list[tuple[list[str], dict[str, 
 class Command(BaseCommand):
     help = "Run the web server, two Celery workers and (without REDIS_URL) an embedded Redis, until Ctrl-C."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
         parser.add_argument("--no-worker", action="store_true", help="Do not start the Celery workers.")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         # Signals only note that they came (nothing is raised halfway through starting or stopping):
         # the first one stops everything, any later one skips the rest of the grace. Explicit handlers
         # also because a shell that starts us in the background would otherwise ignore SIGINT.

@@ -5,20 +5,24 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml.datasets import load_for_simulation
 from ml.embeddings import load_backbone
+from ml.evaluation.datasets import load_for_simulation
+from ml.evaluation.simulate import INITIAL_SELECTIONS, THRESHOLDS, Data, Settings, simulate
 from ml.scoring import SCORERS
 from ml.selection import cold_start_family, default_selection, pixel_embeddings
-from ml.simulate import INITIAL_SELECTIONS, THRESHOLDS, Data, Settings, simulate
 
 
-def cached_embeddings(key: str, images: np.ndarray, family: str, backbone_path: str | None, log) -> np.ndarray:
+def cached_embeddings(
+    key: str, images: np.ndarray, family: str, backbone_path: str | None, log: Callable[[str], None]
+) -> np.ndarray:
     """(N, D) backbone embeddings of (N, S, S, 3) images, computed once and kept in DATA_DIR/datasets."""
     digest = hashlib.sha256(np.ascontiguousarray(images[:: max(1, len(images) // 500)]).tobytes()).hexdigest()[:12]
     backbone = load_backbone(family, backbone_path)
@@ -39,7 +43,7 @@ def cached_embeddings(key: str, images: np.ndarray, family: str, backbone_path: 
 class Command(BaseCommand):
     help = "Simulate active learning with the true labels as the oracle; learning curves per strategy."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dataset", default="digits", help="digits, mnist, or an ImageFolder directory")
         parser.add_argument("--strategies", default="random,entropy,margin,bald")
         parser.add_argument("--model", choices=["cnn", "pretrained", "torchscript"], default="cnn")
@@ -68,7 +72,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", type=Path, default=None)
         parser.add_argument("--plot", type=Path, default=None)
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         strategies = [s.strip() for s in options["strategies"].split(",") if s.strip()]
         unknown = [s for s in strategies if s not in SCORERS]
         if unknown or not strategies:

@@ -1,0 +1,96 @@
+"""Annotations: labeling an item, undoing one's last label, a project's annotations, and how
+pre-labels help (the labeling stats)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from annotator import selectors, services
+from annotator.api import serializers as out
+from annotator.api.inputs import Pagination, query_id
+from annotator.api.permissions import IsProjectMember, ProjectApiView
+from annotator.auth import SignedInRequest
+from annotator.models import Membership
+
+
+class AnnotationCreateApi(ProjectApiView):
+    permission_classes = [IsProjectMember]
+
+    @extend_schema_serializer(component_name="AnnotationCreate")
+    class InputSerializer(serializers.Serializer):
+        label = serializers.CharField(max_length=100, required=False)  # type: ignore[assignment]  # a declared field, not Field.label
+        labels = serializers.ListField(child=serializers.CharField(max_length=100), max_length=500, required=False)
+        client_token = serializers.CharField(max_length=100, required=False, allow_blank=True, allow_null=True)
+        duration_ms = serializers.IntegerField(min_value=0, max_value=86_400_000, required=False, allow_null=True)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: out.AnnotationOut, 200: out.AnnotationOut, **out.ERRORS, 409: out.CONFLICT},
+    )
+    def post(self, request: SignedInRequest, item_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        annotation, created = services.annotation_create(item=self.item, user=request.user, **serializer.validated_data)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(out.AnnotationOut(annotation).data, status=code)
+
+
+class UndoApi(ProjectApiView):
+    permission_classes = [IsProjectMember]
+
+    @extend_schema_serializer(component_name="UndoIn")
+    class InputSerializer(serializers.Serializer):
+        client_token = serializers.CharField(
+            max_length=100,
+            required=False,
+            allow_blank=True,
+            allow_null=True,
+            help_text="The same token again gets the first answer and undoes nothing more (safe retries).",
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: out.ItemOut, 204: OpenApiResponse(description="Nothing to undo."), **out.ERRORS},
+    )
+    def post(self, request: SignedInRequest, project_id: int) -> Response:
+        project = self.project
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token = serializer.validated_data.get("client_token")
+        item = services.annotation_undo(project=project, user=request.user, client_token=token)
+        if item is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        shown = selectors.item_with_names(item.id)
+        context = {"project": project, "show_prelabel": project.show_prelabels}
+        return Response(out.ItemOut(shown, context=context).data)
+
+
+class AnnotationListApi(ProjectApiView):
+    """A project's annotations, newest first, paginated: managers see everyone's, annotators their own."""
+
+    permission_classes = [IsProjectMember]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("active", bool), OpenApiParameter("user", int)],
+        responses={200: out.AnnotationPageOut, **out.ERRORS},
+    )
+    def get(self, request: SignedInRequest, project_id: int) -> Response:
+        is_manager = selectors.project_role(user=request.user, project=self.project) == Membership.Role.MANAGER
+        user_id = query_id(request, "user", what="user id")
+        if not is_manager:
+            user_id = request.user.pk
+        active = {"true": True, "false": False}.get(request.query_params.get("active", "").lower())
+        annotations = selectors.annotation_list(project=self.project, user_id=user_id, active=active)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(annotations, request, view=self)
+        return paginator.get_paginated_response(out.AnnotationRowOut(page, many=True).data)
+
+
+class AnnotationStatsApi(ProjectApiView):
+    permission_classes = [IsProjectMember]
+
+    @extend_schema(responses={200: out.StatsOut, 404: out.NOT_FOUND})
+    def get(self, request: SignedInRequest, project_id: int) -> Response:
+        return Response(out.StatsOut(selectors.annotation_stats(project=self.project)).data)

@@ -1,0 +1,123 @@
+"""Items: the next one to label, one item and its image, skipping and releasing it, a project's
+items (paginated, filtered) and importing files into it."""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from annotator import selectors, services
+from annotator.api import serializers as out
+from annotator.api.inputs import EXCLUDE, Pagination, query_ids
+from annotator.api.permissions import IsProjectManagerOrReadOnly, IsProjectMember, ProjectApiView
+from annotator.auth import SignedInRequest
+from annotator.models import Item
+from annotator.responses import item_image_response
+
+
+class ImportIn(serializers.Serializer):
+    files = serializers.ListField(child=serializers.FileField(), help_text="Images or .zip files.")
+
+
+class NextItemApi(ProjectApiView):
+    permission_classes = [IsProjectMember]
+
+    @extend_schema(
+        parameters=[EXCLUDE],
+        responses={200: out.ItemOut, 204: OpenApiResponse(description="Nothing left to label."), **out.ERRORS},
+    )
+    def get(self, request: SignedInRequest, project_id: int) -> Response:
+        project = self.project
+        exclude = query_ids(request, "exclude")
+        item = services.item_lease_next(project=project, user=request.user, exclude=exclude)
+        if item is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        context = {"project": project, "show_prelabel": project.show_prelabels}
+        return Response(out.ItemOut(item, context=context).data)
+
+
+class ItemDetailApi(ProjectApiView):
+    permission_classes = [IsProjectMember]
+
+    @extend_schema(responses={200: out.ItemOut, 404: out.NOT_FOUND})
+    def get(self, request: SignedInRequest, item_id: int) -> Response:
+        shown = selectors.item_with_names(self.item.id)
+        visible = selectors.prelabels_visible(user=request.user, project=self.project)
+        return Response(out.ItemOut(shown, context={"project": self.project, "show_prelabel": visible}).data)
+
+
+class ItemImageApi(ProjectApiView):
+    permission_classes = [IsProjectMember]
+
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY, 404: out.NOT_FOUND})
+    def get(self, request: SignedInRequest, item_id: int) -> FileResponse:
+        return item_image_response(self.item)
+
+
+class ItemSkipApi(ProjectApiView):
+    permission_classes = [IsProjectMember]
+
+    @extend_schema(request=None, responses={200: out.SkipOut, **out.ERRORS, 409: out.CONFLICT})
+    def post(self, request: SignedInRequest, item_id: int) -> Response:
+        services.item_skip(item=self.item, user=request.user)
+        return Response(out.SkipOut({"id": self.item.id, "status": "skipped"}).data)
+
+
+class ItemReleaseApi(ProjectApiView):
+    permission_classes = [IsProjectMember]
+
+    @extend_schema(request=None, responses={200: out.ReleaseOut, **out.ERRORS})
+    def post(self, request: SignedInRequest, item_id: int) -> Response:
+        services.item_release(item=self.item, user=request.user)
+        return Response(out.ReleaseOut({"id": self.item.id, "released": True}).data)
+
+
+class ItemsApi(ProjectApiView):
+    """``GET``: the project's items (paginated, filtered); ``POST``: import files into it."""
+
+    permission_classes = [IsProjectManagerOrReadOnly]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema_serializer(component_name="ItemFilter")
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Item.Status.values, required=False)
+        label = serializers.CharField(max_length=100, required=False)  # type: ignore[assignment]  # a declared field, not Field.label
+        predicted = serializers.CharField(max_length=100, required=False)
+        min_score = serializers.FloatField(required=False)
+        max_score = serializers.FloatField(required=False)
+        order = serializers.ChoiceField(choices=["id", "-score", "-priority"], default="id")
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: out.ItemPageOut, **out.ERRORS})
+    def get(self, request: SignedInRequest, project_id: int) -> Response:
+        project = self.project
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        visible = selectors.prelabels_visible(user=request.user, project=project)
+        if not visible:
+            # Filtering or ordering on the model's guess would show it as well as the fields would.
+            data = filters.validated_data
+            refused = [name for name in ("predicted", "min_score", "max_score") if name in data]
+            refused += ["order"] if data["order"] == "-score" else []
+            if refused:
+                reason = "This project hides the model's pre-labels (and scores) from annotators."
+                raise ValidationError({name: [reason] for name in refused})
+        items = selectors.item_list(project=project, **filters.validated_data)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(items, request, view=self)
+        shown = out.ItemOut(page, many=True, context={"project": project, "show_prelabel": visible})
+        return paginator.get_paginated_response(shown.data)
+
+    @extend_schema(request={"multipart/form-data": ImportIn}, responses={201: out.ImportSummaryOut, **out.ERRORS})
+    def post(self, request: SignedInRequest, project_id: int) -> Response:
+        files = request.FILES.getlist("files")
+        if not files:
+            raise ValidationError({"files": ["Attach one or more images or .zip files as 'files'."]})
+        summary = services.items_import_uploads(
+            project=self.project, files=[(f.name, f) for f in files], user=request.user
+        )
+        return Response(out.ImportSummaryOut(summary).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,345 @@
+"""The API's responses: each serializer here turns a model object (or a selector's dict) into the
+JSON a view returns, and is at the same time its shape in ``/api/schema/`` (drf-spectacular reads
+them; schemathesis checks every response against them).
+
+Numbers pass through as they are (``Number``), so that a response is exactly what the selectors
+computed; free-form objects (a model's metrics, a job's parameters) are ``DictField``s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
+from rest_framework import serializers
+
+from annotator import selectors
+from annotator.models import (
+    Annotation,
+    Item,
+    LabelClass,
+    Membership,
+    ModelVersion,
+    Project,
+)
+
+
+class Number(serializers.FloatField):
+    """A number in the schema; in the response, the value unchanged (an int stays an int)."""
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+def item_image_url(item_id: int) -> str:
+    return reverse("api-item-image", args=[item_id])
+
+
+class DetailOut(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+# Projects and classes -------------------------------------------------------------------------------
+
+
+class ClassOut(serializers.Serializer):
+    name = serializers.CharField()
+    hotkey = serializers.CharField(allow_blank=True)
+    index = serializers.IntegerField()
+
+
+class ClassNOut(serializers.Serializer):
+    name = serializers.CharField()
+    n = serializers.IntegerField()
+
+
+class ClassCountOut(serializers.Serializer):
+    """A class with how many items carry it."""
+
+    # context["counts"]: labeled items per class name (selectors.labels_per_class); 0 when absent.
+
+    name = serializers.CharField()
+    hotkey = serializers.CharField()
+    index = serializers.IntegerField()
+    n_labeled = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.IntegerField())
+    def get_n_labeled(self, label_class: LabelClass) -> int:
+        return self.context.get("counts", {}).get(label_class.name, 0)
+
+
+class ModelVersionOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=ModelVersion.Status.values)
+    strategy = serializers.CharField()
+    n_labels = serializers.IntegerField()
+    metrics = serializers.DictField(help_text="What the run measured (val_accuracy, its interval, ...).")
+    error = serializers.CharField(allow_blank=True)
+    created = serializers.DateTimeField()
+    finished = serializers.DateTimeField(allow_null=True)
+
+
+class RetrainOut(serializers.Serializer):
+    labels_until_next = serializers.IntegerField(help_text="Labels until the next retrain; 0 while one is on its way.")
+    training = serializers.BooleanField(help_text="A retrain is requested or running.")
+
+
+class ProjectOut(serializers.Serializer):
+    """A project with its classes, queue counts, the model being served and how far the next one is."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    labels = serializers.SerializerMethodField()
+    classes = serializers.SerializerMethodField()
+    retrain_every = serializers.IntegerField()
+    strategy = serializers.CharField()
+    input_size = serializers.IntegerField()
+    model_family = serializers.CharField()
+    allow_flips = serializers.BooleanField()
+    multi_label = serializers.BooleanField()
+    show_prelabels = serializers.BooleanField()
+    prelabel_threshold = Number(help_text="Pre-labels less confident than this are shown as unsure.")
+    labels_per_item = serializers.IntegerField()
+    lease_seconds = serializers.IntegerField()
+    created = serializers.DateTimeField()
+    counts = serializers.SerializerMethodField()
+    model_version = serializers.SerializerMethodField()
+    retrain = serializers.SerializerMethodField()
+    under_covered = serializers.SerializerMethodField(
+        help_text="Classes with too few labels, once the project has many."
+    )
+
+    def _classes(self, project: Project) -> list[LabelClass]:
+        """The project's classes, read once for ``labels`` and ``classes``."""
+        # The context is the dict the serializer was given; the stubs type it as a read-only Mapping.
+        cache = self.context.setdefault("classes", {})  # type: ignore[attr-defined]
+        if project.id not in cache:
+            cache[project.id] = selectors.project_classes(project=project)
+        return cache[project.id]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_labels(self, project: Project) -> list[str]:
+        return [c.name for c in self._classes(project)]
+
+    @extend_schema_field(ClassOut(many=True))
+    def get_classes(self, project: Project) -> Any:
+        return ClassOut(self._classes(project), many=True).data
+
+    @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
+    def get_counts(self, project: Project) -> dict[str, int]:
+        return selectors.project_counts(project=project)
+
+    @extend_schema_field(ModelVersionOut(allow_null=True))
+    def get_model_version(self, project: Project) -> Any:
+        current = selectors.model_version_current(project=project)
+        return ModelVersionOut(current).data if current else None
+
+    @extend_schema_field(RetrainOut())
+    def get_retrain(self, project: Project) -> Any:
+        return RetrainOut(selectors.retrain_status(project=project)).data
+
+    @extend_schema_field(ClassNOut(many=True))
+    def get_under_covered(self, project: Project) -> Any:
+        return ClassNOut(selectors.class_coverage(project=project), many=True).data
+
+
+class MemberOut(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField(source="user.get_username")
+    role = serializers.ChoiceField(choices=Membership.Role.values)
+
+
+# Items and annotations ------------------------------------------------------------------------------
+
+
+class PrelabelOut(serializers.Serializer):
+    """The model's guess on an item."""
+
+    # context["project"]: the item's project, whose prelabel_threshold decides ``unsure``.
+
+    label = serializers.CharField(source="pred_label_name")  # type: ignore[assignment]  # a declared field, not Field.label
+    confidence = Number(source="pred_confidence", allow_null=True)
+    model_version = serializers.IntegerField(source="pred_version_number", allow_null=True)
+    probs = serializers.ListField(source="pred_probs", child=Number(), allow_null=True)
+    unsure = serializers.SerializerMethodField(
+        help_text="Less confident than the project's prelabel_threshold: no suggestion."
+    )
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_unsure(self, item: Item) -> bool:
+        return item.pred_confidence is None or item.pred_confidence < self.context["project"].prelabel_threshold
+
+
+class ItemOut(serializers.Serializer):
+    """An item as served to annotators; ``prelabel`` and ``score`` only where the caller may see the model's guesses."""
+
+    # From an item carrying the names set by selectors.item_with_names (or item_list). context: the
+    # "project", and "show_prelabel" (False: no pre-label and no score).
+
+    id = serializers.IntegerField()
+    image_url = serializers.SerializerMethodField()
+    filename = serializers.CharField(source="original_name")
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Item.Status.values)
+    label = serializers.CharField(source="label_name", allow_null=True)  # type: ignore[assignment]  # a declared field, not Field.label
+    labels = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    prelabel = serializers.SerializerMethodField()
+    score = serializers.SerializerMethodField()
+    lease_until = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.CharField())
+    def get_image_url(self, item: Item) -> str:
+        return item_image_url(item.id)
+
+    @extend_schema_field(PrelabelOut(allow_null=True))
+    def get_prelabel(self, item: Item) -> Any:
+        if not self.context["show_prelabel"] or item.pred_label_id is None or item.pred_version_id is None:
+            return None
+        return PrelabelOut(item, context=self.context).data
+
+    @extend_schema_field(Number(allow_null=True))
+    def get_score(self, item: Item) -> float | None:
+        return item.score if self.context["show_prelabel"] else None
+
+
+class ItemPageOut(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = ItemOut(many=True)
+
+
+class SkipOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class ReleaseOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    released = serializers.BooleanField()
+
+
+class RejectedOut(serializers.Serializer):
+    name = serializers.CharField()
+    error = serializers.CharField()
+
+
+class ImportSummaryOut(serializers.Serializer):
+    imported = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    labeled = serializers.IntegerField()
+    rejected = RejectedOut(many=True)
+
+
+class AnnotationOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    item = serializers.IntegerField(source="item_id")
+    label = serializers.CharField(source="label.name", allow_null=True)  # type: ignore[assignment]  # a declared field, not Field.label
+    labels = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    prelabel = serializers.ChoiceField(choices=Annotation.Prelabel.values)
+    created = serializers.DateTimeField()
+
+
+class AnnotationRowOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    item = serializers.IntegerField(source="item_id")
+    label = serializers.CharField(source="label.name", allow_null=True)  # type: ignore[assignment]  # a declared field, not Field.label
+    labels = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    user = serializers.CharField(source="user.get_username", allow_null=True)
+    source = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.source
+    prelabel = serializers.CharField()
+    duration_ms = serializers.IntegerField(allow_null=True)
+    active = serializers.BooleanField()
+    created = serializers.DateTimeField()
+
+
+class AnnotationPageOut(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = AnnotationRowOut(many=True)
+
+
+class StatsOut(serializers.Serializer):
+    n_labels = serializers.IntegerField()
+    accepted = serializers.IntegerField()
+    corrected = serializers.IntegerField()
+    none = serializers.IntegerField()
+    acceptance_rate = Number(allow_null=True)
+    median_s_with_prelabel = Number(allow_null=True)
+    median_s_without_prelabel = Number(allow_null=True)
+
+
+# Dashboard and agreement ----------------------------------------------------------------------------
+
+
+class CurvePointOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    n_labels = serializers.IntegerField()
+    val_accuracy = Number()
+    val_accuracy_low = Number(allow_null=True, help_text="The estimate's 95% interval.")
+    val_accuracy_high = Number(allow_null=True)
+    val_n = serializers.IntegerField(allow_null=True, help_text="Labels the estimate rests on.")
+
+
+class ThroughputOut(serializers.Serializer):
+    """One annotator's pace: labels, labels per hour, pre-labels accepted, median seconds per label."""
+
+    user = serializers.CharField()
+    n_labels = serializers.IntegerField()
+    first = serializers.DateTimeField()
+    last = serializers.DateTimeField()
+    labels_per_hour = Number(allow_null=True)
+    accepted = serializers.IntegerField()
+    corrected = serializers.IntegerField()
+    acceptance_rate = Number(allow_null=True)
+    median_s = Number(allow_null=True)
+
+
+class TrainingRunOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    progress = Number()
+    n_labels = serializers.IntegerField()
+    created = serializers.DateTimeField()
+
+
+class FailureOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    error = serializers.CharField(allow_blank=True)
+    finished = serializers.DateTimeField(allow_null=True)
+
+
+class AnnotatorAgreementOut(serializers.Serializer):
+    username = serializers.CharField()
+    n = serializers.IntegerField()
+    agreement_with_consensus = Number()
+
+
+class AgreementOut(serializers.Serializer):
+    """Agreement between annotators on items labeled by several: mean agreement, Fleiss' kappa, per person."""
+
+    items = serializers.IntegerField()
+    mean_agreement = Number(allow_null=True)
+    fleiss_kappa = Number(allow_null=True)
+    annotators = AnnotatorAgreementOut(many=True)
+
+
+class DashboardOut(serializers.Serializer):
+    counts = serializers.DictField(child=serializers.IntegerField())
+    learning_curve = CurvePointOut(many=True)
+    classes = ClassNOut(many=True)
+    under_covered = ClassNOut(many=True, help_text="Classes with too few labels, once the project has many.")
+    annotators = ThroughputOut(many=True)
+    training = TrainingRunOut(allow_null=True, help_text="The run in progress.")
+    training_requested = serializers.BooleanField()
+    last_error = FailureOut(allow_null=True, help_text="The latest failed run.")
+    agreement = AgreementOut(allow_null=True, help_text="Projects whose items several people label.")
+
+
+BAD_REQUEST = OpenApiResponse(description="Invalid input; the body names the field and the reason.")
+FORBIDDEN = OpenApiResponse(DetailOut, description="Not allowed for this role.")
+NOT_FOUND = OpenApiResponse(DetailOut, description="No such object, or not a member of its project.")
+ERRORS = {400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND}
+CONFLICT = OpenApiResponse(DetailOut, description="In conflict with what is stored, or held by someone else.")

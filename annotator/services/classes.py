@@ -1,0 +1,152 @@
+"""Label classes: the name and hotkey rules, adding a class, and renaming one with every stored answer
+that names it. Classes are only ever appended, so the outputs of earlier model versions keep their meaning."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.db.models import Max, Q
+
+from annotator import selectors
+from annotator.models import Annotation, Item, LabelClass, Project, label_class_name_clean, label_class_name_key
+from annotator.services.errors import ServiceError
+
+#: Keys the labeling page keeps for itself (skip, undo).
+RESERVED_KEYS = {"s", "z"}
+DEFAULT_HOTKEYS = [str(d) for d in range(1, 10)] + [c for c in string.ascii_lowercase if c not in RESERVED_KEYS]
+#: Where answers store class names rather than a class (multi-label projects).
+_ITEM_NAME_LISTS = ["labels", "review_labels", "review_suggested_labels"]
+_ANNOTATION_NAME_LISTS = ["labels"]
+
+
+def class_name_checked(value: Any) -> str:
+    """A class name checked by the one rule (``models.label_class_name_clean``), as a service error."""
+    try:
+        return label_class_name_clean(value)
+    except DjangoValidationError as exc:
+        raise ServiceError(exc.messages[0]) from exc
+
+
+def hotkey_checked(value: Any, *, name: str) -> str:
+    """The hotkey of the class ``name``: one letter or digit, not a reserved key."""
+    hotkey = str(value).lower()
+    if len(hotkey) != 1 or not hotkey.isalnum() or hotkey in RESERVED_KEYS:
+        raise ServiceError(f"Hotkey {hotkey!r} for {name!r} must be one letter or digit other than s and z.")
+    return hotkey
+
+
+def label_classes_checked(labels: Sequence[str | dict[str, Any]]) -> list[tuple[str, str]]:
+    """The ``(name, hotkey)`` of each class a new project is given (names, or ``{"name", "hotkey"}``),
+    checked, in order; classes without a hotkey get the free ones in ``DEFAULT_HOTKEYS`` order."""
+    if not labels:
+        raise ServiceError("A project needs at least one class label.")
+    names: list[str] = []
+    keys: set[str] = set()
+    wanted: list[str | None] = []
+    for entry in labels:
+        if isinstance(entry, dict):
+            name, hotkey = class_name_checked(entry.get("name")), entry.get("hotkey")
+        else:
+            name, hotkey = class_name_checked(entry), None
+        if label_class_name_key(name) in keys:
+            raise ServiceError(f"Class label {name!r} is given twice (class names are unique whatever their case).")
+        if hotkey is not None:
+            hotkey = hotkey_checked(hotkey, name=name)
+            if hotkey in wanted:
+                raise ServiceError(f"Hotkey {hotkey!r} is given twice.")
+        names.append(name)
+        keys.add(label_class_name_key(name))
+        wanted.append(hotkey)
+    free = iter(k for k in DEFAULT_HOTKEYS if k not in wanted)
+    return [(name, key if key is not None else next(free, "")) for name, key in zip(names, wanted, strict=False)]
+
+
+def project_class_names(*, project_id: int) -> list[str]:
+    """The project's class names in class order."""
+    return selectors.class_order(project_id=project_id).names
+
+
+def label_class_check(
+    *, project: Project, name: Any, hotkey: Any = None, label_class: LabelClass | None = None
+) -> tuple[str, str]:
+    """The name and hotkey that a new class of ``project`` gets, or that ``label_class`` changes to,
+    checked against the project's other classes: the class name rule, names unique whatever their
+    case, hotkeys one letter or digit used once. A new class without a hotkey gets a free one; a
+    changed class without one has none. Raises ``ServiceError`` saying what is wrong."""
+    others = LabelClass.objects.filter(project=project)
+    if label_class is not None:
+        others = others.exclude(id=label_class.id)
+    existing = list(others.values_list("name", "hotkey"))
+    name = class_name_checked(name)
+    if label_class_name_key(name) in {label_class_name_key(n) for n, _ in existing}:
+        raise ServiceError(f"The project already has a class {name!r} (class names are unique whatever their case).")
+    used = {k for _, k in existing}
+    if hotkey in (None, ""):
+        free = (k for k in DEFAULT_HOTKEYS if k not in used)
+        return name, "" if label_class is not None else next(free, "")
+    hotkey = hotkey_checked(hotkey, name=name)
+    if hotkey in used:
+        raise ServiceError(f"Hotkey {hotkey!r} is already used by another class.")
+    return name, hotkey
+
+
+def label_class_add(*, project: Project, name: str, hotkey: str | None = None) -> LabelClass:
+    """Append a class to a project. Classes are only ever appended (after the highest index, so a
+    deleted class's gap is never filled), so the outputs of model versions trained before keep their
+    meaning; the next retrain learns the new class."""
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(id=project.id).first()
+        name, hotkey = label_class_check(project=project, name=name, hotkey=hotkey)
+        last = LabelClass.objects.filter(project=project).aggregate(last=Max("index"))["last"]
+        index = 0 if last is None else last + 1
+        return LabelClass.objects.create(project=project, name=name, hotkey=hotkey, index=index)
+
+
+def label_class_update(*, label_class: LabelClass, name: str | None = None, hotkey: str | None = None) -> LabelClass:
+    """Rename a class or change its hotkey (``None``: unchanged; an empty hotkey: none). A rename
+    rewrites every stored answer that names the class (items' labels, annotations with their history,
+    reviews and the scan's suggestions) in the same transaction, so no answer is left naming a class
+    that no longer exists. The class keeps its index, so models trained before keep their meaning."""
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(id=label_class.project_id).first()
+        current = LabelClass.objects.select_related("project").get(id=label_class.id)
+        new_name, new_key = label_class_check(
+            project=current.project,
+            name=current.name if name is None else name,
+            hotkey=current.hotkey if hotkey is None else hotkey,
+            label_class=current,
+        )
+        if new_name != current.name:
+            _class_name_rewrite(project_id=current.project_id, old=current.name, new=new_name)
+        LabelClass.objects.filter(id=current.id).update(name=new_name, hotkey=new_key)
+        current.name, current.hotkey = new_name, new_key
+    return current
+
+
+def _class_name_rewrite(*, project_id: int, old: str, new: str) -> int:
+    """Replace the class name ``old`` by ``new`` in every stored list of class names of the project;
+    returns how many rows changed."""
+    changed = _class_name_rewrite_in(Item, _ITEM_NAME_LISTS, project_id=project_id, old=old, new=new)
+    return changed + _class_name_rewrite_in(Annotation, _ANNOTATION_NAME_LISTS, project_id=project_id, old=old, new=new)
+
+
+_Lists = TypeVar("_Lists", Item, Annotation)
+
+
+def _class_name_rewrite_in(model: type[_Lists], fields: list[str], *, project_id: int, old: str, new: str) -> int:
+    """``_class_name_rewrite`` for the lists ``fields`` of one model."""
+    rows = model.objects.filter(**{"project_id" if model is Item else "item__project_id": project_id})
+    any_list = Q()
+    for field_name in fields:
+        any_list |= Q(**{f"{field_name}__isnull": False})
+    batch = []
+    for row_id, *lists in rows.filter(any_list).values_list("id", *fields).iterator(2000):
+        renamed = [None if names is None else [new if n == old else n for n in names] for names in lists]
+        if renamed != lists:
+            batch.append(model(id=row_id, **dict(zip(fields, renamed, strict=True))))
+    model.objects.bulk_update(batch, fields, batch_size=500)
+    return len(batch)

@@ -1,0 +1,208 @@
+"""Imports: storing the images that ``annotator.formats.imports`` checked (files, decoded cache rows,
+items, labels brought by class folders), in chunks, and decoding items that have no cache row yet.
+
+The formats module yields candidates and rejections; this module only stores what it yields.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotator import paths
+from annotator.formats.imports import Candidate, Limits, Rejected, iter_folder, iter_uploads
+from annotator.models import Annotation, Item, Project
+from annotator.services.errors import ServiceError
+from annotator.services.training import cold_start_request, training_maybe_request
+from ml import data as ml_data
+
+logger = logging.getLogger(__name__)
+
+IMPORT_CHUNK = 200
+
+
+@dataclass
+class ImportSummary:
+    imported: int = 0
+    duplicates: int = 0
+    labeled: int = 0
+    rejected: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "labeled": self.labeled,
+            "rejected": self.rejected,
+        }
+
+
+def import_limits() -> Limits:
+    """The limits on imported images and zips, from the settings."""
+    return Limits(
+        max_pixels=settings.MAX_IMAGE_PIXELS,
+        max_zip_members=settings.MAX_ZIP_MEMBERS,
+        max_zip_ratio=settings.MAX_ZIP_RATIO,
+    )
+
+
+def import_folder_checked(folder: str) -> Path:
+    """``folder`` resolved, when it is an existing folder inside ``IMPORT_ROOTS``."""
+    roots = paths.import_roots()
+    path = Path(folder or "")
+    if not folder or not path.is_absolute() or not paths.is_under(path, roots):
+        allowed = ", ".join(str(root) for root in roots) or "none (set IMPORT_ROOTS)"
+        raise ServiceError(f"The folder must be an absolute path inside IMPORT_ROOTS; allowed: {allowed}.")
+    if not path.is_dir():
+        raise ServiceError(f"{path} is not a folder.")
+    return path.resolve()
+
+
+def items_import_uploads(
+    *, project: Project, files: Iterable[tuple[str, BinaryIO]], user: User | None
+) -> ImportSummary:
+    """Import uploaded images and zip archives."""
+    labels = set(project.classes.values_list("name", flat=True))
+    return items_import(
+        project=project, candidates=iter_uploads(files, limits=import_limits(), labels=labels), user=user
+    )
+
+
+def items_import_folder(*, project: Project, root: Path, user: User | None) -> ImportSummary:
+    """Import a server folder; subfolders named after classes bring their labels."""
+    if not root.is_dir():
+        raise ServiceError(f"{root} is not a folder.")
+    labels = set(project.classes.values_list("name", flat=True))
+    return items_import(project=project, candidates=iter_folder(root, limits=import_limits(), labels=labels), user=user)
+
+
+def items_import(*, project: Project, candidates: Iterable[Candidate | Rejected], user: User | None) -> ImportSummary:
+    """Store checked images in chunks: files, decoded cache rows, items, and imported labels."""
+    summary = ImportSummary()
+    chunk: list[Candidate] = []
+    for candidate in candidates:
+        if isinstance(candidate, Rejected):
+            summary.rejected.append({"name": candidate.name, "error": candidate.error})
+            continue
+        chunk.append(candidate)
+        if len(chunk) >= IMPORT_CHUNK:
+            _import_chunk(project, chunk, user, summary)
+            chunk = []
+    if chunk:
+        _import_chunk(project, chunk, user, summary)
+    if summary.imported:
+        cold_start_request(project_id=project.id)
+    return summary
+
+
+def _import_chunk(project: Project, chunk: list[Candidate], user: User | None, summary: ImportSummary) -> None:
+    existing = set(
+        Item.objects.filter(project=project, sha256__in=[c.sha256 for c in chunk]).values_list("sha256", flat=True)
+    )
+    fresh: list[Candidate] = []
+    arrays: list[np.ndarray] = []
+    for candidate in chunk:
+        if candidate.sha256 in existing:
+            summary.duplicates += 1
+            continue
+        try:
+            arrays.append(ml_data.decode_image(io.BytesIO(candidate.data), project.input_size))
+        except Exception as exc:
+            summary.rejected.append({"name": candidate.name, "error": f"image could not be decoded: {exc}"})
+            continue
+        existing.add(candidate.sha256)
+        fresh.append(candidate)
+    if not fresh:
+        return
+    rows = ml_data.cache_append(paths.cache_path(project.id, project.input_size), np.stack(arrays))
+    classes = {c.name: c for c in project.classes.all()}
+    saved: list[str] = []
+    items: list[Item] = []
+    try:
+        for candidate, row in zip(fresh, rows, strict=False):
+            item = Item(
+                project=project,
+                original_name=candidate.name[:500],
+                width=candidate.width,
+                height=candidate.height,
+                sha256=candidate.sha256,
+                cache_row=row,
+                priority=random.random(),
+            )
+            label = classes.get(candidate.label) if candidate.label else None
+            if label is not None:
+                item.status, item.label, item.labeled_at = Item.Status.LABELED, label, timezone.now()
+            # The stored suffix follows the detected format, never the uploaded name ("x.html").
+            item.file.save(f"image{candidate.suffix}", ContentFile(candidate.data), save=False)
+            saved.append(cast(str, item.file.name))  # named by the save just above
+            items.append(item)
+        with transaction.atomic():
+            Item.objects.bulk_create(items)
+            Annotation.objects.bulk_create(
+                Annotation(item=item, user=user, label=item.label, source=Annotation.Source.IMPORT)
+                for item in items
+                if item.label is not None
+            )
+    except IntegrityError:
+        # A concurrent import stored some of the same images; fall back to one by one.
+        _delete_files(saved)
+        for candidate in fresh:
+            summary_one = ImportSummary()
+            _import_chunk_one(project, candidate, user, summary_one)
+            summary.imported += summary_one.imported
+            summary.duplicates += summary_one.duplicates
+            summary.labeled += summary_one.labeled
+        return
+    except Exception:
+        _delete_files(saved)
+        raise
+    summary.imported += len(items)
+    summary.labeled += sum(1 for item in items if item.label is not None)
+    if summary.labeled:
+        transaction.on_commit(lambda: training_maybe_request(project_id=project.id), robust=True)
+
+
+def _import_chunk_one(project: Project, candidate: Candidate, user: User | None, summary: ImportSummary) -> None:
+    try:
+        with transaction.atomic():
+            _import_chunk(project, [candidate], user, summary)
+    except IntegrityError:
+        summary.duplicates += 1
+
+
+def _delete_files(names: Iterable[str]) -> None:
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.warning("could not delete %s", name)
+
+
+def items_ensure_cached(*, project: Project) -> int:
+    """Decode items that have no cache row yet (e.g. after the input size changed). Returns how many."""
+    missing = list(Item.objects.filter(project=project, cache_row__isnull=True).only("id", "file"))
+    for start in range(0, len(missing), IMPORT_CHUNK):
+        part = missing[start : start + IMPORT_CHUNK]
+        arrays = []
+        for item in part:
+            with item.file.open("rb") as fh:
+                # A stored file reads like a binary file, which Django's types do not say.
+                arrays.append(ml_data.decode_image(cast(BinaryIO, fh), project.input_size))
+        rows = ml_data.cache_append(paths.cache_path(project.id, project.input_size), np.stack(arrays))
+        for item, row in zip(part, rows, strict=False):
+            item.cache_row = row
+        Item.objects.bulk_update(part, ["cache_row"])
+    return len(missing)

@@ -1,0 +1,265 @@
+/* What the labeling and the review page share, loaded before either page's own module:
+   - status(): the status line under the panel;
+   - createStage(): the image stage, which swaps in an item's prefetched (already decoded) image and
+     zooms it (keys and buttons through the keymap, Ctrl+wheel);
+   - createQueue(): the prefetch queue of the next items and the session's history, which
+     Backspace walks back through to change an earlier answer;
+   - bindHelp(): the keyboard help, a dialog listing the keymap's keys that takes focus when it opens,
+     keeps it while open and gives it back when it closes (? toggles it, Escape closes it);
+   - choose(): marks a class button chosen, for the eye (.chosen) and for assistive tech (aria-pressed). */
+(function (global) {
+  "use strict";
+
+  const $ = (id) => document.getElementById(id);
+  const MAX_ZOOM = 16;
+
+  function status(text, kind) {
+    const el = $("status");
+    el.textContent = text || "";
+    el.className = "status" + (kind ? " " + kind : "");
+  }
+
+  function choose(button, chosen) {
+    button.classList.toggle("chosen", chosen);
+    button.setAttribute("aria-pressed", String(chosen));
+  }
+
+  /* Start loading and decoding an item's image now, so that showing it later costs no network and no decode. */
+  function preload(item) {
+    const img = new Image();
+    item.ready = new Promise((resolve) => {
+      img.onload = () => (img.decode ? img.decode().catch(() => {}) : Promise.resolve()).then(resolve);
+      img.onerror = resolve;
+    });
+    img.src = item.image_url;
+    item.preloaded = img;
+    return item;
+  }
+
+  /* The image in #stage-frame. The zoom factor (1 = fit the frame) stays as items change. */
+  function createStage() {
+    const frame = $("stage-frame");
+    let image = $("item-image");
+    let zoom = 1;
+
+    function applyZoom() {
+      frame.classList.toggle("zoomed", zoom !== 1);
+      if (zoom === 1) {
+        image.style.width = "";
+        image.style.height = "";
+      } else {
+        const base = Math.min(frame.clientWidth / (image.naturalWidth || 1), frame.clientHeight / (image.naturalHeight || 1));
+        image.style.width = `${Math.round((image.naturalWidth || 1) * base * zoom)}px`;
+        image.style.height = "auto";
+      }
+    }
+
+    function zoomTo(factor) {
+      zoom = Math.min(Math.max(factor, 1), MAX_ZOOM);
+      applyZoom();
+    }
+
+    /* Swap in the item's prefetched image element; announce it (item-shown) in the frame that paints it. */
+    function show(item) {
+      const next = item.preloaded || new Image();
+      if (!item.preloaded) next.src = item.image_url;
+      item.preloaded = null;
+      next.id = "item-image";
+      next.className = "item-image";
+      next.alt = item.filename;
+      next.dataset.item = item.id;
+      if (next !== image) image.replaceWith(next);
+      image = next;
+      image.hidden = false;
+      applyZoom();
+      const shown = image;
+      const announce = () =>
+        requestAnimationFrame(() =>
+          document.dispatchEvent(
+            new CustomEvent("item-shown", { detail: { id: item.id, at: performance.now(), ready: shown.complete } })
+          )
+        );
+      if (image.complete) announce();
+      else image.addEventListener("load", announce, { once: true });
+    }
+
+    function hide() {
+      image.hidden = true;
+    }
+
+    /* The zoom actions (+, -, = and their buttons) through the keymap; Ctrl+wheel over the image. */
+    function bindZoom(keymap) {
+      keymap
+        .on("zoom-in", () => zoomTo(zoom * 1.5))
+        .on("zoom-out", () => zoomTo(zoom / 1.5))
+        .on("zoom-fit", () => zoomTo(1));
+      frame.addEventListener(
+        "wheel",
+        (event) => {
+          if (!event.ctrlKey) return;
+          event.preventDefault();
+          zoomTo(zoom * (event.deltaY < 0 ? 1.25 : 0.8));
+        },
+        { passive: false }
+      );
+      window.addEventListener("resize", applyZoom);
+    }
+
+    return { show, hide, bindZoom };
+  }
+
+  /* The items to come, prefetched, and the session's way back.
+     options: ahead (how many to keep prefetched), next(heldIds) (the next item, or null when there is
+     none), stage, onShow(item, revising) (paints the rest of the page; queue.current is set),
+     onEmpty() (clears it), holdHistory (the history's items are held too), maxHeld (the most ids
+     sent as held), retryMs (a failed fetch is tried again this much later). */
+  function createQueue(options) {
+    const { ahead, next, stage, onShow, onEmpty, holdHistory = false, maxHeld = Infinity, retryMs = 2000 } = options;
+    const queue = {
+      current: null, // {item, revising, shownAt}
+      upcoming: [], // prefetched items, images loading or loaded
+      history: [], // items done in this session, newest last
+      forward: [], // items to come back to after revising an earlier one
+      posting: new Set(), // ids of items whose answer is still being sent: still held by this page
+      fetching: false,
+      exhausted: false,
+      fill,
+      show,
+      showNext,
+      advance,
+      back,
+    };
+
+    /* The ids the server must not hand out again: on screen, prefetched, waiting, or being sent. */
+    function heldIds() {
+      const items = queue.upcoming.concat(queue.forward, holdHistory ? queue.history : []);
+      const ids = items.map((i) => i.id).concat(Array.from(queue.posting));
+      if (queue.current) ids.push(queue.current.item.id);
+      return ids.slice(-maxHeld);
+    }
+
+    async function fill() {
+      if (queue.fetching || queue.exhausted) return;
+      queue.fetching = true;
+      try {
+        while (queue.upcoming.length < ahead && !queue.exhausted) {
+          const item = await next(heldIds());
+          if (!item) {
+            queue.exhausted = true;
+            break;
+          }
+          queue.upcoming.push(preload(item));
+          if (!queue.current) showNext();
+        }
+      } catch (error) {
+        status(`Could not fetch the next item: ${error.message}`, "error");
+        setTimeout(fill, retryMs);
+        return;
+      } finally {
+        queue.fetching = false;
+      }
+      if (!queue.current) showNext();
+    }
+
+    function show(item, revising) {
+      queue.current = { item, revising, shownAt: performance.now() };
+      $("loading").hidden = true;
+      $("empty").hidden = true;
+      stage.show(item);
+      $("item-name").textContent = item.filename;
+      $("revising").hidden = !revising;
+      onShow(item, revising);
+    }
+
+    function showNext() {
+      const item = queue.forward.pop() || queue.upcoming.shift();
+      if (!item) {
+        queue.current = null;
+        stage.hide();
+        $("loading").hidden = queue.exhausted && !queue.fetching;
+        $("empty").hidden = !queue.exhausted;
+        $("item-name").textContent = "";
+        onEmpty();
+        if (!queue.exhausted) fill();
+        return;
+      }
+      show(item, false);
+      fill();
+    }
+
+    /* Move on from the current item: it joins the history and stays held while send(item), the
+       request that records the answer, is in flight; the next item shows at once. */
+    function advance(send) {
+      if (!queue.current) return;
+      const { item } = queue.current;
+      queue.history.push(item);
+      queue.posting.add(item.id);
+      send(item).finally(() => queue.posting.delete(item.id));
+      showNext();
+    }
+
+    /* Backspace: the previous item of the session, to change its answer; the current one waits. */
+    function back() {
+      const previous = queue.history.pop();
+      if (!previous) {
+        status("No earlier item in this session.", "warn");
+        return;
+      }
+      if (queue.current) queue.forward.push(queue.current.item);
+      show(previous, true);
+    }
+
+    return queue;
+  }
+
+  /* The help dialog (#help): its table lists the keymap's keys. */
+  function bindHelp(keymap) {
+    const dialog = $("help");
+    let returnTo = null;
+
+    const table = $("help-keys");
+    table.innerHTML = "";
+    keymap.describe().forEach(({ key, help }) => {
+      const row = table.insertRow();
+      const kbd = document.createElement("kbd");
+      kbd.textContent = key;
+      row.insertCell().append(kbd);
+      row.insertCell().textContent = help;
+    });
+
+    function open() {
+      returnTo = document.activeElement;
+      dialog.hidden = false;
+      dialog.focus();
+    }
+
+    function close() {
+      if (dialog.hidden) return;
+      dialog.hidden = true;
+      if (returnTo && returnTo !== document.body && returnTo.isConnected) returnTo.focus();
+      returnTo = null;
+    }
+
+    /* Tab and Shift+Tab go round the dialog's own focusable elements (the dialog itself when it has none). */
+    function trap(event) {
+      if (event.key !== "Tab" || dialog.hidden) return;
+      const inside = [dialog, ...dialog.querySelectorAll("a[href], button, input, select, textarea, [tabindex='0']")];
+      const at = inside.indexOf(document.activeElement);
+      event.preventDefault();
+      const step = event.shiftKey ? -1 : 1;
+      inside[(at + step + inside.length) % inside.length].focus();
+    }
+
+    keymap.on("help", () => (dialog.hidden ? open() : close())).on("close-help", close).bindKey("Escape", "close-help");
+    dialog.addEventListener("keydown", trap);
+    dialog.addEventListener("click", (event) => {
+      if (event.target === dialog) close();
+    });
+    document.addEventListener("focusin", (event) => {
+      if (!dialog.hidden && !dialog.contains(event.target)) dialog.focus();
+    });
+    return { open, close };
+  }
+
+  global.Stage = { status, choose, preload, createStage, createQueue, bindHelp };
+})(window);
