@@ -29,8 +29,8 @@ def intervals(project: Project) -> list[tuple]:
 
 def test_two_workers_train_two_projects_in_parallel_never_one_project_twice(broker):
     # Given two projects with a first version each, and two workers on the same Redis
-    first = digits_project(n_images=200, n_labels=100)
-    second = digits_project(n_images=200, n_labels=100, name="Second")
+    first = digits_project(n_images=120, n_labels=40)
+    second = digits_project(n_images=120, n_labels=40, name="Second")
     workers = [start_worker(broker["url"], "w1"), start_worker(broker["url"], "w2")]
     try:
         # When both projects ask for a retrain
