@@ -72,41 +72,42 @@ def _is_manager(request: Request, project: Project) -> bool:
     return selectors.project_role(user=_signed_in(request), project=project) == Membership.Role.MANAGER
 
 
-class IsProjectMember(BasePermission):
-    """Members of the project (and superusers)."""
+class _ProjectPermission(BasePermission):
+    """Signed in, then the project the URL names loaded (404 for non-members), then ``allows``."""
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if not request.user.is_authenticated:
             return False
-        if _answers(request, view):
-            _load_project(request, view)
+        if not _answers(request, view):
+            return True
+        return self.allows(request, _load_project(request, view))
+
+    def allows(self, request: Request, project: Project) -> bool:
+        raise NotImplementedError
+
+
+class IsProjectMember(_ProjectPermission):
+    """Members of the project (and superusers)."""
+
+    def allows(self, request: Request, project: Project) -> bool:
         return True
 
 
-class IsProjectManager(BasePermission):
+class IsProjectManager(_ProjectPermission):
     """The project's managers (and superusers); other members get a 403."""
 
     message = MANAGERS_ONLY
 
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        if not request.user.is_authenticated:
-            return False
-        if not _answers(request, view):
-            return True
-        return _is_manager(request, _load_project(request, view))
+    def allows(self, request: Request, project: Project) -> bool:
+        return _is_manager(request, project)
 
 
-class IsProjectManagerOrReadOnly(BasePermission):
+class IsProjectManagerOrReadOnly(_ProjectPermission):
     """Members read (``GET``); only managers change (every other method)."""
 
     message = MANAGERS_ONLY
 
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        if not request.user.is_authenticated:
-            return False
-        if not _answers(request, view):
-            return True
-        project = _load_project(request, view)
+    def allows(self, request: Request, project: Project) -> bool:
         return request.method in SAFE_METHODS or _is_manager(request, project)
 
 
