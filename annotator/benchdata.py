@@ -22,9 +22,14 @@ from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
-from annotator import paths, services
+from annotator import paths
 from annotator.demo import render_digits
-from annotator.models import Annotation, Item, Job, Project
+from annotator.models import Annotation, AnnotationClass, Item, ItemClass, Job, Project
+from annotator.services.annotations import annotation_create
+from annotator.services.errors import ServiceError
+from annotator.services.imports import items_import_folder
+from annotator.services.jobs import JOB_EXPORT_FORMATS, job_file_path, job_run
+from annotator.services.projects import project_create
 
 N_FILES = 4
 BATCH = 5000
@@ -48,7 +53,7 @@ def labeled_project_create(
     """A project of ``n_items`` labeled items, each with one active annotation (by ``user``, or an
     import without one) and a pre-label; the items share ``N_FILES`` 16×16 PNG files. On PostgreSQL
     the tables are analyzed afterwards."""
-    project = services.project_create(name=name, labels=list(labels), user=user)
+    project = project_create(name=name, labels=list(labels), user=user)
     class_ids = list(project.classes.order_by("index").values_list("id", flat=True))
     files: list[str] = []
     try:
@@ -67,7 +72,6 @@ def labeled_project_create(
                     height=16,
                     sha256=f"bench-{i}",
                     status=Item.Status.LABELED,
-                    label_id=class_ids[i % len(class_ids)],
                     labeled_at=now + timedelta(microseconds=i),
                     n_annotations=1,
                     agreement=1.0,
@@ -77,14 +81,22 @@ def labeled_project_create(
                 )
                 for i in batch
             )
-            Annotation.objects.bulk_create(
-                Annotation(item_id=item.id, user=user, label_id=item.label_id, source=source) for item in items
+            given = [class_ids[i % len(class_ids)] for i in batch]
+            annotations = Annotation.objects.bulk_create(
+                Annotation(item_id=item.id, user=user, source=source) for item in items
+            )
+            AnnotationClass.objects.bulk_create(
+                AnnotationClass(annotation_id=a.id, label_class_id=c) for a, c in zip(annotations, given, strict=True)
+            )
+            ItemClass.objects.bulk_create(
+                ItemClass(item_id=item.id, label_class_id=c) for item, c in zip(items, given, strict=True)
             )
         if connection.vendor == "postgresql":
             # Fresh statistics, as autovacuum would gather: without them the planner reads the
             # export's latest-annotation subquery by walking the whole annotation table for each item.
             with connection.cursor() as cursor:
-                cursor.execute(f"ANALYZE {Item._meta.db_table}, {Annotation._meta.db_table}")
+                tables = [m._meta.db_table for m in (Item, Annotation, ItemClass, AnnotationClass)]
+                cursor.execute(f"ANALYZE {', '.join(tables)}")
     except BaseException:
         for name in files:
             default_storage.delete(name)
@@ -94,15 +106,17 @@ def labeled_project_create(
 
 
 def labeled_project_delete(project: Project) -> None:
-    """Remove the project, its rows (items and annotations in two statements, not one by one), its
-    image files and its export files."""
+    """Remove the project, its rows (items, annotations and their answers: a statement each, not one
+    by one), its image files and its export files."""
     names = set(Item.objects.filter(project=project).values_list("file", flat=True).distinct())
+    items = f"SELECT id FROM {Item._meta.db_table} WHERE project_id = %s"
+    annotations = f"SELECT id FROM {Annotation._meta.db_table} WHERE item_id IN ({items})"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"DELETE FROM {Annotation._meta.db_table} WHERE item_id IN "
-            f"(SELECT id FROM {Item._meta.db_table} WHERE project_id = %s)",
-            [project.id],
+            f"DELETE FROM {AnnotationClass._meta.db_table} WHERE annotation_id IN ({annotations})", [project.id]
         )
+        cursor.execute(f"DELETE FROM {ItemClass._meta.db_table} WHERE item_id IN ({items})", [project.id])
+        cursor.execute(f"DELETE FROM {Annotation._meta.db_table} WHERE item_id IN ({items})", [project.id])
         cursor.execute(f"DELETE FROM {Item._meta.db_table} WHERE project_id = %s", [project.id])
     for name in names:
         default_storage.delete(name)
@@ -111,16 +125,16 @@ def labeled_project_delete(project: Project) -> None:
 
 
 def export_run(*, project: Project, fmt: str, images: bool = False) -> Job:
-    """Run an export the way the worker does (``services.job_run``), in this process: the Job row
+    """Run an export the way the worker does (``job_run``), in this process: the Job row
     that ``services.job_export_request`` makes, without its on_commit enqueue, so no broker is needed."""
-    if fmt not in services.JOB_EXPORT_FORMATS:
-        raise services.ServiceError(f"Unknown export format {fmt!r}; valid: {', '.join(services.JOB_EXPORT_FORMATS)}.")
+    if fmt not in JOB_EXPORT_FORMATS:
+        raise ServiceError(f"Unknown export format {fmt!r}; valid: {', '.join(JOB_EXPORT_FORMATS)}.")
     params = {"format": fmt, "images": images, "only_reviewed": False, "include_ambiguous": False}
     job = Job.objects.create(project=project, kind=Job.Kind.EXPORT, params=params)
-    services.job_run(job_id=job.id)
+    job_run(job_id=job.id)
     job.refresh_from_db()
     if job.status != Job.Status.DONE:
-        raise services.ServiceError(f"export job {job.id} ended {job.status}: {job.error}")
+        raise ServiceError(f"export job {job.id} ended {job.status}: {job.error}")
     return job
 
 
@@ -143,7 +157,7 @@ def traced_peak(fn: Callable[[], T]) -> tuple[T, int]:
 
 def export_file_delete(job: Job) -> None:
     """Remove a finished export's file."""
-    path = services.job_file_path(job=job)
+    path = job_file_path(job=job)
     if path is not None:
         path.unlink(missing_ok=True)
 
@@ -154,10 +168,10 @@ def digits_project_create(*, name: str, user: User | None, folder: Path) -> tupl
     from annotator.services.training_run import cold_start_run
 
     truth = render_digits(folder)
-    project = services.project_create(
+    project = project_create(
         name=name, labels=[{"name": str(d), "hotkey": str(d)} for d in range(10)], user=user, input_size=32
     )
-    services.items_import_folder(project=project, root=folder, user=user)
+    items_import_folder(project=project, root=folder, user=user)
     cold_start_run(project_id=project.id)
     by_item = {
         item_id: truth[int(original[len("digit_") : -len(".png")])]
@@ -173,7 +187,7 @@ def label_from_queue(*, project: Project, user: User, truth: dict[int, int], n: 
     for item in list(
         Item.objects.filter(project=project, status=Item.Status.UNLABELED).order_by("-priority", "id")[:n]
     ):
-        services.annotation_create(item=item, user=user, label=str(truth[item.id]))
+        annotation_create(item=item, user=user, label=str(truth[item.id]))
 
 
 def product_retrain(*, project: Project, retrain_every: int = 10) -> tuple[float, dict]:
@@ -188,7 +202,7 @@ def product_retrain(*, project: Project, retrain_every: int = 10) -> tuple[float
     seconds = time.perf_counter() - started
     version = project.model_versions.get(number=number) if number is not None else None
     if version is None or version.status != version.Status.READY:
-        raise services.ServiceError(f"the retrain of project {project.id} did not publish a version")
+        raise ServiceError(f"the retrain of project {project.id} did not publish a version")
     return seconds, version.metrics
 
 

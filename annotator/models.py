@@ -5,18 +5,21 @@ Invariants live here as constraints and indexes; behaviour lives in services and
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from annotator.class_names import (
+    LABEL_CLASS_NAME_MAX_LENGTH,
+    validate_label_class_name,
+)
+from annotator.kinds import KINDS
 from ml import scoring
 
 if TYPE_CHECKING:
@@ -34,6 +37,13 @@ class QueryStrategy(models.TextChoices):
 
 #: A new project's strategy: the one that did best from a cold start in the benchmarks (``ml.scoring``).
 DEFAULT_STRATEGY = QueryStrategy(scoring.DEFAULT_STRATEGY)
+
+
+class TaskKind(models.TextChoices):
+    """What an answer is: how it is validated, trained on, scored and exported (``annotator.kinds``)."""
+
+    CLASSIFICATION = "classification", "One class per image"
+    MULTI_LABEL = "multi_label", "Any number of classes per image"
 
 
 class ModelFamily(models.TextChoices):
@@ -95,7 +105,7 @@ class Project(models.Model):
         max_length=500, blank=True, help_text="TorchScript backbone file, for the torchscript family."
     )
     allow_flips = models.BooleanField(default=False, help_text="Mirror images in training augmentation.")
-    multi_label = models.BooleanField(default=False, help_text="Several classes per image.")
+    kind = models.CharField(max_length=32, choices=TaskKind.choices, default=TaskKind.CLASSIFICATION)
     show_prelabels = models.BooleanField(default=True, help_text="Show the model's pre-labels to annotators.")
     labels_per_item = models.PositiveSmallIntegerField(
         default=1, validators=LABELS_PER_ITEM.validators(), help_text="Different annotators who label each item."
@@ -127,6 +137,12 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def multi_label(self) -> bool:
+        """Whether the project's kind has several classes per image (the API's ``multi_label`` flag,
+        and the ``ml`` library's switch to sigmoid outputs)."""
+        return KINDS[self.kind].multi_label
+
 
 class Membership(models.Model):
     class Role(models.TextChoices):
@@ -142,57 +158,6 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.project} as {self.role}"
-
-
-LABEL_CLASS_NAME_MAX_LENGTH = 100
-#: Characters no class name may hold: controls (NUL, tab, newline, DEL, C1), invisible format characters
-#: (zero-width space, direction marks, soft hyphen), surrogates, line and paragraph separators.
-_NOT_IN_NAMES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
-#: Format characters that are part of writing: the zero-width non-joiner (Persian, Indic scripts) and
-#: joiner (emoji such as 👩‍💻).
-_JOINERS = {"\u200c", "\u200d"}
-
-
-def label_class_name_clean(value: Any) -> str:
-    """The one rule for a class name, on every path (API, pages, admin, the field's validator): text,
-    trimmed of surrounding white space, not empty, at most ``LABEL_CLASS_NAME_MAX_LENGTH`` characters,
-    no control or invisible characters (a class named with a NUL could never be labeled), no slashes
-    and not ``.`` or ``..`` (exports name folders after classes). Returns the trimmed name; raises
-    ``ValidationError`` saying what is wrong. Uniqueness in a project: ``label_class_name_key``."""
-    if not isinstance(value, str):
-        shown = repr(value)
-        shown = shown if len(shown) <= 40 else shown[:40] + "…"
-        raise ValidationError(f"A class name must be text, not {shown}.", code="invalid")
-    name = value.strip()
-    if not name:
-        raise ValidationError("A class name must not be empty.", code="invalid")
-    if len(name) > LABEL_CLASS_NAME_MAX_LENGTH:
-        limit = LABEL_CLASS_NAME_MAX_LENGTH
-        raise ValidationError(f"Class name {name[:20]!r}… is longer than {limit} characters.", code="invalid")
-    bad = next((c for c in name if unicodedata.category(c) in _NOT_IN_NAMES and c not in _JOINERS), None)
-    if bad is not None:
-        raise ValidationError(
-            f"Class name {name!r} holds the control character U+{ord(bad):04X}; use visible characters.",
-            code="invalid",
-        )
-    if "/" in name or "\\" in name or name in {".", ".."}:
-        raise ValidationError(
-            f"Class name {name!r} must not contain slashes or be . or .. (exports name folders after classes).",
-            code="invalid",
-        )
-    return name
-
-
-def label_class_name_key(name: str) -> str:
-    """What two classes of a project may not share: names are unique whatever their case, since an
-    export names a folder after each class and the file systems of macOS and Windows ignore case."""
-    return name.casefold()
-
-
-def validate_label_class_name(value: Any) -> None:
-    """The rule as the field's validator (model forms, the admin): a stored name is already trimmed."""
-    if label_class_name_clean(value) != value:
-        raise ValidationError("A class name must not start or end with white space.", code="invalid")
 
 
 class LabelClass(models.Model):
@@ -261,9 +226,8 @@ class Item(models.Model):
     # Every reference to a class is RESTRICT: a class that labels, pre-labels or reviews refer to is not
     # deleted (its answers would go, and the class indices would shift under the models), while a
     # deleted project still takes its classes and everything referring to them along.
-    label = models.ForeignKey(LabelClass, null=True, blank=True, on_delete=models.RESTRICT, related_name="+")
+    # The item's answer (the consensus of its annotations, or a review) is its ``consensus`` classes.
     labeled_at = models.DateTimeField(null=True, blank=True)
-    labels = models.JSONField(null=True, blank=True, help_text="Multi-label projects: the class names.")
     n_annotations = models.PositiveSmallIntegerField(default=0, help_text="Active annotations by people.")
     agreement = models.FloatField(null=True, blank=True, help_text="Share of annotators agreeing with consensus.")
 
@@ -287,25 +251,10 @@ class Item(models.Model):
     review_score = models.FloatField(
         null=True, blank=True, help_text="Label quality from the last scan, 0..1; lower = more likely wrong."
     )
-    review_suggested = models.ForeignKey(
-        LabelClass, null=True, blank=True, on_delete=models.RESTRICT, related_name="+", help_text="The model's class."
-    )
-    review_confidence = models.FloatField(null=True, blank=True, help_text="The model's probability of its class.")
-    review_label = models.ForeignKey(
-        LabelClass,
-        null=True,
-        blank=True,
-        on_delete=models.RESTRICT,
-        related_name="+",
-        help_text="The label a manager reviewed; a different label makes the item eligible for a flag again.",
-    )
-    review_suggested_labels = models.JSONField(
-        null=True, blank=True, help_text="Multi-label projects: the model's class names."
-    )
-    review_labels = models.JSONField(
-        null=True,
-        blank=True,
-        help_text="Multi-label projects: the class names a manager reviewed (as review_label for one class).",
+    # The scan's suggestion is the item's ``suggested`` classes (present when review_confidence is); the
+    # answer a manager decided on, its ``reviewed`` classes (a different answer may be flagged again).
+    review_confidence = models.FloatField(
+        null=True, blank=True, help_text="The model's probability of its suggestion; empty: no suggestion."
     )
     review_action = models.CharField(max_length=16, choices=ReviewAction.choices, blank=True)
     reviewed_by = models.ForeignKey(
@@ -344,15 +293,8 @@ class Annotation(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="annotations"
     )
-    label = models.ForeignKey(
-        LabelClass,
-        null=True,
-        blank=True,
-        on_delete=models.RESTRICT,  # history is kept: a class with annotations is not deleted
-        related_name="annotations",
-        help_text="The class; empty on multi-label projects, which use labels.",
-    )
-    labels = models.JSONField(null=True, blank=True, help_text="Multi-label projects: the class names.")
+    # The answer: the annotation's classes (``AnnotationClass``), one on single-label projects.
+    classes = models.ManyToManyField(LabelClass, through="AnnotationClass", related_name="annotations")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.HUMAN)
     prelabel = models.CharField(max_length=16, choices=Prelabel.choices, default=Prelabel.NONE)
     client_token = models.CharField(max_length=100, null=True, blank=True)
@@ -379,7 +321,41 @@ class Annotation(models.Model):
         indexes = [models.Index(fields=["item", "-id"], condition=Q(active=True), name="annotation_item_latest")]
 
     def __str__(self) -> str:
-        return f"{self.item_id}: {self.label_id}"
+        return f"annotation {self.id} of item {self.item_id}"
+
+
+class AnswerRole(models.TextChoices):
+    """Which of an item's answers an ``ItemClass`` row belongs to."""
+
+    CONSENSUS = "consensus", "The item's label (its annotations' consensus, or a review)"
+    REVIEWED = "reviewed", "The label a manager reviewed"
+    SUGGESTED = "suggested", "The review scan's suggestion"
+
+
+# An answer is a set of classes, stored as one row per class: an annotation's in ``AnnotationClass``,
+# an item's (consensus, reviewed, suggested) in ``ItemClass``. Single-label answers are sets of one,
+# multi-label ones may be empty. Rows refer to classes, never to names, so renames keep every answer.
+# Every reference to a class is RESTRICT: a class that answers refer to is not deleted.
+
+
+class AnnotationClass(models.Model):
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="answer_classes")
+    label_class = models.ForeignKey(LabelClass, on_delete=models.RESTRICT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["annotation", "label_class"], name="annotationclass_unique")]
+        indexes = [models.Index(fields=["label_class"], name="annotationclass_class")]
+
+
+class ItemClass(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="answer_classes")
+    role = models.CharField(max_length=16, choices=AnswerRole.choices, default=AnswerRole.CONSENSUS)
+    label_class = models.ForeignKey(LabelClass, on_delete=models.RESTRICT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "role", "label_class"], name="itemclass_unique")]
+        # "The items labeled c" is one index range.
+        indexes = [models.Index(fields=["label_class", "role", "item"], name="itemclass_class")]
 
 
 class ModelVersion(models.Model):

@@ -9,9 +9,10 @@ from typing import cast
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 
-from annotator import selectors
 from annotator.formats import exports, renditions
 from annotator.models import Item, Project
+from annotator.selectors.classes import project_classes
+from annotator.selectors.exports import export_rows
 
 EXPORT_FORMATS = exports.EXPORT_FORMATS
 
@@ -27,7 +28,7 @@ def export_response(
     (items reviewed as ambiguous only with ``include_ambiguous``)."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}; valid formats: {', '.join(EXPORT_FORMATS)}.")
-    rows = selectors.export_rows(project=project, include_ambiguous=include_ambiguous)
+    rows = export_rows(project=project, include_ambiguous=include_ambiguous)
     base = f"{_slug(project.name)}-labels"
     if fmt == "csv":
         response = StreamingHttpResponse(exports.csv_lines(rows), content_type="text/csv; charset=utf-8")
@@ -38,7 +39,7 @@ def export_response(
         response["Content-Disposition"] = f'attachment; filename="{base}.jsonl"'
         return response
     if fmt == "coco":
-        classes = [c.name for c in selectors.project_classes(project=project)]
+        classes = [c.name for c in project_classes(project=project)]
         response = StreamingHttpResponse(exports.coco_chunks(rows, classes), content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="{base}-coco.json"'
         return response

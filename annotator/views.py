@@ -16,7 +16,6 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpRespo
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotator import selectors, services
 from annotator.auth import SignedInHttpRequest
 from annotator.models import (
     DEFAULT_STRATEGY,
@@ -30,6 +29,28 @@ from annotator.models import (
     Range,
 )
 from annotator.responses import export_response
+from annotator.selectors.classes import project_classes
+from annotator.selectors.dashboard import annotation_stats
+from annotator.selectors.model_versions import learning_curve, model_version_current, model_version_list
+from annotator.selectors.projects import (
+    PROJECT_CREATE_REFUSED,
+    membership_list,
+    project_counts,
+    project_get_for_user,
+    project_list_for_user,
+    project_role,
+    project_roles_for_user,
+    user_can_create_projects,
+)
+from annotator.selectors.review import review_counts
+from annotator.services.accounts import api_token_revoke, api_token_rotate
+from annotator.services.classes import label_class_add
+from annotator.services.errors import ServiceError
+from annotator.services.imports import items_import_uploads
+from annotator.services.jobs import job_upload_import_request
+from annotator.services.members import membership_add, membership_remove
+from annotator.services.projects import project_create, project_settings_update
+from annotator.services.training import training_request
 
 
 def range_field(bounds: Range, **kwargs: Any) -> forms.IntegerField:
@@ -85,14 +106,14 @@ def _forbidden(message: str) -> HttpResponse:
 
 def project_or_404(request: SignedInHttpRequest, project_id: int) -> Project:
     """The project if the user may see it; a 404 otherwise (no hint that it exists)."""
-    project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+    project = project_get_for_user(user=request.user, project_id=project_id)
     if project is None:
         raise Http404("No such project.")
     return project
 
 
 def _is_manager(request: SignedInHttpRequest, project: Project) -> bool:
-    return selectors.project_role(user=request.user, project=project) == Membership.Role.MANAGER
+    return project_role(user=request.user, project=project) == Membership.Role.MANAGER
 
 
 def managers_only(action: str) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
@@ -116,22 +137,22 @@ def managers_only(action: str) -> Callable[[Callable[..., HttpResponseBase]], Ca
 @login_required
 def project_list(request: SignedInHttpRequest) -> HttpResponse:
     """The user's projects, and the "New project" form for those an admin gave the permission."""
-    can_create = selectors.user_can_create_projects(user=request.user)
+    can_create = user_can_create_projects(user=request.user)
     if request.method == "POST" and not can_create:
-        return _forbidden(selectors.PROJECT_CREATE_REFUSED)
+        return _forbidden(PROJECT_CREATE_REFUSED)
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         labels = [part.strip() for part in form.cleaned_data.pop("labels").split(",") if part.strip()]
         try:
-            project = services.project_create(user=request.user, labels=labels, **form.cleaned_data)
-        except services.ServiceError as exc:
+            project = project_create(user=request.user, labels=labels, **form.cleaned_data)
+        except ServiceError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Project “{project.name}” created. Add images to start.")
             return redirect("project-detail", project_id=project.id)
-    projects = selectors.project_list_for_user(user=request.user).order_by("-created")
-    rows = [(p, selectors.project_counts(project=p)) for p in projects]
-    context = {"rows": rows, "form": form if can_create else None, "refused": selectors.PROJECT_CREATE_REFUSED}
+    projects = project_list_for_user(user=request.user).order_by("-created")
+    rows = [(p, project_counts(project=p)) for p in projects]
+    context = {"rows": rows, "form": form if can_create else None, "refused": PROJECT_CREATE_REFUSED}
     return render(request, "annotator/project_list.html", context)
 
 
@@ -144,25 +165,25 @@ def project_detail(request: SignedInHttpRequest, project_id: int) -> HttpRespons
     if request.GET.get("partial") == "learning-curve":
         if not is_manager:
             return HttpResponseForbidden("Only the project's managers see the dashboard.")
-        chart = learning_curve_chart(selectors.learning_curve(project=project))
+        chart = learning_curve_chart(learning_curve(project=project))
         return render(request, "annotator/_learning_curve.html", {"chart": chart})
     context = {
         "project": project,
-        "classes": selectors.project_classes(project=project),
-        "counts": selectors.project_counts(project=project),
-        "versions": list(selectors.model_version_list(project=project).order_by("-number")[:50]),
-        "current": selectors.model_version_current(project=project),
+        "classes": project_classes(project=project),
+        "counts": project_counts(project=project),
+        "versions": list(model_version_list(project=project).order_by("-number")[:50]),
+        "current": model_version_current(project=project),
         "is_manager": is_manager,
-        "stats": selectors.annotation_stats(project=project),
+        "stats": annotation_stats(project=project),
         "settings_form": ProjectSettingsForm(initial=_settings_initial(project)),
     }
     if is_manager:
-        context["members"] = list(selectors.membership_list(project=project).order_by("user__username"))
+        context["members"] = list(membership_list(project=project).order_by("user__username"))
         context["member_form"] = MemberForm()
         context["roles"] = Membership.Role.choices
     if is_manager:
         # The dashboard's figures are drawn by static/js/dashboard.js from the dashboard API, not here.
-        context["review"] = selectors.review_counts(project=project)
+        context["review"] = review_counts(project=project)
     return render(request, "annotator/project_detail.html", context)
 
 
@@ -175,7 +196,7 @@ def _nice_step(span: float, ticks: int) -> float:
 
 def learning_curve_chart(points: list[dict[str, Any]], *, width: int = 560, height: int = 240) -> dict[str, Any]:
     """SVG geometry for the learning curve: validation accuracy (y) against labels (x), one point per
-    ``selectors.learning_curve`` entry, with its 95% interval as an error bar (``bar``: an SVG path,
+    ``learning_curve`` entry, with its 95% interval as an error bar (``bar``: an SVG path,
     ``""`` without one); the y axis starts at a round value below the lowest accuracy or interval."""
     left, right, top, bottom = 48, 16, 12, 36
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -232,10 +253,8 @@ def project_settings(request: SignedInHttpRequest, project: Project) -> HttpResp
             messages.error(request, f"{field}: {' '.join(str(error) for error in errors)}")
         return redirect("project-detail", project_id=project.id)
     try:
-        services.project_settings_update(
-            project=project, **{**form.cleaned_data, "name": form.cleaned_data["name"] or None}
-        )
-    except services.ServiceError as exc:
+        project_settings_update(project=project, **{**form.cleaned_data, "name": form.cleaned_data["name"] or None})
+    except ServiceError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Settings saved.")
@@ -256,10 +275,10 @@ def project_upload(request: SignedInHttpRequest, project: Project) -> HttpRespon
         messages.error(request, "Choose one or more images or .zip files first.")
         return redirect("project-detail", project_id=project.id)
     if request.POST.get("background") or sum(f.size or 0 for f in files) > settings.IMPORT_BACKGROUND_BYTES:
-        job = services.job_upload_import_request(project=project, user=request.user, files=_named(files))
+        job = job_upload_import_request(project=project, user=request.user, files=_named(files))
         messages.success(request, f"Import job {job.id} runs in the background: follow it under Background jobs.")
         return redirect("project-detail", project_id=project.id)
-    summary = services.items_import_uploads(project=project, files=_named(files), user=request.user)
+    summary = items_import_uploads(project=project, files=_named(files), user=request.user)
     text = (
         f"Imported {summary.imported} images ({summary.labeled} with labels), skipped {summary.duplicates} duplicates."
     )
@@ -286,7 +305,7 @@ def project_members(request: SignedInHttpRequest, project: Project) -> HttpRespo
     try:
         if request.POST.get("remove"):
             user = users.filter(id=int(request.POST["remove"]) if request.POST["remove"].isdigit() else 0).first()
-            if user is None or not services.membership_remove(project=project, user=user):
+            if user is None or not membership_remove(project=project, user=user):
                 messages.error(request, "That user is not a member of this project.")
             else:
                 messages.success(request, f"{user.get_username()} was removed from the project; their labels stay.")
@@ -300,9 +319,9 @@ def project_members(request: SignedInHttpRequest, project: Project) -> HttpRespo
             if user is None:
                 messages.error(request, f"No user named “{form.cleaned_data['username']}”; an admin creates accounts.")
             else:
-                membership = services.membership_add(project=project, user=user, role=form.cleaned_data["role"])
+                membership = membership_add(project=project, user=user, role=form.cleaned_data["role"])
                 messages.success(request, f"{user.get_username()} is now {membership.get_role_display().lower()}.")
-    except services.ServiceError as exc:
+    except ServiceError as exc:
         messages.error(request, str(exc))
     return redirect("project-detail", project_id=project.id)
 
@@ -311,10 +330,10 @@ def project_members(request: SignedInHttpRequest, project: Project) -> HttpRespo
 @require_POST
 def project_class_add(request: SignedInHttpRequest, project: Project) -> HttpResponse:
     try:
-        label_class = services.label_class_add(
+        label_class = label_class_add(
             project=project, name=request.POST.get("name", ""), hotkey=request.POST.get("hotkey", "").strip() or None
         )
-    except services.ServiceError as exc:
+    except ServiceError as exc:
         messages.error(request, str(exc))
     else:
         key = f" (key {label_class.hotkey})" if label_class.hotkey else ""
@@ -325,7 +344,7 @@ def project_class_add(request: SignedInHttpRequest, project: Project) -> HttpRes
 @managers_only("start a retrain")
 @require_POST
 def project_train(request: SignedInHttpRequest, project: Project) -> HttpResponse:
-    services.training_request(project_id=project.id)
+    training_request(project_id=project.id)
     messages.success(request, "Retraining scheduled; the queue is re-ranked when it finishes.")
     return redirect("project-detail", project_id=project.id)
 
@@ -343,19 +362,19 @@ def project_export(request: SignedInHttpRequest, project: Project) -> HttpRespon
 @login_required
 def label_page(request: SignedInHttpRequest, project_id: int) -> HttpResponse:
     project = project_or_404(request, project_id)
-    classes = selectors.project_classes(project=project)
+    classes = project_classes(project=project)
     config = {
         "project": project.id,
         "classes": [{"name": c.name, "hotkey": c.hotkey} for c in classes],
         "show_prelabels": project.show_prelabels,
         "multi_label": project.multi_label,
     }
-    current = selectors.model_version_current(project=project)
+    current = model_version_current(project=project)
     config["model_version"] = current.number if current else None
     context = {
         "project": project,
         "classes": classes,
-        "counts": selectors.project_counts(project=project),
+        "counts": project_counts(project=project),
         "current": current,
         "config": config,
     }
@@ -370,17 +389,17 @@ def account(request: SignedInHttpRequest) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "rotate":
-            services.api_token_rotate(user=request.user)
+            api_token_rotate(user=request.user)
             messages.success(request, "A new API token was created; the earlier one, if any, no longer works.")
         elif action == "revoke":
-            if services.api_token_revoke(user=request.user):
+            if api_token_revoke(user=request.user):
                 messages.success(request, "Your API token was revoked.")
         else:
             return HttpResponseBadRequest("Unknown action; use rotate or revoke.")
         return redirect("account")
     token = Token.objects.filter(user=request.user).values_list("key", flat=True).first()
-    projects = selectors.project_list_for_user(user=request.user).order_by("name")
-    roles = selectors.project_roles_for_user(user=request.user)
+    projects = project_list_for_user(user=request.user).order_by("name")
+    roles = project_roles_for_user(user=request.user)
     rows = [(project, roles.get(project.id, "admin")) for project in projects]
     return render(request, "annotator/account.html", {"token": token, "rows": rows})
 
@@ -392,7 +411,7 @@ AMBIGUOUS_KEYS = ("a", "x", "q", "m")
 @managers_only("review labels")
 def review_page(request: SignedInHttpRequest, project: Project) -> HttpResponse:
     """Managers go through the items flagged as likely mislabeled, keyboard first."""
-    classes = selectors.project_classes(project=project)
+    classes = project_classes(project=project)
     taken = {c.hotkey for c in classes}
     config = {
         "project": project.id,
@@ -402,7 +421,7 @@ def review_page(request: SignedInHttpRequest, project: Project) -> HttpResponse:
     context = {
         "project": project,
         "classes": classes,
-        "counts": selectors.review_counts(project=project),
+        "counts": review_counts(project=project),
         "ambiguous_key": next((key for key in AMBIGUOUS_KEYS if key not in taken), ""),
         "config": config,
     }

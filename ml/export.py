@@ -10,10 +10,8 @@ write it to files that run with only ``torch`` or only ``onnxruntime``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from ml.data import PAD_VALUE
 from ml.embeddings import Backbone, embed_side
 from ml.mobilenet import IMAGENET_MEAN, IMAGENET_STD, MobileNetV2
 from ml.models.cnn import MEAN, STD, feature_head
+from ml.models.files import write_path_atomically
 from ml.models.predict import probabilities
 
 INPUT_NAME = "images"
@@ -270,7 +269,7 @@ def export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> P
         ``path``; its module maps any (B, 3, S, S) batch to (B, C).
     """
     traced = trace(model, example)
-    return _write_atomically(Path(path), lambda tmp: traced.save(str(tmp)))
+    return write_path_atomically(Path(path), lambda tmp: traced.save(str(tmp)))
 
 
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, *, opset: int = ONNX_OPSET) -> Path:
@@ -313,22 +312,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, *, opset: i
                 dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
             )
 
-    return _write_atomically(Path(path), write)
-
-
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write`` on a temporary name beside ``path``, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_path_atomically(Path(path), write)
 
 
 #: How to run the exported files; the README.txt of a downloaded bundle.

@@ -9,12 +9,15 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from annotator import selectors, services
-from annotator.models import LabelClass, label_class_name_clean
+from annotator.class_names import label_class_name_clean
+from annotator.models import LabelClass
+from annotator.selectors.classes import label_class_uses
+from annotator.services.classes import label_class_add, label_class_check, label_class_update
+from annotator.services.errors import ServiceError
 
 
 class LabelClassForm(forms.ModelForm):
-    """A class's name and hotkey, checked as on every other path (``services.label_class_check``)."""
+    """A class's name and hotkey, checked as on every other path (``label_class_check``)."""
 
     class Meta:
         model = LabelClass
@@ -30,20 +33,20 @@ class LabelClassForm(forms.ModelForm):
         project = self.instance.project if editing else cleaned.get("project")
         if project is not None and "name" in cleaned:
             try:
-                cleaned["name"], hotkey = services.label_class_check(
+                cleaned["name"], hotkey = label_class_check(
                     project=project,
                     name=cleaned["name"],
                     hotkey=cleaned.get("hotkey") or None,
                     label_class=self.instance if editing else None,
                 )
-            except services.ServiceError as exc:
+            except ServiceError as exc:
                 raise forms.ValidationError(str(exc)) from exc
             if editing:
                 cleaned["hotkey"] = hotkey
         return cleaned
 
 
-#: How the delete page words what refers to a class, one and many (``selectors.label_class_uses``).
+#: How the delete page words what refers to a class, one and many (``label_class_uses``).
 CLASS_USES = {
     "labeled": ("item labeled with it", "items labeled with it"),
     "annotations": ("annotation (history included)", "annotations (history included)"),
@@ -71,9 +74,9 @@ class LabelClassAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: LabelClass, form: forms.ModelForm, change: bool) -> None:
         if change:
             data = form.cleaned_data
-            saved = services.label_class_update(label_class=obj, name=data["name"], hotkey=data.get("hotkey", ""))
+            saved = label_class_update(label_class=obj, name=data["name"], hotkey=data.get("hotkey", ""))
         else:
-            saved = services.label_class_add(project=obj.project, name=obj.name, hotkey=obj.hotkey or None)
+            saved = label_class_add(project=obj.project, name=obj.name, hotkey=obj.hotkey or None)
         obj.pk, obj.index, obj.name, obj.hotkey = saved.pk, saved.index, saved.name, saved.hotkey
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[list[Any], dict, set, list[str]]:
@@ -81,7 +84,7 @@ class LabelClassAdmin(admin.ModelAdmin):
         and the models' outputs would shift): the delete page says what refers to it instead."""
         refused = []
         for label_class in objs:
-            uses = selectors.label_class_uses(label_class=label_class)
+            uses = label_class_uses(label_class=label_class)
             if uses:
                 said = ", ".join(f"{n} {CLASS_USES[kind][n != 1]}" for kind, n in uses.items())
                 refused.append(f"{label_class.project} / {label_class}: {said} (a class can be renamed instead)")

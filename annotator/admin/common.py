@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
-from annotator.models import Annotation, Item
+from annotator.models import Annotation, AnnotationClass, AnswerRole, Item, ItemClass
 
 NONE = "–"
 
@@ -25,11 +25,21 @@ def ids_of(queryset: QuerySet[Any]) -> list[int]:
     return list(queryset.values_list("id", flat=True))
 
 
+#: What ``label_text`` reads: an item's consensus classes, or an annotation's classes, with their names.
+ITEM_ANSWER = Prefetch(
+    "answer_classes",
+    queryset=ItemClass.objects.filter(role=AnswerRole.CONSENSUS).select_related("label_class"),
+    to_attr="answer_rows",
+)
+ANNOTATION_ANSWER = Prefetch(
+    "answer_classes", queryset=AnnotationClass.objects.select_related("label_class"), to_attr="answer_rows"
+)
+
+
 def label_text(obj: Item | Annotation) -> str:
-    """The single label's name, or a multi-label row's class names."""
-    if obj.label is not None:
-        return obj.label.name
-    return ", ".join(obj.labels or []) or NONE
+    """The answer's class names in class order (from the ``ITEM_ANSWER`` or ``ANNOTATION_ANSWER`` prefetch)."""
+    rows = sorted(getattr(obj, "answer_rows", []), key=lambda row: row.label_class.index)
+    return ", ".join(row.label_class.name for row in rows) or NONE
 
 
 if TYPE_CHECKING:

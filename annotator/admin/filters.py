@@ -20,6 +20,8 @@ class LabelFilter(admin.SimpleListFilter):
     title = "label"
     parameter_name = "label"
     project_parameter = "project__id__exact"
+    #: The rows whose answer holds the class.
+    lookup = {"answer_classes__role": "consensus"}
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         classes = LabelClass.objects.select_related("project").order_by("project__name", "project_id", "index")
@@ -30,11 +32,14 @@ class LabelFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
-        return queryset.filter(label_id=int(value)) if value and value.isdigit() else queryset
+        if not (value and value.isdigit()):
+            return queryset
+        return queryset.filter(**self.lookup, answer_classes__label_class_id=int(value))
 
 
 class AnnotationLabelFilter(LabelFilter):
     project_parameter = "item__project__id__exact"
+    lookup: dict[str, str] = {}
 
 
 class PredictionFilter(admin.SimpleListFilter):

@@ -3,16 +3,43 @@ the actions that release leases and record review decisions through the services
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from annotator import services
-from annotator.admin.common import NONE, IdSearchMixin, ids_of, label_text
+from annotator.admin.common import ANNOTATION_ANSWER, ITEM_ANSWER, NONE, IdSearchMixin, ids_of, label_text
 from annotator.admin.filters import AnnotationLabelFilter, LabelFilter, LeaseFilter, PredictionFilter
 from annotator.auth import SignedInHttpRequest
-from annotator.models import Annotation, Item, Project, ReviewAction
+from annotator.models import Annotation, AnnotationClass, Item, ItemClass, Project, ReviewAction
+from annotator.services.errors import ServiceError
+from annotator.services.leasing import item_leases_release
+from annotator.services.review import item_review
+
+
+class _AnswerInline(admin.TabularInline):
+    """An answer's classes, shown (answers change through labeling and review, which keep their history)."""
+
+    extra = 0
+    can_delete = False
+    readonly_fields = ["label_class"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ItemClassInline(_AnswerInline):
+    model = ItemClass
+    fields = ["role", "label_class"]
+    readonly_fields = ["role", "label_class"]
+    verbose_name_plural = "answers (consensus, reviewed, suggested)"
+
+
+class AnnotationClassInline(_AnswerInline):
+    model = AnnotationClass
+    verbose_name_plural = "classes"
 
 
 @admin.register(Item)
@@ -39,10 +66,11 @@ class ItemAdmin(IdSearchMixin, admin.ModelAdmin):
         "project",
     ]
     search_fields = ["original_name", "^sha256"]
-    list_select_related = ["project", "label", "pred_label", "lease_user"]
+    list_select_related = ["project", "pred_label", "lease_user"]
     show_full_result_count = False
     autocomplete_fields = ["project", "lease_user", "reviewed_by"]
-    raw_id_fields = ["label", "pred_label", "pred_version", "review_suggested", "review_label"]
+    raw_id_fields = ["pred_label", "pred_version"]
+    inlines = [ItemClassInline]
     readonly_fields = [
         "sha256",
         "width",
@@ -59,7 +87,7 @@ class ItemAdmin(IdSearchMixin, admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["project", "file", "original_name", "width", "height", "sha256", "cache_row", "created"]}),
-        ("Label", {"fields": ["status", "label", "labels", "labeled_at", "n_annotations", "agreement"]}),
+        ("Label", {"fields": ["status", "labeled_at", "n_annotations", "agreement"]}),
         ("Queue", {"fields": ["priority", "lease_user", "lease_until"]}),
         ("Prediction", {"fields": ["pred_label", "pred_confidence", "pred_probs", "pred_version", "score"]}),
         (
@@ -69,9 +97,7 @@ class ItemAdmin(IdSearchMixin, admin.ModelAdmin):
                     "review_status",
                     "review_reason",
                     "review_score",
-                    "review_suggested",
                     "review_confidence",
-                    "review_label",
                     "review_action",
                     "reviewed_by",
                     "reviewed_at",
@@ -81,7 +107,10 @@ class ItemAdmin(IdSearchMixin, admin.ModelAdmin):
     ]
     actions = ["release_leases", "review_keep", "review_ambiguous"]
 
-    @admin.display(description="label", ordering="label__name")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Item]:
+        return super().get_queryset(request).prefetch_related(ITEM_ANSWER)
+
+    @admin.display(description="label")
     def label_names(self, obj: Item) -> str:
         return label_text(obj)
 
@@ -96,7 +125,7 @@ class ItemAdmin(IdSearchMixin, admin.ModelAdmin):
 
     @admin.action(description="Release the leases of the selected items")
     def release_leases(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:
-        released = services.item_leases_release(item_ids=ids_of(queryset))
+        released = item_leases_release(item_ids=ids_of(queryset))
         self.message_user(request, f"Released {released} lease(s).", messages.SUCCESS)
 
     @admin.action(description="Review: keep the selected items' labels (clears their flags)")
@@ -112,9 +141,9 @@ class ItemAdmin(IdSearchMixin, admin.ModelAdmin):
         reviewed, skipped = 0, []
         for item in queryset.select_related("project"):
             try:
-                services.item_review(item=item, user=request.user, action=action)
+                item_review(item=item, user=request.user, action=action)
                 reviewed += 1
-            except services.ServiceError as exc:
+            except ServiceError as exc:
                 skipped.append(f"{item.id} ({exc})")
         self.message_user(request, f"Reviewed: {done} {reviewed} item(s).", messages.SUCCESS)
         if skipped:
@@ -136,11 +165,12 @@ class AnnotationAdmin(IdSearchMixin, admin.ModelAdmin):
         "created",
     ]
     list_filter = ["source", "prelabel", "active", AnnotationLabelFilter, "item__project", "created"]
-    search_fields = ["item__original_name", "user__username", "label__name"]
-    list_select_related = ["item__project", "label", "user"]
+    search_fields = ["item__original_name", "user__username", "classes__name"]
+    list_select_related = ["item__project", "user"]
     show_full_result_count = False
     date_hierarchy = "created"
-    raw_id_fields = ["item", "label"]
+    raw_id_fields = ["item"]
+    inlines = [AnnotationClassInline]
     autocomplete_fields = ["user"]
     readonly_fields = ["created"]
 
@@ -148,6 +178,9 @@ class AnnotationAdmin(IdSearchMixin, admin.ModelAdmin):
     def project(self, obj: Annotation) -> Project:
         return obj.item.project
 
-    @admin.display(description="label", ordering="label__name")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Annotation]:
+        return super().get_queryset(request).prefetch_related(ANNOTATION_ANSWER)
+
+    @admin.display(description="label")
     def label_names(self, obj: Annotation) -> str:
         return label_text(obj)

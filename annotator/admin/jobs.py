@@ -9,10 +9,10 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from annotator import services
 from annotator.admin.common import NONE, percent, preview
 from annotator.auth import SignedInHttpRequest
 from annotator.models import Job
+from annotator.services.jobs import job_rerun
 
 
 @admin.register(Job)
@@ -63,7 +63,7 @@ class JobAdmin(admin.ModelAdmin):
     @admin.action(description="Re-run the selected export jobs (a new job with the same parameters)")
     def rerun(self, request: SignedInHttpRequest, queryset: QuerySet[Job]) -> None:
         jobs = list(queryset.filter(kind=Job.Kind.EXPORT).select_related("project"))
-        new = [services.job_rerun(job=job, user=request.user) for job in jobs]
+        new = [job_rerun(job=job, user=request.user) for job in jobs]
         skipped = queryset.count() - len(jobs)
         text = f"Queued {len(new)} export job(s) again" + (f"; skipped {skipped} import job(s)." if skipped else ".")
         self.message_user(request, text, messages.SUCCESS)

@@ -11,10 +11,13 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 
-from annotator import services
 from annotator.admin.common import NONE, IdSearchMixin, ids_of, project_count
 from annotator.auth import SignedInHttpRequest
 from annotator.models import Item, LabelClass, Membership, ModelVersion, Project, ReviewStatus
+from annotator.services.jobs import job_export_request
+from annotator.services.leasing import item_leases_release
+from annotator.services.review import review_scan_request
+from annotator.services.training import training_request
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -57,7 +60,7 @@ class ProjectAdmin(IdSearchMixin, admin.ModelAdmin):
         "name",
         "model_family",
         "strategy",
-        "multi_label",
+        "kind",
         "items",
         "labeled",
         "flagged",
@@ -66,7 +69,7 @@ class ProjectAdmin(IdSearchMixin, admin.ModelAdmin):
         "created_by",
         "created",
     ]
-    list_filter = ["model_family", "strategy", "multi_label", "training_requested", "created"]
+    list_filter = ["kind", "model_family", "strategy", "training_requested", "created"]
     list_select_related = ["created_by"]
     search_fields = ["name"]
     autocomplete_fields = ["created_by"]
@@ -121,20 +124,20 @@ class ProjectAdmin(IdSearchMixin, admin.ModelAdmin):
 
     @admin.action(description="Retrain the selected projects now")
     def retrain(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
-        self._schedule(request, queryset, services.training_request, "Retraining")
+        self._schedule(request, queryset, training_request, "Retraining")
 
     @admin.action(description="Release expired leases of the selected projects")
     def release_stale_leases(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
-        released = services.item_leases_release(project_ids=ids_of(queryset), expired_only=True)
+        released = item_leases_release(project_ids=ids_of(queryset), expired_only=True)
         self.message_user(request, f"Released {released} expired lease(s).", messages.SUCCESS)
 
     @admin.action(description="Scan the selected projects for likely label errors")
     def scan_label_errors(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
-        self._schedule(request, queryset, services.review_scan_request, "Label-error scan")
+        self._schedule(request, queryset, review_scan_request, "Label-error scan")
 
     @admin.action(description="Export the selected projects as CSV (a background job each)")
     def export_csv(self, request: SignedInHttpRequest, queryset: QuerySet[Project]) -> None:
-        jobs = [services.job_export_request(project=p, user=request.user, fmt="csv") for p in queryset]
+        jobs = [job_export_request(project=p, user=request.user, fmt="csv") for p in queryset]
         ids = ", ".join(str(job.id) for job in jobs)
         self.message_user(request, f"Queued {len(jobs)} CSV export job(s): {ids}.", messages.SUCCESS)
 

@@ -7,12 +7,16 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from annotator import selectors, services
 from annotator.api import serializers as out
 from annotator.api.inputs import Pagination, query_id
 from annotator.api.permissions import IsProjectMember, ProjectApiView
 from annotator.auth import SignedInRequest
 from annotator.models import Membership
+from annotator.selectors.answers import annotation_answer_names
+from annotator.selectors.dashboard import annotation_stats
+from annotator.selectors.items import annotation_list, item_with_names
+from annotator.selectors.projects import project_role
+from annotator.services.annotations import annotation_create, annotation_undo
 
 
 class AnnotationCreateApi(ProjectApiView):
@@ -32,9 +36,9 @@ class AnnotationCreateApi(ProjectApiView):
     def post(self, request: SignedInRequest, item_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        annotation, created = services.annotation_create(item=self.item, user=request.user, **serializer.validated_data)
+        annotation, created = annotation_create(item=self.item, user=request.user, **serializer.validated_data)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(out.AnnotationOut(annotation).data, status=code)
+        return Response(out.AnnotationOut(annotation, context={"project": self.project}).data, status=code)
 
 
 class UndoApi(ProjectApiView):
@@ -59,10 +63,10 @@ class UndoApi(ProjectApiView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         token = serializer.validated_data.get("client_token")
-        item = services.annotation_undo(project=project, user=request.user, client_token=token)
+        item = annotation_undo(project=project, user=request.user, client_token=token)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        shown = selectors.item_with_names(item.id)
+        shown = item_with_names(item.id)
         context = {"project": project, "show_prelabel": project.show_prelabels}
         return Response(out.ItemOut(shown, context=context).data)
 
@@ -77,15 +81,17 @@ class AnnotationListApi(ProjectApiView):
         responses={200: out.AnnotationPageOut, **out.ERRORS},
     )
     def get(self, request: SignedInRequest, project_id: int) -> Response:
-        is_manager = selectors.project_role(user=request.user, project=self.project) == Membership.Role.MANAGER
+        is_manager = project_role(user=request.user, project=self.project) == Membership.Role.MANAGER
         user_id = query_id(request, "user", what="user id")
         if not is_manager:
             user_id = request.user.pk
         active = {"true": True, "false": False}.get(request.query_params.get("active", "").lower())
-        annotations = selectors.annotation_list(project=self.project, user_id=user_id, active=active)
+        annotations = annotation_list(project=self.project, user_id=user_id, active=active)
         paginator = Pagination()
-        page = paginator.paginate_queryset(annotations, request, view=self)
-        return paginator.get_paginated_response(out.AnnotationRowOut(page, many=True).data)
+        page = paginator.paginate_queryset(annotations, request, view=self) or []
+        answers = annotation_answer_names(annotation_ids=[annotation.id for annotation in page])
+        context = {"project": self.project, "answers": answers}
+        return paginator.get_paginated_response(out.AnnotationRowOut(page, many=True, context=context).data)
 
 
 class AnnotationStatsApi(ProjectApiView):
@@ -93,4 +99,4 @@ class AnnotationStatsApi(ProjectApiView):
 
     @extend_schema(responses={200: out.StatsOut, 404: out.NOT_FOUND})
     def get(self, request: SignedInRequest, project_id: int) -> Response:
-        return Response(out.StatsOut(selectors.annotation_stats(project=self.project)).data)
+        return Response(out.StatsOut(annotation_stats(project=self.project)).data)

@@ -5,20 +5,21 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from annotator import selectors
 from annotator.api import serializers as out
 from annotator.api.permissions import IsProjectManager, ProjectApiView
 from annotator.auth import SignedInRequest
+from annotator.selectors.agreement import agreement_stats
+from annotator.selectors.dashboard import project_dashboard
 
 
 class ProjectDashboardApi(ProjectApiView):
-    """The managers' dashboard figures (``selectors.project_dashboard``); the project page polls it."""
+    """The managers' dashboard figures (``project_dashboard``); the project page polls it."""
 
     permission_classes = [IsProjectManager]
 
     @extend_schema(responses={200: out.DashboardOut, **out.ERRORS})
     def get(self, request: SignedInRequest, project_id: int) -> Response:
-        return Response(out.DashboardOut(selectors.project_dashboard(project=self.project)).data)
+        return Response(out.DashboardOut(project_dashboard(project=self.project)).data)
 
 
 class AgreementApi(ProjectApiView):
@@ -28,4 +29,4 @@ class AgreementApi(ProjectApiView):
 
     @extend_schema(responses={200: out.AgreementOut, **out.ERRORS})
     def get(self, request: SignedInRequest, project_id: int) -> Response:
-        return Response(out.AgreementOut(selectors.agreement_stats(project=self.project)).data)
+        return Response(out.AgreementOut(agreement_stats(project=self.project)).data)

@@ -12,7 +12,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
-from annotator.models import LABEL_CLASS_NAME_MAX_LENGTH, Range, label_class_name_clean
+from annotator.class_names import LABEL_CLASS_NAME_MAX_LENGTH, label_class_name_clean
+from annotator.models import Range
 
 #: The largest id: the database's ids are signed 64-bit integers, and a larger number in a query
 #: fails in the database driver (``OverflowError``) instead of matching nothing.

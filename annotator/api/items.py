@@ -11,13 +11,17 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from annotator import selectors, services
 from annotator.api import serializers as out
 from annotator.api.inputs import EXCLUDE, Pagination, query_ids
 from annotator.api.permissions import IsProjectManagerOrReadOnly, IsProjectMember, ProjectApiView
 from annotator.auth import SignedInRequest
 from annotator.models import Item
 from annotator.responses import item_image_response
+from annotator.selectors.answers import item_answer_names
+from annotator.selectors.items import item_list, item_with_names
+from annotator.selectors.projects import prelabels_visible
+from annotator.services.imports import items_import_uploads
+from annotator.services.leasing import item_lease_next, item_release, item_skip
 
 
 class ImportIn(serializers.Serializer):
@@ -34,7 +38,7 @@ class NextItemApi(ProjectApiView):
     def get(self, request: SignedInRequest, project_id: int) -> Response:
         project = self.project
         exclude = query_ids(request, "exclude")
-        item = services.item_lease_next(project=project, user=request.user, exclude=exclude)
+        item = item_lease_next(project=project, user=request.user, exclude=exclude)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         context = {"project": project, "show_prelabel": project.show_prelabels}
@@ -46,8 +50,8 @@ class ItemDetailApi(ProjectApiView):
 
     @extend_schema(responses={200: out.ItemOut, 404: out.NOT_FOUND})
     def get(self, request: SignedInRequest, item_id: int) -> Response:
-        shown = selectors.item_with_names(self.item.id)
-        visible = selectors.prelabels_visible(user=request.user, project=self.project)
+        shown = item_with_names(self.item.id)
+        visible = prelabels_visible(user=request.user, project=self.project)
         return Response(out.ItemOut(shown, context={"project": self.project, "show_prelabel": visible}).data)
 
 
@@ -64,7 +68,7 @@ class ItemSkipApi(ProjectApiView):
 
     @extend_schema(request=None, responses={200: out.SkipOut, **out.ERRORS, 409: out.CONFLICT})
     def post(self, request: SignedInRequest, item_id: int) -> Response:
-        services.item_skip(item=self.item, user=request.user)
+        item_skip(item=self.item, user=request.user)
         return Response(out.SkipOut({"id": self.item.id, "status": "skipped"}).data)
 
 
@@ -73,7 +77,7 @@ class ItemReleaseApi(ProjectApiView):
 
     @extend_schema(request=None, responses={200: out.ReleaseOut, **out.ERRORS})
     def post(self, request: SignedInRequest, item_id: int) -> Response:
-        services.item_release(item=self.item, user=request.user)
+        item_release(item=self.item, user=request.user)
         return Response(out.ReleaseOut({"id": self.item.id, "released": True}).data)
 
 
@@ -97,7 +101,7 @@ class ItemsApi(ProjectApiView):
         project = self.project
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        visible = selectors.prelabels_visible(user=request.user, project=project)
+        visible = prelabels_visible(user=request.user, project=project)
         if not visible:
             # Filtering or ordering on the model's guess would show it as well as the fields would.
             data = filters.validated_data
@@ -106,10 +110,12 @@ class ItemsApi(ProjectApiView):
             if refused:
                 reason = "This project hides the model's pre-labels (and scores) from annotators."
                 raise ValidationError({name: [reason] for name in refused})
-        items = selectors.item_list(project=project, **filters.validated_data)
+        items = item_list(project=project, **filters.validated_data)
         paginator = Pagination()
-        page = paginator.paginate_queryset(items, request, view=self)
-        shown = out.ItemOut(page, many=True, context={"project": project, "show_prelabel": visible})
+        page = paginator.paginate_queryset(items, request, view=self) or []
+        answers = item_answer_names(item_ids=[item.id for item in page])
+        context = {"project": project, "show_prelabel": visible, "answers": answers}
+        shown = out.ItemOut(page, many=True, context=context)
         return paginator.get_paginated_response(shown.data)
 
     @extend_schema(request={"multipart/form-data": ImportIn}, responses={201: out.ImportSummaryOut, **out.ERRORS})
@@ -117,7 +123,5 @@ class ItemsApi(ProjectApiView):
         files = request.FILES.getlist("files")
         if not files:
             raise ValidationError({"files": ["Attach one or more images or .zip files as 'files'."]})
-        summary = services.items_import_uploads(
-            project=self.project, files=[(f.name, f) for f in files], user=request.user
-        )
+        summary = items_import_uploads(project=self.project, files=[(f.name, f) for f in files], user=request.user)
         return Response(out.ImportSummaryOut(summary).data, status=status.HTTP_201_CREATED)

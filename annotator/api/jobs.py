@@ -14,12 +14,19 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from annotator import selectors, services
 from annotator.api import serializers as out
 from annotator.api.parsers import JSONParser
 from annotator.api.permissions import IsProjectManager, ProjectApiView
 from annotator.auth import SignedInRequest
 from annotator.models import Job
+from annotator.selectors.jobs import job_list
+from annotator.services.jobs import (
+    JOB_EXPORT_FORMATS,
+    job_export_request,
+    job_file_path,
+    job_import_request,
+    job_upload_import_request,
+)
 
 
 class JobOut(serializers.Serializer):
@@ -78,16 +85,14 @@ class JobImportApi(ProjectApiView):
     def post(self, request: SignedInRequest, project_id: int) -> Response:
         files = request.FILES.getlist("files")
         if files:
-            job = services.job_upload_import_request(
-                project=self.project, user=request.user, files=[(f.name, f) for f in files]
-            )
+            job = job_upload_import_request(project=self.project, user=request.user, files=[(f.name, f) for f in files])
             return Response(JobOut(job).data, status=status.HTTP_202_ACCEPTED)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if not data.get("folder"):
             raise ValidationError({"folder": ["Give a server folder (and optionally a manifest), or attach files."]})
-        job = services.job_import_request(
+        job = job_import_request(
             project=self.project, user=request.user, folder=data["folder"], manifest=data.get("manifest")
         )
         return Response(JobOut(job).data, status=status.HTTP_202_ACCEPTED)
@@ -99,7 +104,7 @@ class JobExportApi(ProjectApiView):
     permission_classes = [IsProjectManager]
 
     class InputSerializer(serializers.Serializer):
-        format = serializers.ChoiceField(choices=services.JOB_EXPORT_FORMATS, default="csv")
+        format = serializers.ChoiceField(choices=JOB_EXPORT_FORMATS, default="csv")
         images = serializers.BooleanField(default=False)
         only_reviewed = serializers.BooleanField(default=False)
         include_ambiguous = serializers.BooleanField(default=False)
@@ -112,7 +117,7 @@ class JobExportApi(ProjectApiView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        job = services.job_export_request(
+        job = job_export_request(
             project=self.project,
             user=request.user,
             fmt=data["format"],
@@ -128,7 +133,7 @@ class JobListApi(ProjectApiView):
 
     @extend_schema(responses={200: JobOut(many=True), **out.ERRORS})
     def get(self, request: SignedInRequest, project_id: int) -> Response:
-        return Response(JobOut(selectors.job_list(project=self.project), many=True).data)
+        return Response(JobOut(job_list(project=self.project), many=True).data)
 
 
 class JobDetailApi(ProjectApiView):
@@ -145,7 +150,7 @@ class JobDownloadApi(ProjectApiView):
     @extend_schema(responses={(200, "*/*"): OpenApiTypes.BINARY, **out.ERRORS})
     def get(self, request: SignedInRequest, job_id: int) -> FileResponse:
         job = self.job
-        path = services.job_file_path(job=job)
+        path = job_file_path(job=job)
         if path is None:
             raise NotFound("This job has no file to download (not a finished export, or the file was removed).")
         name = path.name.split("-", 1)[-1] if path.name.startswith(f"job{job.id}-") else path.name

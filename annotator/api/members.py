@@ -9,11 +9,12 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from annotator import selectors, services
 from annotator.api import serializers as out
 from annotator.api.permissions import IsProjectManager, IsProjectManagerOrReadOnly, ProjectApiView
 from annotator.auth import SignedInRequest
 from annotator.models import Membership
+from annotator.selectors.projects import membership_list
+from annotator.services.members import membership_add, membership_remove
 
 
 class MemberListApi(ProjectApiView):
@@ -28,7 +29,7 @@ class MemberListApi(ProjectApiView):
 
     @extend_schema(responses={200: out.MemberOut(many=True), 404: out.NOT_FOUND})
     def get(self, request: SignedInRequest, project_id: int) -> Response:
-        return Response(out.MemberOut(selectors.membership_list(project=self.project), many=True).data)
+        return Response(out.MemberOut(membership_list(project=self.project), many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: out.MemberOut, **out.ERRORS})
     def post(self, request: SignedInRequest, project_id: int) -> Response:
@@ -37,7 +38,7 @@ class MemberListApi(ProjectApiView):
         user = get_user_model().objects.filter(username=serializer.validated_data["username"]).first()
         if user is None:
             raise ValidationError({"username": ["No user with this username."]})
-        membership = services.membership_add(project=self.project, user=user, role=serializer.validated_data["role"])
+        membership = membership_add(project=self.project, user=user, role=serializer.validated_data["role"])
         return Response(out.MemberOut(membership).data, status=status.HTTP_201_CREATED)
 
 
@@ -46,8 +47,8 @@ class MemberDetailApi(ProjectApiView):
 
     @extend_schema(request=None, responses={204: None, **out.ERRORS})
     def delete(self, request: SignedInRequest, project_id: int, user_id: int) -> Response:
-        membership = selectors.membership_list(project=self.project).filter(user_id=user_id).first()
+        membership = membership_list(project=self.project).filter(user_id=user_id).first()
         if membership is None:
             raise NotFound("This user is not a member of the project.")
-        services.membership_remove(project=self.project, user=membership.user)
+        membership_remove(project=self.project, user=membership.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

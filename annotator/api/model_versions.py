@@ -10,10 +10,12 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from annotator import selectors, services
 from annotator.api import serializers as out
 from annotator.api.permissions import IsProjectManager, IsProjectMember, ProjectApiView
 from annotator.auth import SignedInRequest
+from annotator.selectors.model_versions import model_version_current, model_version_list
+from annotator.services.model_files import MODEL_EXPORT_FILES, model_version_export
+from annotator.services.training import training_request
 
 
 class ModelVersionListApi(ProjectApiView):
@@ -21,7 +23,7 @@ class ModelVersionListApi(ProjectApiView):
 
     @extend_schema(responses={200: out.ModelVersionOut(many=True), 404: out.NOT_FOUND})
     def get(self, request: SignedInRequest, project_id: int) -> Response:
-        return Response(out.ModelVersionOut(selectors.model_version_list(project=self.project), many=True).data)
+        return Response(out.ModelVersionOut(model_version_list(project=self.project), many=True).data)
 
 
 class TrainApi(ProjectApiView):
@@ -29,7 +31,7 @@ class TrainApi(ProjectApiView):
 
     @extend_schema(request=None, responses={202: out.DetailOut, **out.ERRORS})
     def post(self, request: SignedInRequest, project_id: int) -> Response:
-        services.training_request(project_id=self.project.id)
+        training_request(project_id=self.project.id)
         return Response(out.DetailOut({"detail": "Retraining scheduled."}).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -45,13 +47,13 @@ class ModelDownloadApi(ProjectApiView):
     )
     def get(self, request: SignedInRequest, project_id: int) -> FileResponse:
         fmt = request.query_params.get("format", "zip")
-        if fmt not in services.MODEL_EXPORT_FILES:
-            valid = ", ".join(services.MODEL_EXPORT_FILES)
+        if fmt not in MODEL_EXPORT_FILES:
+            valid = ", ".join(MODEL_EXPORT_FILES)
             raise ValidationError({"format": [f"Unknown model format {fmt!r}; valid formats: {valid}."]})
-        version = selectors.model_version_current(project=self.project)
+        version = model_version_current(project=self.project)
         if version is None:
             raise NotFound("This project has no ready model version yet; one is published after its first retrain.")
-        path = services.model_version_export(version=version, fmt=fmt)
+        path = model_version_export(version=version, fmt=fmt)
         name = f"{slugify(self.project.name) or 'project'}-v{version.number}-{path.name}"
         content_type = self.content_types.get(fmt, "application/octet-stream")
         return FileResponse(path.open("rb"), as_attachment=True, filename=name, content_type=content_type)

@@ -17,8 +17,15 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from annotator import selectors
 from annotator.models import Item, Job, Membership, Project
+from annotator.selectors.items import item_get_for_user
+from annotator.selectors.jobs import job_get_for_user
+from annotator.selectors.projects import (
+    PROJECT_CREATE_REFUSED,
+    project_get_for_user,
+    project_role,
+    user_can_create_projects,
+)
 
 MANAGERS_ONLY = "Only the project's managers may do this."
 
@@ -50,17 +57,17 @@ def _load_project(request: Request, view: APIView) -> Project:
     scoped = cast(ProjectApiView, view)  # these permissions guard only ProjectApiView subclasses
     kwargs = scoped.kwargs
     if "item_id" in kwargs:
-        item = selectors.item_get_for_user(user=user, item_id=kwargs["item_id"])
+        item = item_get_for_user(user=user, item_id=kwargs["item_id"])
         if item is None:
             raise NotFound("No such item.")
         scoped.item, project = item, item.project
     elif "job_id" in kwargs:
-        job = selectors.job_get_for_user(user=user, job_id=kwargs["job_id"])
+        job = job_get_for_user(user=user, job_id=kwargs["job_id"])
         if job is None:
             raise NotFound("No such job.")
         scoped.job, project = job, job.project
     else:
-        found = selectors.project_get_for_user(user=user, project_id=kwargs["project_id"])
+        found = project_get_for_user(user=user, project_id=kwargs["project_id"])
         if found is None:
             raise NotFound("No such project.")
         project = found
@@ -69,7 +76,7 @@ def _load_project(request: Request, view: APIView) -> Project:
 
 
 def _is_manager(request: Request, project: Project) -> bool:
-    return selectors.project_role(user=_signed_in(request), project=project) == Membership.Role.MANAGER
+    return project_role(user=_signed_in(request), project=project) == Membership.Role.MANAGER
 
 
 class _ProjectPermission(BasePermission):
@@ -114,9 +121,9 @@ class IsProjectManagerOrReadOnly(_ProjectPermission):
 class CanCreateProjects(BasePermission):
     """Listing is for every logged-in user; creating a project needs the permission an admin grants."""
 
-    message = selectors.PROJECT_CREATE_REFUSED
+    message = PROJECT_CREATE_REFUSED
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if not request.user.is_authenticated:
             return False
-        return request.method in SAFE_METHODS or selectors.user_can_create_projects(user=request.user)
+        return request.method in SAFE_METHODS or user_can_create_projects(user=request.user)

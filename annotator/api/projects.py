@@ -8,7 +8,6 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator import selectors, services
 from annotator.api import serializers as out
 from annotator.api.inputs import range_field
 from annotator.api.permissions import CanCreateProjects, IsProjectManagerOrReadOnly, ProjectApiView
@@ -21,7 +20,10 @@ from annotator.models import (
     RETRAIN_EVERY,
     ModelFamily,
     QueryStrategy,
+    TaskKind,
 )
+from annotator.selectors.projects import project_list_for_user
+from annotator.services.projects import project_create, project_settings_update
 
 
 class ProjectListCreateApi(APIView):
@@ -37,7 +39,12 @@ class ProjectListCreateApi(APIView):
         model_family = serializers.ChoiceField(choices=ModelFamily.values, default=ModelFamily.CNN)
         backbone_path = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
         allow_flips = serializers.BooleanField(default=False)
-        multi_label = serializers.BooleanField(default=False)
+        kind = serializers.ChoiceField(
+            choices=TaskKind.values, required=False, help_text="The task kind; default classification."
+        )
+        multi_label = serializers.BooleanField(
+            required=False, help_text="true: the same as kind multi_label (kept as an alias)."
+        )
         labels_per_item = range_field(LABELS_PER_ITEM, default=1)
         show_prelabels = serializers.BooleanField(default=True)
         lease_seconds = range_field(LEASE_SECONDS, required=False)
@@ -45,7 +52,7 @@ class ProjectListCreateApi(APIView):
 
     @extend_schema(responses={200: out.ProjectOut(many=True)})
     def get(self, request: SignedInRequest) -> Response:
-        projects = selectors.project_list_for_user(user=request.user).order_by("id")
+        projects = project_list_for_user(user=request.user).order_by("id")
         return Response(out.ProjectOut(projects, many=True).data)
 
     @extend_schema(
@@ -56,7 +63,7 @@ class ProjectListCreateApi(APIView):
     def post(self, request: SignedInRequest) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        project = services.project_create(user=request.user, **serializer.validated_data)
+        project = project_create(user=request.user, **serializer.validated_data)
         return Response(out.ProjectOut(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -85,5 +92,5 @@ class ProjectDetailApi(ProjectApiView):
         unknown = sorted(set(request.data) - set(serializer.fields))
         if unknown:
             raise ValidationError({name: ["This setting cannot be changed (or does not exist)."] for name in unknown})
-        project = services.project_settings_update(project=self.project, **serializer.validated_data)
+        project = project_settings_update(project=self.project, **serializer.validated_data)
         return Response(out.ProjectOut(project).data)

@@ -9,12 +9,14 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from annotator import selectors, services
 from annotator.api import serializers as out
 from annotator.api.inputs import EXCLUDE, query_ids
 from annotator.api.permissions import IsProjectManager, ProjectApiView
 from annotator.auth import SignedInRequest
+from annotator.kinds import kind_of
 from annotator.models import Item, ReviewAction, ReviewReason, ReviewStatus
+from annotator.selectors.review import item_votes, review_answer_names, review_counts, review_next
+from annotator.services.review import item_review, review_scan_request
 
 
 class VoteOut(serializers.Serializer):
@@ -25,20 +27,16 @@ class VoteOut(serializers.Serializer):
 class ReviewItemOut(serializers.Serializer):
     """An item as the review shows it: its label, the model's suggestion, why it was flagged, the votes."""
 
-    # From an item carrying the names set by selectors.review_item (or review_next).
+    # From an item with its project (selectors.review_item or review_next). The answers are shown as the
+    # project's kind shows them: ``label``/``suggested`` on single-label projects, the lists otherwise.
 
     id = serializers.IntegerField()
     image_url = serializers.SerializerMethodField()
     filename = serializers.CharField(source="original_name")
-    label = serializers.CharField(source="label_name", allow_null=True)  # type: ignore[assignment]  # a declared field, not Field.label
-    suggested = serializers.CharField(source="suggested_name", allow_null=True)
-    labels = serializers.ListField(child=serializers.CharField(), allow_null=True, help_text="Multi-label projects.")
-    suggested_labels = serializers.ListField(
-        source="review_suggested_labels",
-        child=serializers.CharField(),
-        allow_null=True,
-        help_text="Multi-label projects: the model's classes.",
-    )
+    label = serializers.SerializerMethodField()  # type: ignore[assignment]  # a declared field, not Field.label
+    suggested = serializers.SerializerMethodField()
+    labels = serializers.SerializerMethodField(help_text="Multi-label projects.")
+    suggested_labels = serializers.SerializerMethodField(help_text="Multi-label projects: the model's classes.")
     confidence = out.Number(source="review_confidence", allow_null=True)
     score = out.Number(
         source="review_score", allow_null=True, help_text="Label quality, 0..1; lower = more likely wrong."
@@ -54,6 +52,36 @@ class ReviewItemOut(serializers.Serializer):
     def get_image_url(self, item: Item) -> str:
         return out.item_image_url(item.id)
 
+    def _answers(self, item: Item) -> dict[str, Any]:
+        """``{"label", "labels", "suggested", "suggested_labels"}``, read once per item."""
+        cached = getattr(self, "_answers_of", None)
+        if cached is None or cached[0] != item.id:
+            names = review_answer_names(item=item)
+            kind = kind_of(item.project)
+            suggested = kind.as_json(names["suggested"])
+            answers = kind.as_json(names["given"]) | {
+                "suggested": suggested["label"],
+                "suggested_labels": suggested["labels"],
+            }
+            self._answers_of = cached = (item.id, answers)
+        return cached[1]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_label(self, item: Item) -> str | None:
+        return self._answers(item)["label"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_suggested(self, item: Item) -> str | None:
+        return self._answers(item)["suggested"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField(), allow_null=True))
+    def get_labels(self, item: Item) -> list[str] | None:
+        return self._answers(item)["labels"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField(), allow_null=True))
+    def get_suggested_labels(self, item: Item) -> list[str] | None:
+        return self._answers(item)["suggested_labels"]
+
     @extend_schema_field(serializers.ChoiceField(choices=ReviewReason.values, allow_null=True))
     def get_reason(self, item: Item) -> str | None:
         return item.review_reason or None
@@ -64,7 +92,7 @@ class ReviewItemOut(serializers.Serializer):
 
     @extend_schema_field(VoteOut(many=True))
     def get_votes(self, item: Item) -> Any:
-        return VoteOut(selectors.item_votes(item=item), many=True).data
+        return VoteOut(item_votes(item=item), many=True).data
 
 
 class ReviewCountsOut(serializers.Serializer):
@@ -79,13 +107,13 @@ class ReviewCountsOut(serializers.Serializer):
 
 
 class ReviewCountsApi(ProjectApiView):
-    """The review's figures for the dashboard (``selectors.review_counts``)."""
+    """The review's figures for the dashboard (``review_counts``)."""
 
     permission_classes = [IsProjectManager]
 
     @extend_schema(responses={200: ReviewCountsOut, **out.ERRORS})
     def get(self, request: SignedInRequest, project_id: int) -> Response:
-        return Response(ReviewCountsOut(selectors.review_counts(project=self.project)).data)
+        return Response(ReviewCountsOut(review_counts(project=self.project)).data)
 
 
 class ReviewScanApi(ProjectApiView):
@@ -93,7 +121,7 @@ class ReviewScanApi(ProjectApiView):
 
     @extend_schema(request=None, responses={202: out.DetailOut, **out.ERRORS})
     def post(self, request: SignedInRequest, project_id: int) -> Response:
-        services.review_scan_request(project_id=self.project.id)
+        review_scan_request(project_id=self.project.id)
         scheduled = out.DetailOut({"detail": "Scan for likely label errors scheduled."})
         return Response(scheduled.data, status=status.HTTP_202_ACCEPTED)
 
@@ -107,7 +135,7 @@ class ReviewNextApi(ProjectApiView):
     )
     def get(self, request: SignedInRequest, project_id: int) -> Response:
         exclude = query_ids(request, "exclude")
-        item = selectors.review_next(project=self.project, exclude=exclude)
+        item = review_next(project=self.project, exclude=exclude)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(ReviewItemOut(item).data)
@@ -127,5 +155,5 @@ class ItemReviewApi(ProjectApiView):
     def post(self, request: SignedInRequest, item_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        reviewed = services.item_review(item=self.item, user=request.user, **serializer.validated_data)
+        reviewed = item_review(item=self.item, user=request.user, **serializer.validated_data)
         return Response(ReviewItemOut(reviewed).data)

@@ -14,7 +14,7 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
-from annotator import selectors
+from annotator.kinds import kind_of
 from annotator.models import (
     Annotation,
     Item,
@@ -22,7 +22,12 @@ from annotator.models import (
     Membership,
     ModelVersion,
     Project,
+    TaskKind,
 )
+from annotator.selectors.answers import annotation_answer_names, item_answer_names
+from annotator.selectors.classes import class_coverage, project_classes
+from annotator.selectors.model_versions import model_version_current, retrain_status
+from annotator.selectors.projects import project_counts
 
 
 class Number(serializers.FloatField):
@@ -97,7 +102,8 @@ class ProjectOut(serializers.Serializer):
     input_size = serializers.IntegerField()
     model_family = serializers.CharField()
     allow_flips = serializers.BooleanField()
-    multi_label = serializers.BooleanField()
+    kind = serializers.ChoiceField(choices=TaskKind.values)
+    multi_label = serializers.BooleanField(help_text="The kind is multi_label.")
     show_prelabels = serializers.BooleanField()
     prelabel_threshold = Number(help_text="Pre-labels less confident than this are shown as unsure.")
     labels_per_item = serializers.IntegerField()
@@ -115,7 +121,7 @@ class ProjectOut(serializers.Serializer):
         # The context is the dict the serializer was given; the stubs type it as a read-only Mapping.
         cache = self.context.setdefault("classes", {})  # type: ignore[attr-defined]
         if project.id not in cache:
-            cache[project.id] = selectors.project_classes(project=project)
+            cache[project.id] = project_classes(project=project)
         return cache[project.id]
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
@@ -128,20 +134,20 @@ class ProjectOut(serializers.Serializer):
 
     @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
     def get_counts(self, project: Project) -> dict[str, int]:
-        return selectors.project_counts(project=project)
+        return project_counts(project=project)
 
     @extend_schema_field(ModelVersionOut(allow_null=True))
     def get_model_version(self, project: Project) -> Any:
-        current = selectors.model_version_current(project=project)
+        current = model_version_current(project=project)
         return ModelVersionOut(current).data if current else None
 
     @extend_schema_field(RetrainOut())
     def get_retrain(self, project: Project) -> Any:
-        return RetrainOut(selectors.retrain_status(project=project)).data
+        return RetrainOut(retrain_status(project=project)).data
 
     @extend_schema_field(ClassNOut(many=True))
     def get_under_covered(self, project: Project) -> Any:
-        return ClassNOut(selectors.class_coverage(project=project), many=True).data
+        return ClassNOut(class_coverage(project=project), many=True).data
 
 
 class MemberOut(serializers.Serializer):
@@ -171,11 +177,37 @@ class PrelabelOut(serializers.Serializer):
         return item.pred_confidence is None or item.pred_confidence < self.context["project"].prelabel_threshold
 
 
-class ItemOut(serializers.Serializer):
+class AnswerFields:
+    """The methods of ``label`` and ``labels``, the two fields that show an answer as the project's kind
+    does (``Kind.as_json``: the class name on single-label projects, the list of names on multi-label
+    ones, the other ``None``). A serializer declares both as ``SerializerMethodField`` where they go.
+
+    context: the "project", and "answers", ``{id: class names}`` for the instances shown (from
+    ``selectors.item_answer_names`` or ``annotation_answer_names``; read here, one query, when absent).
+    """
+
+    context: dict[str, Any]
+
+    def answer_names(self, instance: Any) -> list[str] | None:
+        raise NotImplementedError
+
+    def _json(self, instance: Any) -> dict[str, Any]:
+        return kind_of(self.context["project"]).as_json(self.answer_names(instance))
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_label(self, instance: Any) -> str | None:
+        return self._json(instance)["label"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField(), allow_null=True))
+    def get_labels(self, instance: Any) -> list[str] | None:
+        return self._json(instance)["labels"]
+
+
+class ItemOut(AnswerFields, serializers.Serializer):
     """An item as served to annotators; ``prelabel`` and ``score`` only where the caller may see the model's guesses."""
 
     # From an item carrying the names set by selectors.item_with_names (or item_list). context: the
-    # "project", and "show_prelabel" (False: no pre-label and no score).
+    # "project", "show_prelabel" (False: no pre-label and no score), and "answers" (``AnswerFields``).
 
     id = serializers.IntegerField()
     image_url = serializers.SerializerMethodField()
@@ -183,11 +215,19 @@ class ItemOut(serializers.Serializer):
     width = serializers.IntegerField()
     height = serializers.IntegerField()
     status = serializers.ChoiceField(choices=Item.Status.values)
-    label = serializers.CharField(source="label_name", allow_null=True)  # type: ignore[assignment]  # a declared field, not Field.label
-    labels = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    label = serializers.SerializerMethodField()  # type: ignore[assignment]  # a declared field, not Field.label
+    labels = serializers.SerializerMethodField()
     prelabel = serializers.SerializerMethodField()
     score = serializers.SerializerMethodField()
     lease_until = serializers.DateTimeField(allow_null=True)
+
+    def answer_names(self, instance: Any) -> list[str] | None:
+        """The item's answer; ``None`` while it has none (an empty answer of a labeled item is ``[]``)."""
+        answers = self.context.get("answers")
+        if answers is None:
+            answers = item_answer_names(item_ids=[instance.id])
+        names = answers.get(instance.id)
+        return names if names is not None else ([] if instance.status == Item.Status.LABELED else None)
 
     @extend_schema_field(serializers.CharField())
     def get_image_url(self, item: Item) -> str:
@@ -233,20 +273,30 @@ class ImportSummaryOut(serializers.Serializer):
     rejected = RejectedOut(many=True)
 
 
-class AnnotationOut(serializers.Serializer):
+class AnnotationAnswerFields(AnswerFields):
+    def answer_names(self, instance: Any) -> list[str] | None:
+        answers = self.context.get("answers")
+        if answers is None:
+            answers = annotation_answer_names(annotation_ids=[instance.id])
+        return answers.get(instance.id, [])
+
+
+class AnnotationOut(AnnotationAnswerFields, serializers.Serializer):
+    # context: the "project", and "answers" (``AnswerFields``).
     id = serializers.IntegerField()
     item = serializers.IntegerField(source="item_id")
-    label = serializers.CharField(source="label.name", allow_null=True)  # type: ignore[assignment]  # a declared field, not Field.label
-    labels = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    label = serializers.SerializerMethodField()  # type: ignore[assignment]  # a declared field, not Field.label
+    labels = serializers.SerializerMethodField()
     prelabel = serializers.ChoiceField(choices=Annotation.Prelabel.values)
     created = serializers.DateTimeField()
 
 
-class AnnotationRowOut(serializers.Serializer):
+class AnnotationRowOut(AnnotationAnswerFields, serializers.Serializer):
+    # context: the "project", and "answers" (``AnswerFields``).
     id = serializers.IntegerField()
     item = serializers.IntegerField(source="item_id")
-    label = serializers.CharField(source="label.name", allow_null=True)  # type: ignore[assignment]  # a declared field, not Field.label
-    labels = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    label = serializers.SerializerMethodField()  # type: ignore[assignment]  # a declared field, not Field.label
+    labels = serializers.SerializerMethodField()
     user = serializers.CharField(source="user.get_username", allow_null=True)
     source = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.source
     prelabel = serializers.CharField()

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from annotator.models import Annotation, Project
+from annotator.models import Annotation, AnnotationClass, Project
+from annotator.selectors.answers import item_answers
 from annotator.selectors.classes import class_order
 
 
@@ -29,22 +30,22 @@ def fleiss_kappa(counts: np.ndarray) -> float | None:
 def agreement_stats(*, project: Project) -> dict[str, Any]:
     """How far annotators agree on items labeled by several of them (single-label projects):
     the items' mean agreement, Fleiss' kappa over the items with the full ``labels_per_item``
-    votes, and each annotator's agreement with the consensus label. One query."""
+    votes, and each annotator's agreement with the consensus label. Two queries."""
     rows = list(
-        Annotation.objects.filter(
-            item__project=project,
-            item__n_annotations__gte=2,
-            active=True,
-            source=Annotation.Source.HUMAN,
-            label__isnull=False,
-        ).values_list("item_id", "user__username", "label_id", "item__label_id")
+        AnnotationClass.objects.filter(
+            annotation__item__project=project,
+            annotation__item__n_annotations__gte=2,
+            annotation__active=True,
+            annotation__source=Annotation.Source.HUMAN,
+        ).values_list("annotation__item_id", "annotation__user__username", "label_class_id")
     )
+    consensus = item_answers(item_ids={item_id for item_id, _, _ in rows})
     position = class_order(project_id=project.id).position_of_id
     votes: dict[int, np.ndarray] = {}
     per_user: dict[str, list[int]] = {}
-    for item_id, username, label_id, consensus in rows:
+    for item_id, username, label_id in rows:
         votes.setdefault(item_id, np.zeros(len(position), dtype=np.int64))[position[label_id]] += 1
-        per_user.setdefault(username or "(deleted)", []).append(int(label_id == consensus))
+        per_user.setdefault(username or "(deleted)", []).append(int(consensus.get(item_id) == (label_id,)))
     shares = [v.max() / v.sum() for v in votes.values()]
     full = [v for v in votes.values() if v.sum() == project.labels_per_item]
     return {

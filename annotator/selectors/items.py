@@ -4,10 +4,9 @@ its annotations."""
 from __future__ import annotations
 
 from django.contrib.auth.models import User
-from django.db import connection
 from django.db.models import F, QuerySet
 
-from annotator.models import Annotation, Item, Project
+from annotator.models import Annotation, AnswerRole, Item, ItemClass, Project
 
 
 def item_get_for_user(*, user: User, item_id: int) -> Item | None:
@@ -19,9 +18,10 @@ def item_get_for_user(*, user: User, item_id: int) -> Item | None:
 
 
 def item_with_names(item_id: int) -> Item:
-    """The item with the names a client needs: its label's, its pre-label's and the model version's."""
-    names = {"label_name": F("label__name"), "pred_label_name": F("pred_label__name")}
-    return Item.objects.annotate(**names, pred_version_number=F("pred_version__number")).get(id=item_id)
+    """The item with the names a client needs: its pre-label's and the model version's (its answer's:
+    ``selectors.item_answer_names``)."""
+    names = {"pred_label_name": F("pred_label__name"), "pred_version_number": F("pred_version__number")}
+    return Item.objects.annotate(**names).get(id=item_id)
 
 
 def item_list(
@@ -38,28 +38,23 @@ def item_list(
     items = Item.objects.filter(project=project)
     if status:
         items = items.filter(status=status)
-    if label and project.multi_label:
-        # JSON containment where the database has it; elsewhere (SQLite) the quoted name in the JSON text.
-        if connection.vendor == "postgresql":
-            items = items.filter(labels__contains=[label])
-        else:
-            items = items.filter(labels__icontains=f'"{label}"')
-    elif label:
-        items = items.filter(label__name=label)
+    if label:  # items whose answer holds the class: one probe of the answers' class index
+        answered = ItemClass.objects.filter(role=AnswerRole.CONSENSUS, label_class__project=project)
+        items = items.filter(id__in=answered.filter(label_class__name=label).values("item_id"))
     if predicted:
         items = items.filter(pred_label__name=predicted)
     if min_score is not None:
         items = items.filter(score__gte=min_score)
     if max_score is not None:
         items = items.filter(score__lte=max_score)
-    names = {"label_name": F("label__name"), "pred_label_name": F("pred_label__name")}
-    return items.annotate(**names, pred_version_number=F("pred_version__number")).order_by(order, "id")
+    names = {"pred_label_name": F("pred_label__name"), "pred_version_number": F("pred_version__number")}
+    return items.annotate(**names).order_by(order, "id")
 
 
 def annotation_list(
     *, project: Project, user_id: int | None = None, active: bool | None = None
 ) -> QuerySet[Annotation]:
-    annotations = Annotation.objects.filter(item__project=project).select_related("label", "user")
+    annotations = Annotation.objects.filter(item__project=project).select_related("user")
     if user_id is not None:
         annotations = annotations.filter(user_id=user_id)
     if active is not None:

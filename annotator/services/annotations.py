@@ -15,50 +15,38 @@ from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotator.models import Annotation, Item, LabelClass, Project
-from annotator.services.classes import project_class_names
+from annotator.kinds import Answer, AnswerError, ClassOrder, kind_of
+from annotator.models import Annotation, Item, Project
+from annotator.selectors.classes import class_order
+from annotator.services.answers import annotation_answer_store, item_answer_store
 from annotator.services.consensus import item_consensus
 from annotator.services.errors import ConflictError, ServiceError
 from annotator.services.training import training_maybe_request, training_request_overdue, training_resend
 
 
-def _prelabel_outcome(*, item: Item, project: Project, label_class: LabelClass | None, names: list[str]) -> str:
-    """Whether a label accepted the model's pre-label, corrected it, or was given without one (none
+def _prelabel_outcome(*, item: Item, project: Project, answer: Answer, classes: ClassOrder) -> str:
+    """Whether an answer accepted the model's pre-label, corrected it, or was given without one (none
     shown, or one too unsure to be suggested: below the project's ``prelabel_threshold``)."""
     if item.pred_label_id is None or not project.show_prelabels:
         return Annotation.Prelabel.NONE
     if item.pred_confidence is not None and item.pred_confidence < project.prelabel_threshold:
         return Annotation.Prelabel.NONE
-    if project.multi_label:
-        classes = project_class_names(project_id=project.id)
-        predicted = sorted(n for n, p in zip(classes, item.pred_probs or [], strict=False) if p >= 0.5)
-        same = predicted == sorted(names)
-    else:
-        same = label_class is not None and item.pred_label_id == label_class.id
-    return Annotation.Prelabel.ACCEPTED if same else Annotation.Prelabel.CORRECTED
+    predicted = kind_of(project).predicted(
+        pred_label_id=item.pred_label_id, pred_probs=item.pred_probs, classes=classes
+    )
+    return Annotation.Prelabel.ACCEPTED if predicted == answer else Annotation.Prelabel.CORRECTED
 
 
-def annotation_labels_check(
-    *, project: Project, label: str | None, labels: Sequence[str] | None
-) -> tuple[LabelClass | None, list[str]]:
-    """The class of a single-label answer, or the class names of a multi-label one (in class order),
-    checked against the project's classes."""
-    if project.multi_label:
-        if labels is None:
-            raise ServiceError("This project is multi-label: send 'labels', a list of class names (may be empty).")
-        valid = project_class_names(project_id=project.id)
-        unknown = [name for name in labels if name not in valid]
-        if unknown:
-            raise ServiceError(f"Unknown labels {unknown}; valid labels: {', '.join(valid)}.")
-        order = {name: i for i, name in enumerate(valid)}
-        return None, sorted(set(labels), key=order.__getitem__)
-    if label is None:
-        raise ServiceError("Send 'label', the class name.")
-    label_class = LabelClass.objects.filter(project_id=project.id, name=label).first()
-    if label_class is None:
-        valid_names = ", ".join(project_class_names(project_id=project.id))
-        raise ServiceError(f"Unknown label {label!r}; valid labels: {valid_names}.")
-    return label_class, [label]
+def annotation_answer_check(
+    *, project: Project, label: str | None, labels: Sequence[str] | None, classes: ClassOrder | None = None
+) -> Answer:
+    """The answer a client sent (``label``, a class name, or on multi-label projects ``labels``, a
+    list of them), checked against the project's classes; ``ServiceError`` says what to send."""
+    classes = class_order(project_id=project.id) if classes is None else classes
+    try:
+        return kind_of(project).answer_check(label=label, labels=labels, classes=classes)
+    except AnswerError as error:
+        raise ServiceError(str(error)) from None
 
 
 def annotation_create(
@@ -80,8 +68,9 @@ def annotation_create(
     the queue.
     """
     project = item.project
-    label_class, names = annotation_labels_check(project=project, label=label, labels=labels)
-    prelabel = _prelabel_outcome(item=item, project=project, label_class=label_class, names=names)
+    classes = class_order(project_id=project.id)
+    answer = annotation_answer_check(project=project, label=label, labels=labels, classes=classes)
+    prelabel = _prelabel_outcome(item=item, project=project, answer=answer, classes=classes)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -90,28 +79,21 @@ def annotation_create(
                 list(Item.objects.select_for_update().filter(id=item.id).values_list("id"))
             Annotation.objects.filter(item=item, user=user, active=True).update(active=False)
             annotation = Annotation.objects.create(
-                item=item,
-                user=user,
-                label=label_class,
-                labels=names if project.multi_label else None,
-                prelabel=prelabel,
-                client_token=client_token or None,
-                duration_ms=duration_ms,
+                item=item, user=user, prelabel=prelabel, client_token=client_token or None, duration_ms=duration_ms
             )
-            if project.labels_per_item > 1 or project.multi_label:
-                fields = item_consensus(
-                    item_id=item.id, labels_per_item=project.labels_per_item, now=now, multi_label=project.multi_label
-                )
-            else:
+            annotation_answer_store(annotation_id=annotation.id, answer=answer)
+            if project.labels_per_item > 1:
+                fields, answer = item_consensus(item=item, now=now)
+            else:  # one person's label is the item's (a review's, should there be one, is history now)
                 human = Annotation.objects.filter(item=OuterRef("pk"), active=True, source=Annotation.Source.HUMAN)
                 fields = {
                     "status": Item.Status.LABELED,
-                    "label": label_class,
                     "labeled_at": Coalesce("labeled_at", now),
                     "n_annotations": Subquery(human.values("item").annotate(n=Count("id")).values("n")),
                     "agreement": None,
                 }
             Item.objects.filter(id=item.id).update(lease_user=None, lease_until=None, **fields)
+            item_answer_store(item_id=item.id, answer=answer)
             # While a retrain is already requested, new labels simply join it: no need to count, unless
             # the request has waited long enough to have been lost (broker down): then send it again.
             project_id = item.project_id
@@ -173,14 +155,10 @@ def annotation_undo(*, project: Project, user: User, client_token: str | None = 
             cache.set(key, annotation.item_id, UNDO_TOKEN_SECONDS)
         list(Item.objects.select_for_update().filter(id=annotation.item_id).values_list("id"))
         Annotation.objects.filter(id=annotation.id).update(active=False)
-        fields = item_consensus(
-            item_id=annotation.item_id,
-            labels_per_item=project.labels_per_item,
-            now=now,
-            multi_label=project.multi_label,
-        )
+        fields, answer = item_consensus(item=Item(id=annotation.item_id, project=project), now=now)
         if project.labels_per_item == 1 and fields["n_annotations"] == 0:
             fields["agreement"] = None
         until = now + timedelta(seconds=project.lease_seconds or settings.LEASE_SECONDS)
         Item.objects.filter(id=annotation.item_id).update(lease_user=user, lease_until=until, **fields)
+        item_answer_store(item_id=annotation.item_id, answer=answer)
     return Item.objects.select_related("project").get(id=annotation.item_id)

@@ -1,26 +1,25 @@
-"""Label classes: the name and hotkey rules, adding a class, and renaming one with every stored answer
-that names it. Classes are only ever appended, so the outputs of earlier model versions keep their meaning."""
+"""Label classes: the name and hotkey rules, adding a class, and renaming one (stored answers refer to
+the class, so they follow). Classes are only ever appended, so the outputs of earlier model versions
+keep their meaning."""
 
 from __future__ import annotations
 
 import string
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 
-from annotator import selectors
-from annotator.models import Annotation, Item, LabelClass, Project, label_class_name_clean, label_class_name_key
+from annotator.class_names import label_class_name_clean, label_class_name_key
+from annotator.models import LabelClass, Project
+from annotator.selectors.classes import class_order
 from annotator.services.errors import ServiceError
 
 #: Keys the labeling page keeps for itself (skip, undo).
 RESERVED_KEYS = {"s", "z"}
 DEFAULT_HOTKEYS = [str(d) for d in range(1, 10)] + [c for c in string.ascii_lowercase if c not in RESERVED_KEYS]
-#: Where answers store class names rather than a class (multi-label projects).
-_ITEM_NAME_LISTS = ["labels", "review_labels", "review_suggested_labels"]
-_ANNOTATION_NAME_LISTS = ["labels"]
 
 
 def class_name_checked(value: Any) -> str:
@@ -67,7 +66,7 @@ def label_classes_checked(labels: Sequence[str | dict[str, Any]]) -> list[tuple[
 
 def project_class_names(*, project_id: int) -> list[str]:
     """The project's class names in class order."""
-    return selectors.class_order(project_id=project_id).names
+    return class_order(project_id=project_id).names
 
 
 def label_class_check(
@@ -107,10 +106,9 @@ def label_class_add(*, project: Project, name: str, hotkey: str | None = None) -
 
 
 def label_class_update(*, label_class: LabelClass, name: str | None = None, hotkey: str | None = None) -> LabelClass:
-    """Rename a class or change its hotkey (``None``: unchanged; an empty hotkey: none). A rename
-    rewrites every stored answer that names the class (items' labels, annotations with their history,
-    reviews and the scan's suggestions) in the same transaction, so no answer is left naming a class
-    that no longer exists. The class keeps its index, so models trained before keep their meaning."""
+    """Rename a class or change its hotkey (``None``: unchanged; an empty hotkey: none). Stored
+    answers refer to the class, not to its name, so every one of them follows a rename. The class
+    keeps its index, so models trained before keep their meaning."""
     with transaction.atomic():
         Project.objects.select_for_update().filter(id=label_class.project_id).first()
         current = LabelClass.objects.select_related("project").get(id=label_class.id)
@@ -120,33 +118,6 @@ def label_class_update(*, label_class: LabelClass, name: str | None = None, hotk
             hotkey=current.hotkey if hotkey is None else hotkey,
             label_class=current,
         )
-        if new_name != current.name:
-            _class_name_rewrite(project_id=current.project_id, old=current.name, new=new_name)
         LabelClass.objects.filter(id=current.id).update(name=new_name, hotkey=new_key)
         current.name, current.hotkey = new_name, new_key
     return current
-
-
-def _class_name_rewrite(*, project_id: int, old: str, new: str) -> int:
-    """Replace the class name ``old`` by ``new`` in every stored list of class names of the project;
-    returns how many rows changed."""
-    changed = _class_name_rewrite_in(Item, _ITEM_NAME_LISTS, project_id=project_id, old=old, new=new)
-    return changed + _class_name_rewrite_in(Annotation, _ANNOTATION_NAME_LISTS, project_id=project_id, old=old, new=new)
-
-
-_Lists = TypeVar("_Lists", Item, Annotation)
-
-
-def _class_name_rewrite_in(model: type[_Lists], fields: list[str], *, project_id: int, old: str, new: str) -> int:
-    """``_class_name_rewrite`` for the lists ``fields`` of one model."""
-    rows = model.objects.filter(**{"project_id" if model is Item else "item__project_id": project_id})
-    any_list = Q()
-    for field_name in fields:
-        any_list |= Q(**{f"{field_name}__isnull": False})
-    batch = []
-    for row_id, *lists in rows.filter(any_list).values_list("id", *fields).iterator(2000):
-        renamed = [None if names is None else [new if n == old else n for n in names] for names in lists]
-        if renamed != lists:
-            batch.append(model(id=row_id, **dict(zip(fields, renamed, strict=True))))
-    model.objects.bulk_update(batch, fields, batch_size=500)
-    return len(batch)

@@ -3,56 +3,45 @@ their agreement, whether it is done). A manager's review decides over the annota
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from django.db.models.functions import Coalesce
 
+from annotator.kinds import Answer, kind_of
 from annotator.models import Annotation, Item
+from annotator.selectors.answers import annotation_answers
 
 
-def item_consensus(*, item_id: int, labels_per_item: int, now: Any, multi_label: bool = False) -> dict[str, Any]:
-    """The item's fields that follow from its active annotations: consensus label, how many people
-    labeled it, their agreement, and whether it is done (``labels_per_item`` people or an import).
+def item_consensus(*, item: Item, now: Any) -> tuple[dict[str, Any], Answer]:
+    """The item's fields that follow from its active annotations (how many people labeled it, their
+    agreement, whether it is done: ``labels_per_item`` people or an import), and its answer.
 
-    Single-label: the majority class; agreement is the share of votes it got. Multi-label: each
-    class chosen by at least half of the annotators; agreement is the mean, over the classes anyone
-    chose, of the share of annotators who agree with the consensus on that class.
+    The answer is what the project's kind makes of the annotations (``Kind.consensus``: the majority
+    class, or each class chosen by at least half), unless a manager's review decided it.
     """
-    rows = list(
-        Annotation.objects.filter(item_id=item_id, active=True)
-        .order_by("id")
-        .values_list("label_id", "labels", "source")
+    project = item.project
+    annotations = list(
+        Annotation.objects.filter(item_id=item.id, active=True).order_by("id").values_list("id", "source")
     )
-    human = [row for row in rows if row[2] == Annotation.Source.HUMAN]
-    if not rows:
-        return {
+    if not annotations:
+        unlabeled: dict[str, Any] = {
             "status": Item.Status.UNLABELED,
-            "label": None,
-            "labels": None,
             "labeled_at": None,
             "n_annotations": 0,
             "agreement": None,
         }
-    done = len(human) >= labels_per_item or len(human) < len(rows)
+        return unlabeled, ()
+    stored = annotation_answers(annotation_ids=[annotation_id for annotation_id, _ in annotations])
+    answers = [stored.get(annotation_id, ()) for annotation_id, _ in annotations]
+    n_human = sum(source == Annotation.Source.HUMAN for _, source in annotations)
+    done = n_human >= project.labels_per_item or n_human < len(annotations)
+    consensus = kind_of(project).consensus(answers)
+    reviewed = [a for a, (_, source) in zip(answers, annotations, strict=True) if source == Annotation.Source.REVIEW]
+    answer = reviewed[-1] if reviewed else consensus.answer  # a manager's review decides over the votes
     fields: dict[str, Any] = {
         "status": Item.Status.LABELED if done else Item.Status.UNLABELED,
         "labeled_at": Coalesce("labeled_at", now) if done else None,
-        "n_annotations": len(human),
+        "n_annotations": n_human,
+        "agreement": consensus.agreement,
     }
-    if multi_label:
-        sets = [set(names or []) for _, names, _ in rows]
-        chosen = Counter(name for names in sets for name in names)
-        consensus = sorted(name for name, n in chosen.items() if 2 * n >= len(sets))
-        shares = [max(n, len(sets) - n) / len(sets) for n in chosen.values()]
-        reviewed_sets = [names for _, names, source in rows if source == Annotation.Source.REVIEW and names is not None]
-        if reviewed_sets:  # a manager's review decides over the votes
-            consensus = sorted(reviewed_sets[-1])
-        fields |= {"labels": consensus, "agreement": sum(shares) / len(shares) if shares else 1.0}
-        return fields
-    votes = Counter(label for label, _, _ in rows if label is not None)
-    label_id, top = votes.most_common(1)[0]
-    reviewed = [label for label, _, source in rows if source == Annotation.Source.REVIEW and label is not None]
-    if reviewed:  # a manager's review decides over the votes
-        label_id = reviewed[-1]
-    return fields | {"label_id": label_id, "agreement": top / sum(votes.values())}
+    return fields, answer

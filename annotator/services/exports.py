@@ -10,10 +10,12 @@ from typing import Any, BinaryIO
 
 from django.utils.text import slugify
 
-from annotator import paths, selectors
+from annotator import paths
 from annotator.formats import exports
 from annotator.formats.zipstream import ZipWriter
 from annotator.models import Item, Project, ReviewStatus
+from annotator.selectors.classes import project_classes
+from annotator.selectors.exports import export_rows
 
 Row = dict[str, Any]
 
@@ -32,7 +34,7 @@ def export_file_write(
     whose name starts with ``prefix``; ``images`` zips the image files alongside the labels file.
     ``progress(rows, total)`` may wrap the rows as they are written, to report how far it got.
     Returns the summary (``items``, ``format``, ``images``, ``bytes``) and the file's path under ``DATA_DIR``."""
-    rows: Iterable[Row] = selectors.export_rows(project=project, include_ambiguous=include_ambiguous)
+    rows: Iterable[Row] = export_rows(project=project, include_ambiguous=include_ambiguous)
     if only_reviewed:
         reviewed = {ReviewStatus.REVIEWED, ReviewStatus.AMBIGUOUS}
         rows = (row for row in rows if row["item"].review_status in reviewed)
@@ -49,7 +51,7 @@ def export_file_write(
             return exports.csv_lines(rows)
         if fmt == "jsonl":
             return exports.jsonl_lines(rows)
-        return exports.coco_chunks(rows, [c.name for c in selectors.project_classes(project=project)])
+        return exports.coco_chunks(rows, [c.name for c in project_classes(project=project)])
 
     text_name = f"{slugify(project.name) or 'project'}-labels" + {"csv": ".csv", "jsonl": ".jsonl"}.get(
         fmt, "-coco.json"

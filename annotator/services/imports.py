@@ -24,7 +24,8 @@ from django.utils import timezone
 
 from annotator import paths
 from annotator.formats.imports import Candidate, Limits, Rejected, iter_folder, iter_uploads
-from annotator.models import Annotation, Item, Project
+from annotator.models import Annotation, AnnotationClass, Item, Project
+from annotator.services.answers import item_answers_store
 from annotator.services.errors import ServiceError
 from annotator.services.training import cold_start_request, training_maybe_request
 from ml import data as ml_data
@@ -128,9 +129,10 @@ def _import_chunk(project: Project, chunk: list[Candidate], user: User | None, s
     if not fresh:
         return
     rows = ml_data.cache_append(paths.cache_path(project.id, project.input_size), np.stack(arrays))
-    classes = {c.name: c for c in project.classes.all()}
+    classes = {c.name: c.id for c in project.classes.all()}
     saved: list[str] = []
     items: list[Item] = []
+    given: list[int | None] = []  # (len(items),) the class each item is imported with
     try:
         for candidate, row in zip(fresh, rows, strict=False):
             item = Item(
@@ -142,20 +144,24 @@ def _import_chunk(project: Project, chunk: list[Candidate], user: User | None, s
                 cache_row=row,
                 priority=random.random(),
             )
-            label = classes.get(candidate.label) if candidate.label else None
-            if label is not None:
-                item.status, item.label, item.labeled_at = Item.Status.LABELED, label, timezone.now()
+            given.append(classes.get(candidate.label) if candidate.label else None)
+            if given[-1] is not None:
+                item.status, item.labeled_at = Item.Status.LABELED, timezone.now()
             # The stored suffix follows the detected format, never the uploaded name ("x.html").
             item.file.save(f"image{candidate.suffix}", ContentFile(candidate.data), save=False)
             saved.append(cast(str, item.file.name))  # named by the save just above
             items.append(item)
         with transaction.atomic():
             Item.objects.bulk_create(items)
-            Annotation.objects.bulk_create(
-                Annotation(item=item, user=user, label=item.label, source=Annotation.Source.IMPORT)
-                for item in items
-                if item.label is not None
+            labeled = [(item, class_id) for item, class_id in zip(items, given, strict=True) if class_id is not None]
+            annotations = Annotation.objects.bulk_create(
+                Annotation(item=item, user=user, source=Annotation.Source.IMPORT) for item, _ in labeled
             )
+            AnnotationClass.objects.bulk_create(
+                AnnotationClass(annotation=annotation, label_class_id=class_id)
+                for annotation, (_, class_id) in zip(annotations, labeled, strict=True)
+            )
+            item_answers_store(answers={item.id: (class_id,) for item, class_id in labeled})
     except IntegrityError:
         # A concurrent import stored some of the same images; fall back to one by one.
         _delete_files(saved)
@@ -170,7 +176,7 @@ def _import_chunk(project: Project, chunk: list[Candidate], user: User | None, s
         _delete_files(saved)
         raise
     summary.imported += len(items)
-    summary.labeled += sum(1 for item in items if item.label is not None)
+    summary.labeled += len(labeled)
     if summary.labeled:
         transaction.on_commit(lambda: training_maybe_request(project_id=project.id), robust=True)
 

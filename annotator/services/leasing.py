@@ -13,8 +13,8 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from annotator import selectors
 from annotator.models import Annotation, Item, LabelClass, ModelVersion, Project
+from annotator.selectors.items import item_with_names
 from annotator.services.errors import ConflictError
 
 
@@ -50,7 +50,7 @@ def item_lease_next(*, project: Project, user: User, exclude: Sequence[int] = ()
     )
     if mine is not None:
         Item.objects.filter(id=mine).update(lease_until=until)
-        return selectors.item_with_names(mine)
+        return item_with_names(mine)
     for status in (Item.Status.UNLABELED, Item.Status.SKIPPED):
         queue = (
             Item.objects.filter(project=project, status=status)
@@ -63,7 +63,7 @@ def item_lease_next(*, project: Project, user: User, exclude: Sequence[int] = ()
             queue = queue.filter(~Exists(mine_done))
         item_id = _lease_first_conditional(queue, user=user, now=now, until=until)
         if item_id is not None:
-            return selectors.item_with_names(item_id)
+            return item_with_names(item_id)
     return None
 
 
@@ -84,9 +84,8 @@ WITH mine AS (
     WHERE id IN (SELECT id FROM mine UNION ALL SELECT id FROM free)
     RETURNING *
 )
-SELECT leased.*, label.name AS label_name, pred.name AS pred_label_name, version.number AS pred_version_number
+SELECT leased.*, pred.name AS pred_label_name, version.number AS pred_version_number
 FROM leased
-LEFT JOIN {label} label ON label.id = leased.label_id
 LEFT JOIN {label} pred ON pred.id = leased.pred_label_id
 LEFT JOIN {version} version ON version.id = leased.pred_version_id
 """

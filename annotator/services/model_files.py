@@ -13,8 +13,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from annotator import paths, selectors
+from annotator import paths
 from annotator.models import ModelFamily, ModelVersion
+from annotator.selectors.classes import project_classes
 from annotator.services.errors import ServiceError
 from annotator.templatetags.figures import accuracy_text
 
@@ -72,7 +73,7 @@ def _model_version_build_exports(version: ModelVersion, weights: Path, folder: P
         "project": project.name,
         "model_version": version.number,
         # Classes are only appended, so a version trained on C classes outputs the first C.
-        "classes": [c.name for c in selectors.project_classes(project=project)][: int(meta["n_classes"])],
+        "classes": [c.name for c in project_classes(project=project)][: int(meta["n_classes"])],
         "multi_label": project.multi_label,
         "preprocessing": export.preprocessing(family=family, input_size=input_size),
         "metrics": {"val_accuracy": version.metrics.get("val_accuracy"), "n_labels": version.n_labels},

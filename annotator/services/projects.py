@@ -22,9 +22,20 @@ from annotator.models import (
     ModelFamily,
     Project,
     QueryStrategy,
+    TaskKind,
 )
 from annotator.services.classes import label_classes_checked
 from annotator.services.errors import ServiceError
+
+
+def _kind_resolved(kind: str | None, multi_label: bool | None) -> str:
+    """The task kind asked for by ``kind`` and its alias ``multi_label``."""
+    if kind is not None and kind not in TaskKind.values:
+        raise ServiceError(f"Unknown kind {kind!r}; valid kinds: {', '.join(TaskKind.values)}.")
+    alias = None if multi_label is None else TaskKind.MULTI_LABEL if multi_label else TaskKind.CLASSIFICATION
+    if kind is not None and alias is not None and kind != alias:
+        raise ServiceError(f"multi_label={str(multi_label).lower()} contradicts kind {kind!r}; send one of them.")
+    return kind or alias or TaskKind.CLASSIFICATION
 
 
 @transaction.atomic
@@ -39,13 +50,17 @@ def project_create(
     model_family: str = ModelFamily.CNN,
     backbone_path: str = "",
     allow_flips: bool = False,
-    multi_label: bool = False,
+    kind: str | None = None,
+    multi_label: bool | None = None,
     labels_per_item: int = 1,
     show_prelabels: bool = True,
     lease_seconds: int | None = None,
     prelabel_threshold: float = 0.5,
 ) -> Project:
-    """Create a project with its ordered classes; the creator becomes its manager."""
+    """Create a project with its ordered classes; the creator becomes its manager.
+
+    ``kind``: the task kind (``TaskKind``, default ``classification``); ``multi_label=True`` is the
+    older way to ask for the ``multi_label`` kind, and may be given with it only when they agree."""
     name = name.strip()
     if not name:
         raise ServiceError("A project needs a name.")
@@ -72,8 +87,9 @@ def project_create(
     if lease_seconds not in LEASE_SECONDS:
         raise ServiceError(LEASE_SECONDS.message)
     _check_prelabel_threshold(prelabel_threshold)
+    kind = _kind_resolved(kind, multi_label)
     pairs = label_classes_checked(labels)
-    if multi_label and len(pairs) < 2:
+    if kind == TaskKind.MULTI_LABEL and len(pairs) < 2:
         raise ServiceError("A multi-label project needs at least two classes.")
     project = Project.objects.create(
         name=name,
@@ -84,7 +100,7 @@ def project_create(
         model_family=model_family,
         backbone_path=backbone_path,
         allow_flips=allow_flips,
-        multi_label=multi_label,
+        kind=kind,
         labels_per_item=labels_per_item,
         show_prelabels=show_prelabels,
         lease_seconds=lease_seconds,

@@ -4,16 +4,19 @@ disagreement flags, and a manager's decision on a flagged label (keep, change, a
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotator import selectors
-from annotator.models import Annotation, Item, LabelClass, Project, ReviewAction, ReviewReason, ReviewStatus
-from annotator.services.annotations import annotation_labels_check
+from annotator.kinds import Answer, kind_of
+from annotator.models import Annotation, AnswerRole, Item, Project, ReviewAction, ReviewReason, ReviewStatus
+from annotator.selectors.answers import item_answer, item_answers
+from annotator.selectors.review import review_item
+from annotator.services.annotations import annotation_answer_check
+from annotator.services.answers import annotation_answer_store, item_answer_store, item_answers_store
 from annotator.services.enqueue import REVIEW_PROJECT_TASK, enqueue
 from annotator.services.errors import ServiceError
 
@@ -35,55 +38,53 @@ def review_flags_publish(
     *,
     project_id: int,
     item_ids: Sequence[int] = (),
-    label_ids: Sequence[Any] = (),
+    answers: Sequence[Answer] = (),
     quality: Sequence[float] = (),
-    suggested: Sequence[Any] = (),
+    suggested: Sequence[Answer] = (),
     confidence: Sequence[float] = (),
     flagged: Iterable[int] = (),
 ) -> int:
     """Store a scan's verdicts; returns how many items are flagged now.
 
-    The scan judged the (N,) ``item_ids`` with the labels they had: LabelClass ids ``label_ids``
-    (on multi-label projects, lists of class names), label ``quality`` in 0..1, the model's
-    ``suggested`` class index (multi-label: list of class names) and its ``confidence``;
-    ``flagged`` lists the ids cleanlab ranks as likely errors. Per item, on its current row:
+    The scan judged the (N,) ``item_ids`` with the ``answers`` they had, giving label ``quality`` in
+    0..1, the model's ``suggested`` answer and its ``confidence``; ``flagged`` lists the ids cleanlab
+    ranks as likely errors. Per item, on its current row:
 
-    - a manager's decision on the label it still has stands: never flagged again;
+    - a manager's decision on the answer it still has stands: never flagged again;
     - several annotators who disagreed (agreement < 1): flagged, reason ``disagreement``;
-    - judged by this scan with its current label: flagged (``label_issue``) or cleared;
-    - a decision on an earlier label, or a flag on an item no longer labeled, is cleared;
+    - judged by this scan with its current answer: flagged (``label_issue``) or cleared;
+    - a decision on an earlier answer, or a flag on an item no longer labeled, is cleared;
     - otherwise (not judged, or relabeled since the scan read it) the item keeps its state.
     """
     scanned = {int(item_id): k for k, item_id in enumerate(item_ids)}
     flagged = {int(item_id) for item_id in flagged}
-    multi = Project.objects.filter(id=project_id).values_list("multi_label", flat=True).first()
-    class_ids = selectors.class_order(project_id=project_id).ids
-    columns = ["id", "status", "label_id", "labels", "agreement", "n_annotations", "review_status"]
-    columns += ["review_label_id", "review_labels", "review_reason", "review_score", "review_confidence"]
-    columns += ["review_suggested_labels" if multi else "review_suggested_id"]
-    scanned_labels = [sorted(labels) for labels in label_ids] if multi else [int(i) for i in label_ids]
+    multi = kind_of(Project.objects.get(id=project_id)).multi_label
+    columns = ["id", "status", "agreement", "n_annotations", "review_status"]
+    columns += ["review_reason", "review_score", "review_confidence"]
     with transaction.atomic():
         Project.objects.select_for_update().filter(id=project_id).first()
+        given = item_answers(project_id=project_id)
+        decided = item_answers(project_id=project_id, role=AnswerRole.REVIEWED)
+        stored = item_answers(project_id=project_id, role=AnswerRole.SUGGESTED)
         rows = (
             Item.objects.filter(project_id=project_id)
             .filter(Q(status=Item.Status.LABELED) | ~Q(review_status=ReviewStatus.NONE))
             .values_list(*columns)
         )
         changed: list[Item] = []
+        suggestions: dict[int, Answer] = {}
         n_flagged = 0
-        for row in rows.iterator(2000):
-            item_id, status, label_id, labels, agreement, n_people, r_status, r_label, r_labels, *model_fields = row
-            current = sorted(labels) if multi and labels is not None else label_id
-            decided = sorted(r_labels) if multi and r_labels is not None else r_label
-            labeled = status == Item.Status.LABELED and current is not None
-            if labeled and r_status in _DECIDED and decided == current:
+        for item_id, status, agreement, n_people, r_status, *model_fields in rows.iterator(2000):
+            current = given.get(item_id, ())
+            labeled = status == Item.Status.LABELED and (multi or bool(current))
+            if labeled and r_status in _DECIDED and decided.get(item_id, ()) == current:
                 continue
             k = scanned.get(item_id)
-            judged = labeled and k is not None and scanned_labels[k] == current
-            reason, score, conf, suggestion = model_fields
+            judged = labeled and k is not None and tuple(answers[k]) == current
+            reason, score, conf = model_fields
+            suggestion = stored.get(item_id, ())
             if judged and k is not None:  # (judged implies k is not None)
-                score, conf = float(quality[k]), float(confidence[k])
-                suggestion = sorted(suggested[k]) if multi else class_ids[int(suggested[k])]
+                score, conf, suggestion = float(quality[k]), float(confidence[k]), tuple(suggested[k])
             if not labeled:
                 reason = ""
             elif n_people > 1 and agreement is not None and agreement < 1:
@@ -98,17 +99,14 @@ def review_flags_publish(
                 continue  # not judged by this scan: keeps its flag or its absence
             new_status = ReviewStatus.FLAGGED if reason else ReviewStatus.NONE
             n_flagged += bool(reason)
-            if (new_status, reason, score, conf, suggestion) == (r_status, *model_fields):
+            if (new_status, reason, score, conf, suggestion) == (r_status, *model_fields, stored.get(item_id, ())):
                 continue
             item = Item(id=item_id, review_status=new_status, review_reason=reason, review_score=score)
             item.review_confidence, item.review_action = conf, ""
-            if multi:
-                item.review_suggested_labels = suggestion
-            else:
-                item.review_suggested_id = suggestion
             changed.append(item)
-        fields = [*_REVIEW_FIELDS, "review_action", "review_suggested_labels" if multi else "review_suggested"]
-        Item.objects.bulk_update(changed, fields, batch_size=500)
+            suggestions[item_id] = suggestion
+        Item.objects.bulk_update(changed, [*_REVIEW_FIELDS, "review_action"], batch_size=500)
+        item_answers_store(answers=suggestions, role=AnswerRole.SUGGESTED)
         Project.objects.filter(id=project_id).update(review_scanned_at=timezone.now())
     return n_flagged
 
@@ -116,28 +114,29 @@ def review_flags_publish(
 def item_review(
     *, item: Item, user: User, action: str, label: str | None = None, labels: Sequence[str] | None = None
 ) -> Item:
-    """Record a manager's decision on a labeled item's label; returns the item as the review page shows it.
+    """Record a manager's decision on a labeled item's answer; returns the item as the review page shows it.
 
-    ``keep``: the label stands. ``change``: ``label`` (a class name; on multi-label projects ``labels``,
-    the class names) becomes the item's label, stored as an active annotation with source ``review``
+    ``keep``: the answer stands. ``change``: ``label`` (a class name; on multi-label projects ``labels``,
+    the class names) becomes the item's answer, stored as an active annotation with source ``review``
     that outvotes the annotators' (the reviewer's own earlier label on the item becomes history).
     ``ambiguous``: the item is left out of training and export. Either way the item is not flagged
-    again unless its label changes.
+    again unless its answer changes.
     """
     project = item.project
+    kind = kind_of(project)
     if action not in ReviewAction.values:
         raise ServiceError(f"Unknown action {action!r}; valid actions: {', '.join(ReviewAction.values)}.")
-    label_class, names = None, None
+    chosen: Answer | None = None
     if action == ReviewAction.CHANGE:
-        if project.multi_label and labels is None:
+        if kind.multi_label and labels is None:
             raise ServiceError("A change needs 'labels', the list of class names (may be empty).")
-        if not project.multi_label and not label:
+        if not kind.multi_label and not label:
             raise ServiceError("A change needs 'label', the class name.")
-        label_class, names = annotation_labels_check(project=project, label=label, labels=labels)
+        chosen = annotation_answer_check(project=project, label=label, labels=labels)
     with transaction.atomic():
-        current = Item.objects.select_for_update().filter(id=item.id).values("status", "label_id", "labels").first()
-        given = None if current is None else current["labels"] if project.multi_label else current["label_id"]
-        if current is None or current["status"] != Item.Status.LABELED or given is None:
+        status = Item.objects.select_for_update().filter(id=item.id).values_list("status", flat=True).first()
+        given = item_answer(item_id=item.id)
+        if status != Item.Status.LABELED or not (given or kind.multi_label):
             raise ServiceError("Only labeled items can be reviewed.")
         fields: dict[str, Any] = {
             "review_status": ReviewStatus.AMBIGUOUS if action == ReviewAction.AMBIGUOUS else ReviewStatus.REVIEWED,
@@ -145,33 +144,24 @@ def item_review(
             "reviewed_by": user,
             "reviewed_at": timezone.now(),
         }
-        # A label is compared as its class id, or as its sorted class names on multi-label projects.
-        as_given = sorted(cast(list[str], given)) if project.multi_label else given
-        fields |= {"review_labels": as_given} if project.multi_label else {"review_label_id": as_given}
-        if action == ReviewAction.CHANGE:
-            # Both set above for a change: the class names on multi-label projects, else the class.
-            chosen = sorted(cast(list[str], names)) if project.multi_label else cast(LabelClass, label_class).id
-            if chosen == as_given:
-                fields["review_action"] = ReviewAction.KEEP  # "changed" to the label it has
+        decided = given
+        if chosen is not None:
+            if chosen == given:
+                fields["review_action"] = ReviewAction.KEEP  # "changed" to the answer it has
             else:
-                _review_annotation_store(item_id=item.id, user=user, label_class=label_class, names=names)
+                _review_annotation_store(item_id=item.id, user=user, answer=chosen)
                 human = Annotation.objects.filter(item_id=item.id, active=True, source=Annotation.Source.HUMAN)
                 fields["n_annotations"] = human.count()
-                if project.multi_label:
-                    fields |= {"labels": chosen, "review_labels": chosen}
-                else:
-                    fields |= {"label": label_class, "review_label_id": chosen}
+                item_answer_store(item_id=item.id, answer=chosen)
+                decided = chosen
+        item_answer_store(item_id=item.id, answer=decided, role=AnswerRole.REVIEWED)
         Item.objects.filter(id=item.id).update(**fields)
-    return selectors.review_item(item_id=item.id)
+    return review_item(item_id=item.id)
 
 
-def _review_annotation_store(
-    *, item_id: int, user: User, label_class: LabelClass | None, names: list[str] | None
-) -> None:
-    """The reviewer's label as the item's active ``review`` annotation; their earlier one becomes history."""
+def _review_annotation_store(*, item_id: int, user: User, answer: Answer) -> None:
+    """The reviewer's answer as the item's active ``review`` annotation; their earlier one becomes history."""
     mine = Q(source=Annotation.Source.REVIEW) | Q(user=user)
     Annotation.objects.filter(item_id=item_id, active=True).filter(mine).update(active=False)
-    multi = label_class is None
-    Annotation.objects.create(
-        item_id=item_id, user=user, label=label_class, labels=names if multi else None, source=Annotation.Source.REVIEW
-    )
+    annotation = Annotation.objects.create(item_id=item_id, user=user, source=Annotation.Source.REVIEW)
+    annotation_answer_store(annotation_id=annotation.id, answer=answer)

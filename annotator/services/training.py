@@ -21,8 +21,8 @@ from django.db.models import DateTimeField, Exists, Max, OuterRef, Q, Subquery, 
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotator import selectors
 from annotator.models import Item, ModelVersion, Project
+from annotator.selectors.classes import class_order
 from annotator.services.enqueue import COLD_START_PROJECT_TASK, TRAIN_PROJECT_TASK, enqueue, send
 
 logger = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def model_version_publish(
     ``probs`` is (N, C) mean class probabilities for ``item_ids``; ``scores``, ``priorities`` and
     ``confidence`` (the chance the pre-label is right; default: the top probability) are (N,).
     """
-    class_ids = selectors.class_order(project_id=version.project_id).ids
+    class_ids = class_order(project_id=version.project_id).ids
     best = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
     sure = confidence if confidence is not None else probs.max(axis=1) if len(probs) else np.zeros(0)
     items = [

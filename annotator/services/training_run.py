@@ -17,8 +17,11 @@ from typing import TYPE_CHECKING, TypedDict
 import numpy as np
 from django.conf import settings
 
-from annotator import paths, selectors
+from annotator import paths
 from annotator.models import ModelVersion, Project
+from annotator.selectors.model_versions import model_version_current
+from annotator.selectors.review import ReviewData, review_data
+from annotator.selectors.training_data import TrainingData, training_data
 from annotator.services.imports import items_ensure_cached
 from annotator.services.review import review_flags_publish, review_scan_request
 from annotator.services.training import (
@@ -69,7 +72,7 @@ def _progress_reporter(version_id: int, start: float, end: float) -> Callable[[f
 
 def previous_state(*, project: Project, family: str) -> CrossFitState | None:
     """What the project's latest ready version handed on, if it was of the same family and left it."""
-    version = selectors.model_version_current(project=project)
+    version = model_version_current(project=project)
     if version is None or version.model_family != family or not version.weights:
         return None
     path = paths.round_path(version.weights)
@@ -91,7 +94,7 @@ class _FitArgs(TypedDict):
     device: torch.device
 
 
-def _fit(project: Project, version: ModelVersion, data: selectors.TrainingData) -> tuple[LoopResult, dict]:
+def _fit(project: Project, version: ModelVersion, data: TrainingData) -> tuple[LoopResult, dict]:
     """Train on the labels and score the pool with the version's family; returns the result and
     what goes into the model file's meta."""
     family = version.model_family
@@ -143,7 +146,7 @@ def training_run(*, project_id: int) -> int | None:
     try:
         project = Project.objects.get(id=project_id)
         items_ensure_cached(project=project)
-        data = selectors.training_data(project=project)
+        data = training_data(project=project)
         result, meta = _fit(project, version, data)
         selection = default_selection(version.model_family)
         batch = plan_batch(
@@ -203,10 +206,10 @@ def cold_start_run(*, project_id: int) -> int:
     model already serves the queue or there is nothing to rank).
     """
     project = Project.objects.filter(id=project_id).first()
-    if project is None or selectors.model_version_current(project=project) is not None:
+    if project is None or model_version_current(project=project) is not None:
         return 0
     items_ensure_cached(project=project)
-    data = selectors.training_data(project=project)
+    data = training_data(project=project)
     if len(data.pool_ids) == 0:
         return items_cold_start_publish(project_id=project.id, item_ids=[])
     cache = paths.cache_path(project.id, project.input_size)
@@ -224,7 +227,7 @@ def cold_start_run(*, project_id: int) -> int:
 def _version_oof(project: Project, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """(mask (N,) of items that have one, (N, C) probabilities) from the latest version's out-of-fold
     predictions, or ``None`` when that version left none."""
-    version = selectors.model_version_current(project=project)
+    version = model_version_current(project=project)
     if version is None or not version.weights:
         return None
     path = paths.round_path(version.weights)
@@ -258,7 +261,7 @@ def review_scan_run(*, project_id: int, version_number: int | None = None) -> in
         if project.training_requested or newer.exists():
             return None
     items_ensure_cached(project=project)
-    data = selectors.review_data(project=project)
+    data = review_data(project=project)
     if len(data.labels) < SCAN_MIN_LABELS or len(np.unique(data.labels, axis=0)) < 2:
         return review_flags_publish(project_id=project.id)  # disagreements only
     found = _version_oof(project, data.item_ids)
@@ -273,17 +276,18 @@ def review_scan_run(*, project_id: int, version_number: int | None = None) -> in
         subset = np.arange(len(data.labels))
         labels = data.labels
         issues, probs = _scan_here(project, data, scan_label_issues)
+    class_ids = np.array(data.class_ids, dtype=np.int64)
+    suggested: list[tuple[int, ...]]
     if project.multi_label:  # the model's set, and its mean confidence in each class's yes or no
-        names = np.array(data.class_names)
-        suggested = [names[row].tolist() for row in issues.predicted]
+        suggested = [tuple(class_ids[np.asarray(row, dtype=bool)].tolist()) for row in issues.predicted]
         confidence = np.maximum(probs, 1 - probs).mean(axis=1)
     else:
-        suggested, confidence = issues.predicted.tolist(), probs.max(axis=1)
+        suggested, confidence = [(int(class_ids[p]),) for p in issues.predicted], probs.max(axis=1)
     item_ids = data.item_ids[subset]
     n_flagged = review_flags_publish(
         project_id=project.id,
         item_ids=item_ids.tolist(),
-        label_ids=[data.label_ids[i] for i in subset],
+        answers=[data.answers[i] for i in subset],
         quality=issues.quality.tolist(),
         suggested=suggested,
         confidence=confidence.tolist(),
@@ -293,7 +297,7 @@ def review_scan_run(*, project_id: int, version_number: int | None = None) -> in
     return n_flagged
 
 
-def _scan_here(project: Project, data: selectors.ReviewData, scan: Callable) -> tuple:
+def _scan_here(project: Project, data: ReviewData, scan: Callable) -> tuple:
     """Out-of-fold models trained for the scan itself, on the cached images or embeddings."""
     cache = paths.cache_path(project.id, project.input_size)
     if project.model_family == "cnn":

@@ -61,8 +61,8 @@ def save_model(model: nn.Module, path: Path, meta: dict[str, Any]) -> None:
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Have ``write`` fill a temporary file beside ``path``, fsync it, rename it over ``path`` and
-    fsync the folder: readers see the old file or the complete new one, even after a crash.
+    """Have ``write`` fill a temporary file beside ``path``, then put it in place as
+    ``write_path_atomically`` does.
 
     Parameters
     ----------
@@ -71,23 +71,45 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
     write : callable
         Writes the whole content to the binary file object it is given.
     """
+
+    def fill(tmp: Path) -> None:
+        with tmp.open("wb") as f:
+            write(f)
+
+    write_path_atomically(path, fill)
+
+
+def write_path_atomically(path: Path, write: Callable[[Path], None]) -> Path:
+    """Have ``write`` create the file at a temporary name beside ``path`` (for writers that take a
+    file name, as torch's and ONNX's do), fsync it, rename it over ``path`` and fsync the folder:
+    readers see the old file or the complete new one, even after a crash. Returns ``path``.
+
+    Parameters
+    ----------
+    path : Path
+        Its folder is created if missing.
+    write : callable
+        Writes the whole content to the path it is given.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
+        write(tmp)
+        with tmp.open("rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    return path
 
 
 def load_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:

@@ -8,8 +8,10 @@ import io
 import numpy as np
 from rest_framework.test import APIClient
 
-from annotator import paths, services
+from annotator import paths
 from annotator.models import Item, ModelVersion, Project
+from annotator.services.annotations import annotation_create
+from annotator.services.imports import items_import_uploads
 from ml.embeddings import load_backbone
 from ml.models.files import load_model
 from ml.models.predict import predict_proba, predict_proba_features
@@ -17,13 +19,11 @@ from tests.factories import png_bytes
 
 
 def upload(project, files, user=None):
-    return services.items_import_uploads(
-        project=project, files=[(name, io.BytesIO(data)) for name, data in files], user=user
-    )
+    return items_import_uploads(project=project, files=[(name, io.BytesIO(data)) for name, data in files], user=user)
 
 
 def make_items(project, n):
-    services.items_import_uploads(
+    items_import_uploads(
         project=project, files=[(f"{i}.png", io.BytesIO(png_bytes(300 + i))) for i in range(n)], user=None
     )
     items = list(Item.objects.filter(project=project).order_by("id"))
@@ -34,7 +34,7 @@ def make_items(project, n):
 
 def label(item, user, name, **kwargs):
     item = Item.objects.select_related("project").get(id=item.id)
-    return services.annotation_create(item=item, user=user, label=name, **kwargs)[0]
+    return annotation_create(item=item, user=user, label=name, **kwargs)[0]
 
 
 def files(*pairs):

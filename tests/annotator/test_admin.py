@@ -15,9 +15,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from annotator import selectors
 from annotator.models import (
     Annotation,
+    AnnotationClass,
     Item,
     Job,
     LabelClass,
@@ -28,7 +28,8 @@ from annotator.models import (
     ReviewReason,
     ReviewStatus,
 )
-from tests.factories import make_project, make_user
+from annotator.selectors.projects import PROJECT_CREATE_PERMISSION, user_can_create_projects
+from tests.factories import answer_names, make_project, make_user, store_answer
 
 pytestmark = pytest.mark.django_db
 
@@ -72,8 +73,6 @@ def populate(n: int, start: int = 0) -> list[Project]:
             height=8,
             sha256=f"{2 * i:064x}",
             status=Item.Status.LABELED,
-            label=None if multi else cat,
-            labels=["cat", "dog"] if multi else None,
             labeled_at=now,
             pred_label=dog,
             pred_confidence=0.6,
@@ -84,6 +83,7 @@ def populate(n: int, start: int = 0) -> list[Project]:
             review_reason=ReviewReason.LABEL_ISSUE,
             review_score=0.1,
         )
+        store_answer(item, ["cat", "dog"] if multi else ["cat"])
         Item.objects.create(
             project=project,
             file=f"projects/{project.id}/b{i}.png",
@@ -94,7 +94,9 @@ def populate(n: int, start: int = 0) -> list[Project]:
             lease_user=user,
             lease_until=now - timedelta(minutes=1),
         )
-        Annotation.objects.create(item=item, user=user, label=None if multi else cat, labels=item.labels)
+        annotation = Annotation.objects.create(item=item, user=user)
+        for cls in (cat, dog) if multi else (cat,):
+            AnnotationClass.objects.create(annotation=annotation, label_class=cls)
         Job.objects.create(
             project=project,
             kind=Job.Kind.EXPORT,
@@ -266,7 +268,7 @@ def test_item_review_actions(admin_client, admin_user):
     messages = post_action(admin_client, "annotator/item", "review_keep", [multi_item.id])
     assert messages == ["Reviewed: kept the label of 1 item(s)."]
     multi_item.refresh_from_db()
-    assert (multi_item.review_status, multi_item.review_labels) == (ReviewStatus.REVIEWED, ["cat", "dog"])
+    assert (multi_item.review_status, answer_names(multi_item, "reviewed")) == (ReviewStatus.REVIEWED, ["cat", "dog"])
 
 
 def test_job_rerun_action_and_download_link(admin_client, admin_user):
@@ -320,7 +322,7 @@ def test_user_page_lists_project_memberships(admin_client):
 
 def test_admins_grant_the_project_creation_permission_on_the_user_and_group_pages(admin_client):
     # Given the permission that lets people create projects
-    app_label, codename = selectors.PROJECT_CREATE_PERMISSION.split(".")
+    app_label, codename = PROJECT_CREATE_PERMISSION.split(".")
     permission = Permission.objects.get(content_type__app_label=app_label, codename=codename)
     user = make_user("lead")
     # Then the admin's user page and group page both offer it
@@ -331,11 +333,11 @@ def test_admins_grant_the_project_creation_permission_on_the_user_and_group_page
     response = admin_client.post("/admin/auth/group/add/", {"name": "Project leads", "permissions": [permission.id]})
     assert response.status_code == 302
     user.groups.add(Group.objects.get(name="Project leads"))
-    assert selectors.user_can_create_projects(user=get_user_model().objects.get(id=user.id))
+    assert user_can_create_projects(user=get_user_model().objects.get(id=user.id))
 
 
 def test_the_admin_account_that_make_run_creates_may_create_projects(monkeypatch):
     monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "boss")
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-password")
     call_command("ensure_admin", stdout=io.StringIO())
-    assert selectors.user_can_create_projects(user=get_user_model().objects.get(username="boss"))
+    assert user_can_create_projects(user=get_user_model().objects.get(username="boss"))

@@ -12,8 +12,10 @@ from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from annotator import services
 from annotator.models import Item
+from annotator.services.annotations import annotation_create
+from annotator.services.imports import items_import_uploads
+from annotator.services.jobs import job_export_request, job_run
 from tests.factories import make_project, make_user, png_bytes
 
 pytestmark = pytest.mark.django_db
@@ -56,11 +58,11 @@ def admin_client(settings) -> tuple[Client, dict[str, int]]:
     admin = make_user("root", superuser=True)
     project = make_project(admin)
     files = [(f"{i}.png", io.BytesIO(png_bytes(300 + i))) for i in range(2)]
-    services.items_import_uploads(project=project, files=files, user=admin)
+    items_import_uploads(project=project, files=files, user=admin)
     item = Item.objects.filter(project=project).first()
-    services.annotation_create(item=item, user=admin, label="cat")
-    job = services.job_export_request(project=project, user=admin, fmt="csv")
-    services.job_run(job_id=job.id)
+    annotation_create(item=item, user=admin, label="cat")
+    job = job_export_request(project=project, user=admin, fmt="csv")
+    job_run(job_id=job.id)
     client = Client()
     client.force_login(admin)
     return client, {"project_id": project.id, "item_id": item.id, "user_id": admin.id, "job_id": job.id}

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 
-from annotator import services
 from annotator.models import Item
+from annotator.services.imports import items_import_uploads
 from tests.factories import make_project, make_user, png_bytes
 
 pytestmark = pytest.mark.django_db
@@ -238,7 +238,7 @@ def test_api_session_writes_need_csrf_but_token_clients_do_not():
 def test_media_are_served_only_to_members_under_random_names():
     owner = make_user("frank")
     project = make_project(owner)
-    services.items_import_uploads(project=project, files=[("holiday photo.png", io.BytesIO(png_bytes(3)))], user=owner)
+    items_import_uploads(project=project, files=[("holiday photo.png", io.BytesIO(png_bytes(3)))], user=owner)
     item = Item.objects.get(project=project)
     # Stored under a random name, not the uploaded one
     assert "holiday" not in item.file.name and len(os.path.basename(item.file.name)) >= 32

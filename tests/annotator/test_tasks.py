@@ -8,10 +8,13 @@ import io
 import numpy as np
 import pytest
 
-from annotator import paths, services
+from annotator import paths
 from annotator.celery import app
 from annotator.models import Item, ModelVersion, Project
 from annotator.services import enqueue
+from annotator.services.annotations import annotation_create
+from annotator.services.imports import items_import_uploads
+from annotator.services.training import model_version_progress, training_request
 from annotator.tasks import cold_start_project_task
 from ml.models.files import load_model
 from tests.factories import digits_pngs, make_project, wait_for
@@ -39,7 +42,7 @@ def test_every_task_the_services_send_is_registered_on_its_queue():
 
 def import_digits(project: Project, user, n: int) -> list[int]:
     images, truth = digits_pngs(n)
-    services.items_import_uploads(
+    items_import_uploads(
         project=project, files=[(f"{i}.png", io.BytesIO(data)) for i, data in enumerate(images)], user=user
     )
     return truth
@@ -65,11 +68,11 @@ def test_cold_start_ranks_a_spread_out_batch_first_until_a_model_exists(user):
 def test_progress_is_recorded_only_while_training(user):
     project = make_project(user)
     version = ModelVersion.objects.create(project=project, number=1, strategy="entropy", n_labels=0)
-    services.model_version_progress(version_id=version.id, progress=0.4)
+    model_version_progress(version_id=version.id, progress=0.4)
     version.refresh_from_db()
     assert version.progress == pytest.approx(0.4)
     ModelVersion.objects.filter(id=version.id).update(status="failed")
-    services.model_version_progress(version_id=version.id, progress=0.9)
+    model_version_progress(version_id=version.id, progress=0.9)
     version.refresh_from_db()
     assert version.progress == pytest.approx(0.4)
 
@@ -82,10 +85,10 @@ def test_pretrained_family_with_a_real_worker(celery_worker, user):
     truth = import_digits(project, user, 80)
     wait_for(lambda: Item.objects.filter(project=project, priority__gt=1).exists(), 120, "the cold start")
     for item in list(Item.objects.filter(project=project).order_by("-priority"))[:20]:
-        services.annotation_create(item=item, user=user, label=str(truth[int(item.original_name[:-4])]))
+        annotation_create(item=item, user=user, label=str(truth[int(item.original_name[:-4])]))
 
     # When a retrain is requested
-    services.training_request(project_id=project.id)
+    training_request(project_id=project.id)
 
     # Then the worker publishes a pretrained version trained on the cached embeddings
     version = wait_for(

@@ -8,8 +8,9 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
-from annotator import selectors, services
 from annotator.models import Item, ModelVersion, Project
+from annotator.selectors.projects import PROJECT_CREATE_PERMISSION, project_role
+from annotator.services.members import membership_add
 from tests.factories import make_project, make_user, png_bytes
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +62,7 @@ NEW_PROJECT = {"name": "Fruit", "labels": "apple, pear", "strategy": "margin", "
 def test_people_without_the_permission_are_not_offered_the_form_and_get_a_403():
     # Given an annotator of someone's project, who was not given the permission to create projects
     annotator = make_user("annie")
-    services.membership_add(project=make_project(make_user("lead", can_create_projects=True)), user=annotator)
+    membership_add(project=make_project(make_user("lead", can_create_projects=True)), user=annotator)
     client = Client()
     client.force_login(annotator)
     # When they open the project list, it lists their projects but offers no "New project" form
@@ -77,7 +78,7 @@ def test_people_without_the_permission_are_not_offered_the_form_and_get_a_403():
 def test_the_permission_given_to_a_group_lets_its_members_create_projects():
     # Given a group that an admin gave the permission, and a user in it
     group = Group.objects.create(name="Project leads")
-    app_label, codename = selectors.PROJECT_CREATE_PERMISSION.split(".")
+    app_label, codename = PROJECT_CREATE_PERMISSION.split(".")
     group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
     lead = make_user("lead")
     lead.groups.add(group)
@@ -87,7 +88,7 @@ def test_the_permission_given_to_a_group_lets_its_members_create_projects():
     assert "New project" in client.get("/").content.decode()
     response = client.post("/", NEW_PROJECT)
     project = Project.objects.get(name="Fruit")
-    assert response.status_code == 302 and selectors.project_role(user=lead, project=project) == "manager"
+    assert response.status_code == 302 and project_role(user=lead, project=project) == "manager"
 
 
 def test_upload_form_reports_rejections(browser, user):
@@ -143,7 +144,7 @@ def test_settings_form_for_managers_only(user):
     assert "Median seconds per label" in page and 'id="settings-form"' in page
 
     bob = make_user("bob")
-    services.membership_add(project=project, user=bob)
+    membership_add(project=project, user=bob)
     other = Client()
     other.force_login(bob)
     other.post(f"/projects/{project.id}/settings/", {**body, "labels_per_item": 5, "show_prelabels": "on"})

@@ -9,8 +9,9 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from annotator import services
 from annotator.models import Annotation, Item, ModelFamily, Project
+from annotator.services.imports import items_import_uploads
+from annotator.services.projects import project_create
 from tests.factories import digits_pngs, make_user
 
 USERNAME, PASSWORD = "annotator", "pw-annotator"  # make_user's password scheme
@@ -22,7 +23,7 @@ class DigitsProject:
     truth: dict[str, str]  # original file name -> true digit
 
     def item(self, item_id: int) -> Item:
-        return Item.objects.select_related("label", "pred_label").get(id=item_id, project=self.project)
+        return Item.objects.select_related("pred_label").get(id=item_id, project=self.project)
 
 
 def make_digits_project(n_images: int) -> DigitsProject:
@@ -31,7 +32,7 @@ def make_digits_project(n_images: int) -> DigitsProject:
     ``pretrained`` family: a head on the MobileNetV2 embeddings that the cold start already made
     trains in seconds, where the demo's CNN takes 20 s to over a minute on two busy cores."""
     user = make_user(USERNAME)
-    project = services.project_create(
+    project = project_create(
         name="Digits",
         labels=[{"name": str(d), "hotkey": str(d)} for d in range(10)],
         user=user,
@@ -42,7 +43,7 @@ def make_digits_project(n_images: int) -> DigitsProject:
     Project.objects.filter(id=project.id).update(model_family=ModelFamily.PRETRAINED)
     images, labels = digits_pngs(n_images)
     names = [f"digit_{i:04d}.png" for i in range(n_images)]
-    summary = services.items_import_uploads(
+    summary = items_import_uploads(
         project=project, files=[(name, io.BytesIO(data)) for name, data in zip(names, images, strict=True)], user=user
     )
     assert summary.imported > n_images - 5 and not summary.rejected, summary

@@ -9,8 +9,10 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from annotator import services
 from annotator.models import Annotation, Item
+from annotator.services.annotations import annotation_create
+from annotator.services.imports import items_import_uploads
+from annotator.services.review import review_flags_publish
 from tests.factories import make_project, make_user, png_bytes, wait_for
 
 #: Run after the page's scripts: records every action the keymap runs (a key or a click on its button).
@@ -48,10 +50,10 @@ def test_chosen_classes_are_pressed_buttons_on_the_labeling_page(
     # Given a multi-label project with an image to label, and a single-label one with two
     user = make_user("annie")
     scenes = make_project(user, name="Scenes", labels=["cat", "dog", "outdoor"], multi_label=True)
-    services.items_import_uploads(project=scenes, files=[("s.png", io.BytesIO(png_bytes(1)))], user=user)
+    items_import_uploads(project=scenes, files=[("s.png", io.BytesIO(png_bytes(1)))], user=user)
     pets = make_project(user, name="Pets", labels=["cat", "dog"])
     files = [(f"p{i}.png", io.BytesIO(png_bytes(10 + i))) for i in range(2)]
-    services.items_import_uploads(project=pets, files=files, user=user)
+    items_import_uploads(project=pets, files=files, user=user)
 
     # When the multi-label page shows its item, no class is pressed; a key presses its class, again releases it
     log_in(page, live_server.url, "annie", f"/projects/{scenes.id}/label/")
@@ -77,7 +79,7 @@ def test_chosen_classes_are_pressed_buttons_on_the_labeling_page(
     expect(page.locator("#item-image")).to_have_attribute("data-item", first)
     expect(page.locator("#revising")).to_be_visible()
     assert pressed(page) == {"cat": "false", "dog": "true"}
-    wait_for(lambda: Annotation.objects.filter(item_id=int(first), label__name="dog").exists(), 15, "the label")
+    wait_for(lambda: Annotation.objects.filter(item_id=int(first), classes__name="dog").exists(), 15, "the label")
     assert js_errors == []
 
 
@@ -87,7 +89,7 @@ def test_help_dialog_takes_keeps_and_returns_focus_and_escape_and_zoom_are_keyma
     # Given the labeling page of a project with a 24 px image, with the keymap's actions recorded
     user = make_user("annie")
     project = make_project(user)
-    services.items_import_uploads(project=project, files=[("a.png", io.BytesIO(png_bytes(3)))], user=user)
+    items_import_uploads(project=project, files=[("a.png", io.BytesIO(png_bytes(3)))], user=user)
     log_in(page, live_server.url, "annie", f"/projects/{project.id}/label/")
     expect(page.locator("#item-image")).to_be_visible()
     page.evaluate(ACTION_SPY)
@@ -151,15 +153,15 @@ def test_review_page_presses_the_given_label_and_its_help_returns_focus(
     # Given a flagged item labeled cat that the model calls dog
     manager = make_user("manager")
     project = make_project(manager)
-    services.items_import_uploads(project=project, files=[("a.png", io.BytesIO(png_bytes(5)))], user=manager)
+    items_import_uploads(project=project, files=[("a.png", io.BytesIO(png_bytes(5)))], user=manager)
     item = Item.objects.get(project=project)
-    services.annotation_create(item=item, user=manager, label="cat")
-    services.review_flags_publish(
+    annotation_create(item=item, user=manager, label="cat")
+    review_flags_publish(
         project_id=project.id,
         item_ids=[item.id],
-        label_ids=[project.classes.get(name="cat").id],
+        answers=[(project.classes.get(name="cat").id,)],
         quality=[0.1],
-        suggested=[1],
+        suggested=[(project.classes.get(name="dog").id,)],
         confidence=[0.9],
         flagged=[item.id],
     )

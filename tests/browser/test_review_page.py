@@ -9,9 +9,12 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from annotator import services
 from annotator.models import Item
-from tests.factories import make_project, make_user, png_bytes, wait_for, zip_bytes
+from annotator.selectors.answers import item_answers
+from annotator.services.annotations import annotation_create
+from annotator.services.imports import items_import_uploads
+from annotator.services.review import review_flags_publish
+from tests.factories import answer_names, label_of, make_project, make_user, png_bytes, wait_for, zip_bytes
 
 
 def test_review_with_keys_only(live_server: Any, page: Page, js_errors: list[str], artifacts: Path) -> None:
@@ -19,19 +22,20 @@ def test_review_with_keys_only(live_server: Any, page: Page, js_errors: list[str
     manager = make_user("manager")
     project = make_project(manager)
     members = {f"{label}/{i}.png": png_bytes(i, size=32) for i, label in enumerate(["cat", "cat", "dog"])}
-    services.items_import_uploads(project=project, files=[("set.zip", io.BytesIO(zip_bytes(members)))], user=manager)
+    items_import_uploads(project=project, files=[("set.zip", io.BytesIO(zip_bytes(members)))], user=manager)
     items = sorted(Item.objects.filter(project=project), key=lambda item: item.original_name[-5])
-    dog = project.classes.get(name="dog").id
-    services.review_flags_publish(
+    cat, dog = project.classes.get(name="cat").id, project.classes.get(name="dog").id
+    answers = item_answers(item_ids=[item.id for item in items])
+    review_flags_publish(
         project_id=project.id,
         item_ids=[item.id for item in items],
-        label_ids=[item.label_id for item in items],
+        answers=[answers[item.id] for item in items],
         quality=[0.1, 0.2, 0.3],
-        suggested=[1, 1, 0],
+        suggested=[(dog,), (dog,), (cat,)],
         confidence=[0.9, 0.8, 0.7],
         flagged=[item.id for item in items],
     )
-    assert dog == items[2].label_id
+    assert answers[items[2].id] == (dog,)
 
     # When the manager opens the review page
     page.goto(f"{live_server.url}/accounts/login/?next=/projects/{project.id}/review/")
@@ -56,8 +60,8 @@ def test_review_with_keys_only(live_server: Any, page: Page, js_errors: list[str
     expect(page.locator("#empty")).to_be_visible()
 
     def decisions() -> list[tuple[str, str, str]]:
-        rows = Item.objects.filter(project=project).select_related("label")
-        return sorted((i.original_name, i.review_action, i.label.name) for i in rows)
+        rows = Item.objects.filter(project=project)
+        return sorted((i.original_name, i.review_action, label_of(i)) for i in rows)
 
     wait_for(lambda: all(action for _, action, _ in decisions()), 10, "three decisions")
     assert decisions() == [
@@ -91,16 +95,17 @@ def test_multi_label_review_toggles_classes_and_saves_the_set(
     manager = make_user("manager")
     project = make_project(manager, labels=["cat", "dog", "outdoor"], multi_label=True)
     files = [(f"{i}.png", io.BytesIO(png_bytes(40 + i, size=32))) for i in range(2)]
-    services.items_import_uploads(project=project, files=files, user=manager)
+    items_import_uploads(project=project, files=files, user=manager)
     items = list(Item.objects.filter(project=project).order_by("id"))
     for item, labels in zip(items, [["cat", "outdoor"], ["dog"]], strict=True):
-        services.annotation_create(item=item, user=manager, labels=labels)
-    services.review_flags_publish(
+        annotation_create(item=item, user=manager, labels=labels)
+    ids = dict(project.classes.values_list("name", "id"))
+    review_flags_publish(
         project_id=project.id,
         item_ids=[item.id for item in items],
-        label_ids=[["cat", "outdoor"], ["dog"]],
+        answers=[(ids["cat"], ids["outdoor"]), (ids["dog"],)],
         quality=[0.1, 0.2],
-        suggested=[["cat"], ["dog", "outdoor"]],
+        suggested=[(ids["cat"],), (ids["dog"], ids["outdoor"])],
         confidence=[0.9, 0.8],
         flagged=[item.id for item in items],
     )
@@ -126,5 +131,5 @@ def test_multi_label_review_toggles_classes_and_saves_the_set(
     expect(page.locator("#empty")).to_be_visible()
     wait_for(lambda: Item.objects.get(id=items[1].id).review_action == "keep", 10, "the second decision")
     first = Item.objects.get(id=items[0].id)
-    assert (first.labels, first.review_action) == (["cat"], "change")
+    assert (answer_names(first), first.review_action) == (["cat"], "change")
     assert js_errors == []

@@ -19,8 +19,10 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from annotator import gunicorn_process, services
+from annotator import gunicorn_process
 from annotator.models import Item, Project
+from annotator.services.annotations import annotation_create
+from annotator.services.imports import items_import_uploads
 from annotator.tasks import train_project_task
 from tests.factories import digits_pngs, make_project, make_user
 
@@ -61,12 +63,12 @@ def digits_project(n_images: int, n_labels: int, name: str = "Digits") -> Projec
     manager = make_user(f"manager-{name.lower()}")
     project = make_project(manager, name=name, labels=[str(d) for d in range(10)], retrain_every=10_000)
     images, truth = digits_pngs(n_images)
-    services.items_import_uploads(
+    items_import_uploads(
         project=project, files=[(f"{i}.png", io.BytesIO(data)) for i, data in enumerate(images)], user=manager
     )
     for item, label in zip(Item.objects.filter(project=project).order_by("id")[:n_labels], truth, strict=False):
         fresh = Item.objects.select_related("project").get(id=item.id)
-        services.annotation_create(item=fresh, user=manager, label=str(label))
+        annotation_create(item=fresh, user=manager, label=str(label))
     Project.objects.filter(id=project.id).update(training_requested=True)
     assert train_project_task(project.id) == 1
     return project

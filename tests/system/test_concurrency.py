@@ -12,8 +12,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from annotator import gunicorn_process, services
+from annotator import gunicorn_process
 from annotator.models import Annotation, Item
+from annotator.services.members import membership_add
 from tests.factories import make_project, make_user, png_bytes
 from tests.system.helpers import run_annotators
 
@@ -55,7 +56,7 @@ def test_twenty_annotators_never_collide_and_lose_nothing(server, k, n_items):
     fill(project, n_items)
     users = [make_user(f"annotator{i}") for i in range(N_ANNOTATORS)]
     for user in users:
-        services.membership_add(project=project, user=user)
+        membership_add(project=project, user=user)
 
     # When they all label at once until the queue is empty
     threads = run_annotators(server, project, users)

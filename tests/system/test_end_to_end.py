@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from rest_framework.test import APIClient
 
-from annotator.models import Item, ModelVersion, Project
+from annotator.models import Item, ItemClass, ModelVersion, Project
 from ml.scoring import get_scorer
 from tests.factories import digits_pngs, make_user, wait_for
 
@@ -84,7 +84,8 @@ def test_label_retrain_rescore_serve(celery_worker):
     # descending order of that score
     probs = np.array([i.pred_probs for i in unlabeled], dtype=np.float64)
     expected = np.sort(get_scorer("margin")(probs[:, :, None]))[::-1]
-    counts = Counter(Item.objects.filter(project_id=pid, status="labeled").values_list("label__name", flat=True))
+    consensus = ItemClass.objects.filter(item__project_id=pid, item__status="labeled", role="consensus")
+    counts = Counter(consensus.values_list("label_class__name", flat=True))
     rare = [str(d) for d in range(10) if counts[str(d)] < 3]
     batch_size = 10
     served = []

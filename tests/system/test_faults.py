@@ -13,8 +13,10 @@ import uuid
 import pytest
 from rest_framework.authtoken.models import Token
 
-from annotator import embedded_redis, gunicorn_process, selectors, services
+from annotator import embedded_redis, gunicorn_process
 from annotator.models import Annotation, Item, ModelVersion, Project
+from annotator.selectors.model_versions import model_version_current
+from annotator.services.members import membership_add
 from tests.factories import digits_pngs, make_project, make_user, wait_for
 from tests.system.helpers import child_env, digits_project, request_training, start_worker, stop
 
@@ -24,7 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_worker_killed_mid_training_leaves_the_last_model_serving(broker):
     # Given a project serving model version 1, and a worker training version 2
     project = digits_project(n_images=240, n_labels=120)
-    v1 = selectors.model_version_current(project=project)
+    v1 = model_version_current(project=project)
     worker = start_worker(broker["url"], "doomed")
     try:
         request_training(project)
@@ -37,7 +39,7 @@ def test_worker_killed_mid_training_leaves_the_last_model_serving(broker):
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
         # Then version 1 keeps serving, with its pre-labels, and version 2 is not published
-        assert selectors.model_version_current(project=project).number == v1.number
+        assert model_version_current(project=project).number == v1.number
         unlabeled = Item.objects.filter(project=project, status="unlabeled")
         assert set(unlabeled.values_list("pred_version_id", flat=True)) == {v1.id}
         training.refresh_from_db()
@@ -53,7 +55,7 @@ def test_worker_killed_mid_training_leaves_the_last_model_serving(broker):
         )
         training.refresh_from_db()
         assert training.status == "failed" and "interrupted" in training.error
-        assert selectors.model_version_current(project=project).number == 3
+        assert model_version_current(project=project).number == 3
     finally:
         stop(worker)
 
@@ -93,7 +95,7 @@ def test_labeling_goes_on_while_redis_is_down_and_training_catches_up(broker):
     worker = start_worker(broker["url"], "steady")
     try:
         user = make_user("annotator")
-        services.membership_add(project=project, user=user)
+        membership_add(project=project, user=user)
         person = Annotator(port, Token.objects.create(user=user).key, project.id)
 
         # When Redis stops while they label

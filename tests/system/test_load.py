@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from annotator import gunicorn_process, services
+from annotator import gunicorn_process
 from annotator.models import Annotation, Item, ModelVersion
+from annotator.services.annotations import annotation_create
+from annotator.services.imports import items_import_uploads
+from annotator.services.members import membership_add
 from tests.factories import digits_pngs, make_project, make_user, wait_for
 from tests.system.helpers import Annotator, child_env, request_training, run_annotators, start_worker, stop
 
@@ -44,19 +47,19 @@ def test_fifty_annotators_while_a_worker_retrains(broker):
     manager = make_user("manager")
     project = make_project(manager, labels=["cat", "dog"], retrain_every=40, model_family="pretrained")
     images, _ = digits_pngs(N_ITEMS)
-    services.items_import_uploads(
+    items_import_uploads(
         project=project, files=[(f"{i}.png", io.BytesIO(d)) for i, d in enumerate(images)], user=manager
     )
     users = [make_user(f"annotator{i}") for i in range(N_ANNOTATORS)]
     for user in users:
-        services.membership_add(project=project, user=user)
+        membership_add(project=project, user=user)
     port = gunicorn_process.free_port()
     web = gunicorn_process.start(port, workers=2, threads=8, env=child_env(broker["url"]))
     worker = start_worker(broker["url"], "load")
     try:
         # and a first model, trained by the worker on the first labels
         for item in Item.objects.select_related("project").filter(project=project).order_by("id")[:N_FIRST]:
-            services.annotation_create(item=item, user=manager, label="cat" if item.id % 2 else "dog")
+            annotation_create(item=item, user=manager, label="cat" if item.id % 2 else "dog")
         request_training(project)
         wait_for(lambda: ModelVersion.objects.filter(project=project, status="ready").exists(), 120, "version 1")
 

@@ -11,10 +11,12 @@ import sys
 import pytest
 from django.conf import settings
 
-from annotator import embedded_redis, services
+from annotator import embedded_redis
 from annotator.celery import app
 from annotator.management.commands.serve import worker_commands
 from annotator.models import Item, Job, ModelVersion, Project
+from annotator.services.jobs import job_export_request
+from annotator.services.training import training_request
 from annotator.tasks import export_job_task
 from tests.factories import digits_pngs, make_project, make_user, wait_for
 from tests.system.helpers import child_env, digits_project, request_training, start_worker, stop
@@ -38,7 +40,7 @@ def test_two_workers_train_two_projects_in_parallel_never_one_project_twice(brok
         request_training(second)
         # and the first asks again while it trains (the request joins one follow-up run)
         wait_for(lambda: ModelVersion.objects.filter(project=first, number=2).exists(), 120, "first to start")
-        services.training_request(project_id=first.id)
+        training_request(project_id=first.id)
         wait_for(
             lambda: all(
                 ModelVersion.objects.filter(project=p, number=2, status="ready").exists() for p in (first, second)
@@ -117,7 +119,7 @@ def test_the_two_workers_of_make_run_each_consume_their_queue(broker):
             "version 2 to start training",
         )
         # and a manager asks for an export meanwhile (sent to the test's broker)
-        job = services.job_export_request(project=project, user=None, fmt="csv")
+        job = job_export_request(project=project, user=None, fmt="csv")
         with app.connection_for_write(broker["url"]) as connection_:
             export_job_task.apply_async((job.id,), connection=connection_)
         # Then the export is done while the training run is still going

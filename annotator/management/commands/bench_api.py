@@ -31,8 +31,10 @@ from django.utils import timezone
 from PIL import Image
 from rest_framework.authtoken.models import Token
 
-from annotator import gunicorn_process, services
+from annotator import gunicorn_process
 from annotator.models import Annotation, Item, ModelVersion, Project
+from annotator.services.members import membership_add
+from annotator.services.projects import project_create
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -169,7 +171,7 @@ class Command(BaseCommand):
         User = get_user_model()
         owner = User.objects.create_user(username=f"bench-{tag}-owner")
         labels = [str(d) for d in range(10)]
-        project = services.project_create(name=f"bench-api {tag}", labels=labels, user=owner, retrain_every=10)
+        project = project_create(name=f"bench-api {tag}", labels=labels, user=owner, retrain_every=10)
         # Steady state of a busy project: a retrain is running, more labels coalesce into the next one.
         Project.objects.filter(id=project.id).update(
             training_requested=True, training_lock_until=timezone.now() + timedelta(hours=2)
@@ -207,7 +209,7 @@ class Command(BaseCommand):
         users = [owner]
         for i in range(n_annotators):
             user = User.objects.create_user(username=f"bench-{tag}-{i}")
-            services.membership_add(project=project, user=user)
+            membership_add(project=project, user=user)
             users.append(user)
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:

@@ -7,9 +7,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from annotator import services
 from annotator.demo import render_digits
 from annotator.models import Project
+from annotator.services.imports import items_import_folder
+from annotator.services.projects import project_create
 from annotator.services.training_run import cold_start_run
 
 DEMO_NAME = "Digits"
@@ -28,14 +29,14 @@ class Command(BaseCommand):
         folder = Path(settings.DATA_DIR) / "demo" / "digits"
         render_digits(folder, limit=options["limit"])
         admin = get_user_model().objects.filter(is_superuser=True).order_by("id").first()
-        project = services.project_create(
+        project = project_create(
             name=DEMO_NAME,
             labels=[{"name": str(d), "hotkey": str(d)} for d in range(10)],
             user=admin,
             retrain_every=10,
             input_size=32,
         )
-        summary = services.items_import_folder(project=project, root=folder, user=admin)
+        summary = items_import_folder(project=project, root=folder, user=admin)
         # The cold start runs here, not only on a worker: the broker may not be up yet.
         ranked = cold_start_run(project_id=project.id)
         self.stdout.write(

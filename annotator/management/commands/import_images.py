@@ -6,8 +6,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotator import services
 from annotator.models import Project
+from annotator.services.errors import ServiceError
+from annotator.services.imports import items_import_folder
 
 
 class Command(BaseCommand):
@@ -28,8 +29,8 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"No user {options['user']!r}.")
         try:
-            summary = services.items_import_folder(project=project, root=options["path"], user=user)
-        except services.ServiceError as exc:
+            summary = items_import_folder(project=project, root=options["path"], user=user)
+        except ServiceError as exc:
             raise CommandError(str(exc)) from exc
         for rejected in summary.rejected:
             self.stderr.write(f"rejected {rejected['name']}: {rejected['error']}")

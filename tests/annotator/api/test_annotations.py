@@ -7,10 +7,10 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from annotator import services
-from annotator.models import Annotation, Item
+from annotator.models import Annotation
+from annotator.services.members import membership_add
 from tests.annotator.helpers import files, make_items
-from tests.factories import make_project, make_user, png_bytes
+from tests.factories import label_of, make_project, make_user, png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +52,7 @@ def test_an_undo_sent_again_with_its_token_undoes_once(user):
     # And a new token undoes the label before; the same token from someone else is their own undo
     assert api.post(undo, {"client_token": later}, format="json").json()["id"] == first.id
     bob = make_user("bob")
-    services.membership_add(project=project, user=bob)
+    membership_add(project=project, user=bob)
     other = APIClient()
     other.force_authenticate(bob)
     assert other.post(undo, {"client_token": token}, format="json").status_code == 204  # nothing of his
@@ -75,4 +75,4 @@ def test_annotation_post_idempotent_and_validated(api, project):
     assert "cat" in bad.json()["detail"] and "dog" in bad.json()["detail"]
     assert api.post(url, {}, format="json").status_code == 400
     assert api.post("/api/items/999999/annotations/", {"label": "cat"}, format="json").status_code == 404
-    assert Item.objects.get(id=item_id).label.name == "cat"
+    assert label_of(item_id) == "cat"

@@ -14,8 +14,9 @@ from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from annotator import services
 from annotator.models import Item
+from annotator.services.annotations import annotation_create
+from annotator.services.imports import items_import_uploads
 from tests.factories import make_project, make_user, png_bytes
 
 
@@ -31,11 +32,11 @@ def member_token(transactional_db) -> str:
     """A manager of a small project with items and one label, so that generated ids sometimes exist."""
     manager = make_user("fuzzer")
     project = make_project(manager, name="Fuzz")
-    services.items_import_uploads(
+    items_import_uploads(
         project=project, files=[(f"{i}.png", io.BytesIO(png_bytes(40 + i))) for i in range(4)], user=manager
     )
     item = Item.objects.select_related("project").filter(project=project).first()
-    services.annotation_create(item=item, user=manager, label="cat")
+    annotation_create(item=item, user=manager, label="cat")
     return Token.objects.create(user=manager).key
 
 

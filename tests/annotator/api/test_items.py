@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from annotator import services
 from annotator.models import Item, ModelVersion, Project
+from annotator.services.leasing import item_lease_next
+from annotator.services.members import membership_add
+from annotator.services.projects import project_settings_update
+from annotator.services.training import training_begin, training_request
 from tests.annotator.helpers import files, make_items
 from tests.factories import make_project, make_user, png_bytes, zip_bytes
 
@@ -41,8 +44,8 @@ def test_hidden_prelabels_are_not_served_and_count_as_none(user):
     project = make_project(user)
     item = make_items(project, 1)[0]
     cat = project.classes.get(name="cat")
-    services.training_request(project_id=project.id)
-    version = services.training_begin(project_id=project.id)
+    training_request(project_id=project.id)
+    version = training_begin(project_id=project.id)
     Item.objects.filter(id=item.id).update(pred_label=cat, pred_confidence=0.9, pred_version=version)
     api = APIClient()
     api.force_authenticate(user)
@@ -86,7 +89,7 @@ def test_prelabels_under_the_projects_threshold_are_served_as_unsure(user):
         "unsure": True,
     }
     # And a lower threshold makes it a plain suggestion
-    services.project_settings_update(project=project, prelabel_threshold=0.5)
+    project_settings_update(project=project, prelabel_threshold=0.5)
     assert api.get(f"/api/items/{under.id}/").json()["prelabel"]["unsure"] is False
 
 
@@ -102,7 +105,7 @@ def test_hidden_prelabels_reach_no_annotator_anywhere_but_managers_still_see_the
     )
     Project.objects.filter(id=project.id).update(show_prelabels=False)
     bob = make_user("bob")
-    services.membership_add(project=project, user=bob)
+    membership_add(project=project, user=bob)
     annotator, manager = APIClient(), APIClient()
     annotator.force_authenticate(bob)
     manager.force_authenticate(user)
@@ -143,14 +146,14 @@ def test_skip_and_release_sent_again_change_nothing_more(user):
     project = make_project(user)
     skipped, released = make_items(project, 2)
     bob = make_user("bob")
-    services.membership_add(project=project, user=bob)
+    membership_add(project=project, user=bob)
     api = APIClient()
     api.force_authenticate(user)
-    assert services.item_lease_next(project=project, user=user).id == skipped.id
+    assert item_lease_next(project=project, user=user).id == skipped.id
     assert api.post(f"/api/items/{skipped.id}/skip/").status_code == 200
-    assert services.item_lease_next(project=project, user=user).id == released.id
+    assert item_lease_next(project=project, user=user).id == released.id
     assert api.post(f"/api/items/{released.id}/release/").status_code == 200
-    assert services.item_lease_next(project=project, user=bob).id == released.id
+    assert item_lease_next(project=project, user=bob).id == released.id
 
     # When both are sent again
     assert api.post(f"/api/items/{skipped.id}/skip/").status_code == 200
@@ -206,7 +209,7 @@ def test_two_annotators_get_different_items(api, project, user):
     pid = project["id"]
     api.post(f"/api/projects/{pid}/items/", files(("a.png", png_bytes(1)), ("b.png", png_bytes(2))), format="multipart")
     bob = make_user("bob")
-    services.membership_add(project=Project.objects.get(id=pid), user=bob)
+    membership_add(project=Project.objects.get(id=pid), user=bob)
     other = APIClient()
     other.force_authenticate(bob)
     first = api.get(f"/api/projects/{pid}/next/").json()["id"]

@@ -12,8 +12,12 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from annotator import paths, services
+from annotator import paths
 from annotator.models import Annotation, Item, Job, LabelClass, Membership, Project
+from annotator.services.annotations import annotation_create
+from annotator.services.imports import items_import_uploads
+from annotator.services.jobs import job_export_request, job_run
+from annotator.services.members import membership_add
 from tests.factories import make_project, make_user, png_bytes
 
 pytestmark = pytest.mark.django_db
@@ -36,11 +40,11 @@ def world(settings, tmp_path) -> World:
     settings.IMPORT_ROOTS = [str(tmp_path)]
     manager = make_user("manager", can_create_projects=True)
     project = make_project(manager)
-    services.items_import_uploads(
+    items_import_uploads(
         project=project, files=[(f"{i}.png", io.BytesIO(png_bytes(900 + i))) for i in range(3)], user=manager
     )
     annotator = make_user("annotator")
-    services.membership_add(project=project, user=annotator)
+    membership_add(project=project, user=annotator)
     users = {
         "admin": make_user("admin", superuser=True),
         "manager": manager,
@@ -51,13 +55,13 @@ def world(settings, tmp_path) -> World:
     make_user("newcomer")
     items = list(Item.objects.filter(project=project).order_by("id"))
     labeler = make_user("labeler")  # the labeled item's annotator, so that nobody in ROLES has a label to undo
-    services.membership_add(project=project, user=labeler)
-    services.annotation_create(item=items[2], user=labeler, label="dog")
+    membership_add(project=project, user=labeler)
+    annotation_create(item=items[2], user=labeler, label="dog")
     folder = paths.import_roots()[0] / "matrix"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "x.png").write_bytes(png_bytes(1234))
-    job = services.job_export_request(project=project, user=manager, fmt="csv")
-    services.job_run(job_id=job.id)
+    job = job_export_request(project=project, user=manager, fmt="csv")
+    job_run(job_id=job.id)
     return World(project=project, item=items[0], labeled=items[2], job=job, folder=str(folder), users=users)
 
 

@@ -8,8 +8,14 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from annotator import selectors, services
 from annotator.models import LabelClass, Membership, Project
+from annotator.selectors.classes import project_classes
+from annotator.selectors.training_data import training_data
+from annotator.services.annotations import annotation_create
+from annotator.services.errors import ServiceError
+from annotator.services.imports import items_import_uploads
+from annotator.services.members import membership_add
+from annotator.services.projects import project_create, project_settings_update
 from tests.factories import make_project, make_user, png_bytes
 
 pytestmark = pytest.mark.django_db
@@ -18,9 +24,9 @@ pytestmark = pytest.mark.django_db
 def label_items(project, user, labels: list[str]) -> None:
     """Import one more image than ``labels`` and label the first ones with them."""
     files = [(f"{i}.png", io.BytesIO(png_bytes(500 + i))) for i in range(len(labels) + 1)]
-    services.items_import_uploads(project=project, files=files, user=user)
+    items_import_uploads(project=project, files=files, user=user)
     for item, label in zip(project.items.order_by("id"), labels, strict=False):
-        services.annotation_create(item=item, user=user, label=label)
+        annotation_create(item=item, user=user, label=label)
 
 
 def api_for(user) -> APIClient:
@@ -34,7 +40,7 @@ def team():
     manager = make_user("manager", can_create_projects=True)
     annotator = make_user("annotator")
     project = make_project(manager)
-    services.membership_add(project=project, user=annotator)
+    membership_add(project=project, user=annotator)
     return {"manager": manager, "annotator": annotator, "project": project}
 
 
@@ -104,10 +110,10 @@ def test_the_prelabel_threshold_is_set_on_create_changed_with_patch_and_returned
 @pytest.mark.parametrize("threshold", [-0.01, 1.01, float("nan"), float("inf")])
 def test_bad_thresholds_are_refused_by_the_services_and_the_api(team, threshold):
     project = team["project"]
-    with pytest.raises(services.ServiceError, match="prelabel_threshold must be between 0 and 1"):
-        services.project_settings_update(project=project, prelabel_threshold=threshold)
-    with pytest.raises(services.ServiceError, match="prelabel_threshold must be between 0 and 1"):
-        services.project_create(name="X", labels=["a"], user=team["manager"], prelabel_threshold=threshold)
+    with pytest.raises(ServiceError, match="prelabel_threshold must be between 0 and 1"):
+        project_settings_update(project=project, prelabel_threshold=threshold)
+    with pytest.raises(ServiceError, match="prelabel_threshold must be between 0 and 1"):
+        project_create(name="X", labels=["a"], user=team["manager"], prelabel_threshold=threshold)
     assert Project.objects.get(id=project.id).prelabel_threshold == 0.5 and not Project.objects.filter(name="X")
     # A form post (the JSON parser refuses NaN and infinity outright)
     response = api_for(team["manager"]).post(
@@ -173,7 +179,7 @@ def test_classes_list_with_counts_and_a_class_is_appended(team):
     keys = [r["hotkey"] for r in rows]
     assert keys[3] == "f" and keys[2] not in {"", keys[0], keys[1], "f"}
     # And training sees one more class, and annotators may label with it
-    assert selectors.training_data(project=project).n_classes == 4
+    assert training_data(project=project).n_classes == 4
     item = project.items.filter(status="unlabeled").first()
     response = api_for(team["annotator"]).post(f"/api/items/{item.id}/annotations/", {"label": "bird"}, format="json")
     assert response.status_code == 201, response.content
@@ -260,7 +266,7 @@ def test_the_page_adds_a_class_and_renames_the_project(team):
     page = page_for(team["manager"])
     response = page.post(f"/projects/{project.id}/classes/", {"name": "bird", "hotkey": ""}, follow=True)
     assert "Class “bird”" in response.content.decode()
-    assert [c.name for c in selectors.project_classes(project=project)] == ["cat", "dog", "bird"]
+    assert [c.name for c in project_classes(project=project)] == ["cat", "dog", "bird"]
     page.post(
         f"/projects/{project.id}/settings/",
         {

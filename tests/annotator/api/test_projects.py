@@ -6,8 +6,9 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotator import selectors, services
 from annotator.models import DEFAULT_STRATEGY, ModelVersion, Project
+from annotator.selectors.model_versions import retrain_status
+from annotator.services.training import training_begin
 from tests.annotator.helpers import label, make_items
 from tests.factories import make_project, make_user
 
@@ -22,7 +23,7 @@ def test_retrain_status_counts_labels_since_the_latest_version(
 
     def status():
         with django_assert_max_num_queries(2):
-            return selectors.retrain_status(project=project)
+            return retrain_status(project=project)
 
     # Given no model yet: the first comes after 3 labels
     assert status() == {"labels_until_next": 3, "training": False}
@@ -34,7 +35,7 @@ def test_retrain_status_counts_labels_since_the_latest_version(
         label(items[2], user, "cat")
     assert Project.objects.get(id=project.id).training_requested
     assert status() == {"labels_until_next": 0, "training": True}
-    version = services.training_begin(project_id=project.id)
+    version = training_begin(project_id=project.id)
     assert not Project.objects.get(id=project.id).training_requested
     assert status() == {"labels_until_next": 0, "training": True}
     # When the version is ready, only labels after it began count
@@ -107,6 +108,30 @@ def test_create_project_with_options(api):
     assert data["labels_per_item"] == 3 and data["show_prelabels"] is False and data["lease_seconds"] == 60
 
 
+@pytest.mark.parametrize(
+    ("asked", "kind"),
+    [
+        ({}, "classification"),
+        ({"kind": "multi_label"}, "multi_label"),
+        ({"multi_label": True}, "multi_label"),
+        ({"multi_label": False}, "classification"),
+        ({"kind": "multi_label", "multi_label": True}, "multi_label"),
+        ({"kind": "classification"}, "classification"),
+    ],
+)
+def test_a_project_has_the_task_kind_asked_for_and_multi_label_is_its_alias(api, asked, kind):
+    response = api.post("/api/projects/", {"name": "Scenes", "labels": ["cat", "dog"], **asked}, format="json")
+    assert response.status_code == 201, response.json()
+    assert (response.json()["kind"], response.json()["multi_label"]) == (kind, kind == "multi_label")
+    assert Project.objects.get(id=response.json()["id"]).kind == kind
+
+
+def test_a_contradicting_alias_says_so(api):
+    body = {"name": "x", "labels": ["a", "b"], "kind": "classification", "multi_label": True}
+    response = api.post("/api/projects/", body, format="json")
+    assert response.status_code == 400 and "contradicts kind 'classification'" in response.json()["detail"]
+
+
 def test_create_project_with_torchscript_backbone(api, settings, tmp_path):
     (tmp_path / "net.pt").write_bytes(b"not checked until training")
     settings.IMPORT_ROOTS = [str(tmp_path)]
@@ -132,6 +157,9 @@ def test_create_project_with_torchscript_backbone(api, settings, tmp_path):
         {"name": "x", "labels": ["a"], "backbone_path": "net.pt"},
         {"name": "x", "labels": ["a", "b"], "labels_per_item": 0},
         {"name": "x", "labels": ["a"], "multi_label": True},
+        {"name": "x", "labels": ["a", "b"], "kind": "boxes-someday"},
+        {"name": "x", "labels": ["a", "b"], "kind": "classification", "multi_label": True},
+        {"name": "x", "labels": ["a", "b"], "kind": "multi_label", "multi_label": False},
         {"name": "x", "labels": ["a" * 101]},
     ],
 )

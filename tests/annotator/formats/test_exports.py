@@ -8,8 +8,9 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from annotator import services
 from annotator.models import Item
+from annotator.services.annotations import annotation_create
+from annotator.services.imports import items_import_uploads
 from tests.factories import make_project, png_bytes
 
 pytestmark = pytest.mark.django_db
@@ -18,16 +19,14 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def labeled(user):
     project = make_project(user, labels=["cat", "dog", "bird"])
-    services.items_import_uploads(
-        project=project, files=[(f"{i}.png", io.BytesIO(png_bytes(i))) for i in range(4)], user=user
-    )
+    items_import_uploads(project=project, files=[(f"{i}.png", io.BytesIO(png_bytes(i))) for i in range(4)], user=user)
     items = list(Item.objects.filter(project=project).order_by("id"))
     Item.objects.filter(id=items[0].id).update(
         pred_label=project.classes.get(name="dog"), pred_confidence=0.75, score=0.4
     )
     for item, label in zip(items[:3], ["dog", "bird", "dog"], strict=True):
         item.refresh_from_db()
-        services.annotation_create(item=item, user=user, label=label)
+        annotation_create(item=item, user=user, label=label)
     return project
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from annotator import selectors
 from annotator.models import Item
+from annotator.selectors.dashboard import annotation_stats
 from tests.annotator.helpers import label, make_items
 from tests.factories import make_project
 
@@ -22,7 +22,7 @@ def test_stats_split_acceptance_and_time_by_prelabel(user):
     label(items[2], user, "dog", duration_ms=2000)
     label(items[3], user, "dog", duration_ms=4000)
     label(items[4], user, "dog", duration_ms=6000)
-    stats = selectors.annotation_stats(project=project)
+    stats = annotation_stats(project=project)
     assert (stats["accepted"], stats["corrected"], stats["none"]) == (2, 1, 2)
     assert stats["acceptance_rate"] == pytest.approx(2 / 3)
     assert stats["median_s_with_prelabel"] == 2.0

@@ -9,11 +9,15 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from annotator import selectors, services
-from annotator.models import Annotation, Item, LabelClass, Membership, ModelVersion
+from annotator.models import Annotation, AnnotationClass, Item, LabelClass, Membership, ModelVersion
+from annotator.selectors.classes import class_coverage, labels_per_class
+from annotator.selectors.dashboard import annotator_throughput, project_dashboard
+from annotator.selectors.model_versions import learning_curve
+from annotator.selectors.projects import project_role
+from annotator.services.members import membership_add
 from annotator.templatetags.figures import accuracy_text
 from annotator.views import learning_curve_chart
-from tests.factories import make_project, make_user
+from tests.factories import make_project, make_user, store_answer
 
 pytestmark = pytest.mark.django_db
 
@@ -41,11 +45,11 @@ def make_items(project, n: int) -> list[Item]:
 def label(item: Item, user, name: str, *, at_s: float, duration_ms: int | None, prelabel: str, **kwargs) -> None:
     """An annotation made ``at_s`` seconds after T0, and the item labeled with it."""
     label_class = LabelClass.objects.get(project=item.project, name=name)
-    annotation = Annotation.objects.create(
-        item=item, user=user, label=label_class, duration_ms=duration_ms, prelabel=prelabel, **kwargs
-    )
+    annotation = Annotation.objects.create(item=item, user=user, duration_ms=duration_ms, prelabel=prelabel, **kwargs)
+    AnnotationClass.objects.create(annotation=annotation, label_class=label_class)
     Annotation.objects.filter(id=annotation.id).update(created=T0 + timedelta(seconds=at_s))
-    Item.objects.filter(id=item.id).update(status=Item.Status.LABELED, label=label_class)
+    Item.objects.filter(id=item.id).update(status=Item.Status.LABELED)
+    store_answer(item, [name])
 
 
 def version(project, number: int, status: str, n_labels: int, **fields) -> ModelVersion:
@@ -67,7 +71,7 @@ def team(user):
     project = make_project(user, labels=["cat", "dog", "bird"])
     bob, carol, dave = make_user("bob"), make_user("carol"), make_user("dave")
     for member in (bob, carol, dave):
-        services.membership_add(project=project, user=member)
+        membership_add(project=project, user=member)
     items = make_items(project, 12)
     accepted, corrected, none = Annotation.Prelabel.ACCEPTED, Annotation.Prelabel.CORRECTED, Annotation.Prelabel.NONE
     label(items[0], bob, "cat", at_s=0, duration_ms=4000, prelabel=accepted)
@@ -76,7 +80,8 @@ def team(user):
     label(items[3], carol, "cat", at_s=10, duration_ms=1000, prelabel=none)
     label(items[4], carol, "cat", at_s=1810, duration_ms=3000, prelabel=none)
     label(items[5], carol, "dog", at_s=5000, duration_ms=50, prelabel=accepted, active=False)
-    Item.objects.filter(id=items[5].id).update(status=Item.Status.UNLABELED, label=None)
+    Item.objects.filter(id=items[5].id).update(status=Item.Status.UNLABELED)
+    store_answer(items[5], [])
     label(items[6], dave, "dog", at_s=30, duration_ms=None, prelabel=none)
     label(items[7], None, "bird", at_s=40, duration_ms=None, prelabel=none, source=Annotation.Source.IMPORT)
     Item.objects.filter(id=items[8].id).update(status=Item.Status.SKIPPED)
@@ -93,7 +98,7 @@ def team(user):
 def test_learning_curve_has_one_point_per_ready_version_with_an_accuracy(team):
     # Given the team's versions, when the curve is read
     project, _ = team
-    curve = selectors.learning_curve(project=project)
+    curve = learning_curve(project=project)
     # Then failed, running and unmeasured versions are left out, and a version without an interval has None for it
     none = {"val_accuracy_low": None, "val_accuracy_high": None, "val_n": None}
     assert curve == [
@@ -111,7 +116,7 @@ def test_learning_curve_has_one_point_per_ready_version_with_an_accuracy(team):
 
 def test_labels_per_class_counts_labeled_items_with_zeros(team):
     project, _ = team
-    assert selectors.labels_per_class(project=project) == [
+    assert labels_per_class(project=project) == [
         {"name": "cat", "n": 4},
         {"name": "dog", "n": 2},
         {"name": "bird", "n": 1},
@@ -122,11 +127,12 @@ def test_labels_per_class_on_a_multi_label_project_counts_each_class_of_an_item(
     # Given a multi-label project: two items labeled {cat, outdoor} and {cat}, one unlabeled with a draft
     project = make_project(user, labels=["cat", "dog", "outdoor"], multi_label=True)
     first, second, third = make_items(project, 3)
-    Item.objects.filter(id=first.id).update(status=Item.Status.LABELED, labels=["cat", "outdoor"])
-    Item.objects.filter(id=second.id).update(status=Item.Status.LABELED, labels=["cat"])
-    Item.objects.filter(id=third.id).update(labels=["dog"])
+    Item.objects.filter(id__in=[first.id, second.id]).update(status=Item.Status.LABELED)
+    store_answer(first, ["cat", "outdoor"])
+    store_answer(second, ["cat"])
+    store_answer(third, ["dog"])
     # Then each labeled item counts once for each of its classes
-    assert selectors.labels_per_class(project=project) == [
+    assert labels_per_class(project=project) == [
         {"name": "cat", "n": 2},
         {"name": "dog", "n": 0},
         {"name": "outdoor", "n": 1},
@@ -137,42 +143,46 @@ def label_counts(project, counts: dict[str, int]) -> None:
     """Label items of ``project`` (made here) with each class the given number of times."""
     items = iter(make_items(project, sum(counts.values()))[-sum(counts.values()) :])
     for name, n in counts.items():
-        ids = [next(items).id for _ in range(n)]
-        Item.objects.filter(id__in=ids).update(status=Item.Status.LABELED, label=project.classes.get(name=name))
+        chosen = [next(items) for _ in range(n)]
+        Item.objects.filter(id__in=[item.id for item in chosen]).update(status=Item.Status.LABELED)
+        for item in chosen:
+            store_answer(item, [name])
 
 
 def test_class_coverage_names_classes_under_three_labels_once_there_are_ten_labels_per_class(user):
     # Given 3 classes and 29 labels (cat 26, dog 3, bird 0): under 10 per class, no warning yet
     project = make_project(user, labels=["cat", "dog", "bird"])
     label_counts(project, {"cat": 26, "dog": 3})
-    assert selectors.class_coverage(project=project) == []
+    assert class_coverage(project=project) == []
     # When one more dog makes 30 labels: bird (0) is under 3; dog (4) is not
     label_counts(project, {"dog": 1})
-    assert selectors.class_coverage(project=project) == [{"name": "bird", "n": 0}]
+    assert class_coverage(project=project) == [{"name": "bird", "n": 0}]
     # And with two birds (still under 3), both the count and the name are reported
     label_counts(project, {"bird": 2})
-    assert selectors.class_coverage(project=project) == [{"name": "bird", "n": 2}]
+    assert class_coverage(project=project) == [{"name": "bird", "n": 2}]
     label_counts(project, {"bird": 1})
-    assert selectors.class_coverage(project=project) == []
+    assert class_coverage(project=project) == []
 
 
 def test_class_coverage_counts_labeled_items_on_a_multi_label_project(user):
     # Given a multi-label project with 2 classes and 20 labeled items: 19 {cat}, 1 {cat, dog}
     project = make_project(user, labels=["cat", "dog"], multi_label=True)
     items = make_items(project, 21)
-    Item.objects.filter(id__in=[i.id for i in items[:19]]).update(status=Item.Status.LABELED, labels=["cat"])
-    Item.objects.filter(id=items[19].id).update(status=Item.Status.LABELED, labels=["cat", "dog"])
-    Item.objects.filter(id=items[20].id).update(labels=["dog"])  # a draft on an unlabeled item: not counted
+    Item.objects.filter(id__in=[i.id for i in items[:20]]).update(status=Item.Status.LABELED)
+    for item in items[:19]:
+        store_answer(item, ["cat"])
+    store_answer(items[19], ["cat", "dog"])
+    store_answer(items[20], ["dog"])  # a draft on an unlabeled item: not counted
     # Then dog, with one label, is under-covered
-    assert selectors.class_coverage(project=project) == [{"name": "dog", "n": 1}]
+    assert class_coverage(project=project) == [{"name": "dog", "n": 1}]
 
 
 def test_annotator_throughput_matches_hand_computed_figures(team):
     # Given the team's labels, when throughput is read
     project, _ = team
-    rows = {row["user"]: row for row in selectors.annotator_throughput(project=project)}
+    rows = {row["user"]: row for row in annotator_throughput(project=project)}
     # Then bob: 2 labels after the first in 120 s = 60 per hour; 2 of 3 pre-labels accepted; median 4 s
-    assert [r["user"] for r in selectors.annotator_throughput(project=project)] == ["bob", "carol", "dave"]
+    assert [r["user"] for r in annotator_throughput(project=project)] == ["bob", "carol", "dave"]
     bob = rows["bob"]
     assert (bob["n_labels"], bob["accepted"], bob["corrected"]) == (3, 2, 1)
     assert bob["labels_per_hour"] == pytest.approx(60.0)
@@ -194,7 +204,7 @@ def test_project_dashboard_gathers_everything_in_a_bounded_number_of_queries(tea
     project, _ = team
     # When the dashboard is read (3 annotators: one median query each)
     with django_assert_max_num_queries(10 + 3):
-        dashboard = selectors.project_dashboard(project=project)
+        dashboard = project_dashboard(project=project)
     # Then the queue, the run in progress and the latest failure are there
     counts = dashboard["counts"]
     assert (counts["unlabeled"], counts["leased"], counts["labeled"], counts["skipped"]) == (4, 1, 7, 1)
@@ -206,7 +216,7 @@ def test_project_dashboard_gathers_everything_in_a_bounded_number_of_queries(tea
 
 def test_an_empty_project_has_an_empty_dashboard(user):
     project = make_project(user)
-    dashboard = selectors.project_dashboard(project=project)
+    dashboard = project_dashboard(project=project)
     assert dashboard["learning_curve"] == [] and dashboard["annotators"] == []
     assert dashboard["training"] is None and dashboard["last_error"] is None
     assert [c["n"] for c in dashboard["classes"]] == [0, 0] and dashboard["under_covered"] == []
@@ -331,7 +341,7 @@ def test_page_hides_the_dashboard_from_an_annotator(team):
     assert status == 200 and "Start labeling" in html
     assert 'id="dashboard"' not in html and "learning-curve" not in html and "dashboard.js" not in html
     assert "Retrain now" not in html and "boom" not in html
-    assert selectors.project_role(user=people["bob"], project=project) == Membership.Role.ANNOTATOR
+    assert project_role(user=people["bob"], project=project) == Membership.Role.ANNOTATOR
 
 
 def test_curve_partial_for_the_script(team):

@@ -9,9 +9,23 @@ import numpy as np
 import pytest
 from django.db.models import RestrictedError
 
-from annotator import selectors, services
 from annotator.models import Annotation, Item, LabelClass, Project, ReviewStatus
-from tests.factories import make_project, png_bytes
+from annotator.selectors.classes import class_order
+from annotator.selectors.review import review_data
+from annotator.selectors.training_data import training_data
+from annotator.services.annotations import annotation_create
+from annotator.services.classes import label_class_add, label_class_update, project_class_names
+from annotator.services.errors import ServiceError
+from annotator.services.imports import items_import_uploads
+from tests.factories import (
+    annotation_label,
+    annotation_names,
+    answer_names,
+    label_of,
+    make_project,
+    png_bytes,
+    store_answer,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -20,13 +34,13 @@ def labeled(project, user, labels: list) -> list[Item]:
     """One imported item per entry of ``labels`` (a class name, or a list of them on multi-label
     projects), labeled with it."""
     files = [(f"{i}.png", io.BytesIO(png_bytes(900 + i))) for i in range(len(labels))]
-    services.items_import_uploads(project=project, files=files, user=user)
+    items_import_uploads(project=project, files=files, user=user)
     items = list(Item.objects.select_related("project").filter(project=project).order_by("id"))
     for item, label in zip(items, labels, strict=True):
         if project.multi_label:
-            services.annotation_create(item=item, user=user, labels=label)
+            annotation_create(item=item, user=user, labels=label)
         else:
-            services.annotation_create(item=item, user=user, label=label)
+            annotation_create(item=item, user=user, label=label)
     return items
 
 
@@ -46,7 +60,7 @@ def test_a_class_with_labels_cannot_be_deleted_in_the_admin(admin_client, admin_
     project = make_project(admin_user, labels=["cat", "dog", "bird"], multi_label=multi_label)
     labeled(project, admin_user, [["cat"], ["dog"]] if multi_label else ["cat", "dog"])
     cat = class_named(project, "cat")
-    before = list(Annotation.objects.values_list("id", "label_id", "labels", "active"))
+    before = annotation_rows()
     # The delete page says why not, and confirming it deletes nothing
     page = admin_client.get(admin_url(cat, "delete"))
     assert page.status_code == 200
@@ -58,7 +72,7 @@ def test_a_class_with_labels_cannot_be_deleted_in_the_admin(admin_client, admin_
     response = admin_client.post("/admin/annotator/labelclass/", data)
     assert response.status_code == 200 and "Cannot delete" in response.content.decode()
     assert LabelClass.objects.filter(id=cat.id).exists()
-    assert list(Annotation.objects.values_list("id", "label_id", "labels", "active")) == before
+    assert annotation_rows() == before and before
 
 
 def test_the_database_refuses_to_delete_a_labeled_class_but_a_project_goes_whole(user):
@@ -80,22 +94,22 @@ def test_an_unused_class_can_be_deleted_and_indices_stay_one_numbering(admin_cli
     assert response.status_code == 302 and not LabelClass.objects.filter(id=dog.id).exists()
     # Then training and the review scan number the classes alike, without the gap the index has
     assert list(project.classes.order_by("index").values_list("index", flat=True)) == [0, 2]
-    training = selectors.training_data(project=project)
-    review = selectors.review_data(project=project)
+    training = training_data(project=project)
+    review = review_data(project=project)
     assert training.n_classes == review.n_classes == 2
     assert training.labels.tolist() == review.labels.tolist() == [0, 1, 1]
     assert training.labeled_ids.tolist() == review.item_ids.tolist() == [i.id for i in items]
-    assert review.class_names == ["cat", "bird"]
+    assert review.class_ids == [class_named(project, "cat").id, class_named(project, "bird").id]
     # And a class added afterwards goes after the last one
-    fish = services.label_class_add(project=project, name="fish")
-    assert fish.index == 3 and selectors.training_data(project=project).n_classes == 3
+    fish = label_class_add(project=project, name="fish")
+    assert fish.index == 3 and training_data(project=project).n_classes == 3
 
 
 def test_class_order_is_one_helper(user):
     project = make_project(user, labels=["a", "b", "c"])
     LabelClass.objects.filter(project=project, name="b").delete()
     a, c = class_named(project, "a"), class_named(project, "c")
-    order = selectors.class_order(project_id=project.id)
+    order = class_order(project_id=project.id)
     assert (order.ids, order.names, len(order)) == ([a.id, c.id], ["a", "c"], 2)
     assert order.position_of_id == {a.id: 0, c.id: 1} and order.position_of_name == {"a": 0, "c": 1}
 
@@ -108,26 +122,28 @@ def multi_label_history(user):
     inactive annotations, a manager's review and the scan's suggestion."""
     project = make_project(user, labels=["cat", "dog", "bird"], multi_label=True)
     first, second = labeled(project, user, [["cat", "dog"], ["dog"]])
-    services.annotation_create(item=second, user=user, labels=["bird", "dog"])  # the first answer becomes history
-    Item.objects.filter(id=first.id).update(
-        review_status=ReviewStatus.REVIEWED, review_labels=["cat", "dog"], review_suggested_labels=["dog"]
-    )
+    annotation_create(item=second, user=user, labels=["bird", "dog"])  # the first answer becomes history
+    Item.objects.filter(id=first.id).update(review_status=ReviewStatus.REVIEWED, review_confidence=0.8)
+    store_answer(first, ["cat", "dog"], "reviewed")
+    store_answer(first, ["dog"], "suggested")
     return project
 
 
+def annotation_rows() -> list:
+    return [(a.id, annotation_names(a), a.active) for a in Annotation.objects.order_by("id")]
+
+
 def stored_names(project) -> list:
+    """Every stored answer of the project as class names: each item's per role, each annotation's."""
     items = Item.objects.filter(project=project).order_by("id")
-    annotations = Annotation.objects.filter(item__project=project).order_by("id")
-    return [
-        list(items.values_list("labels", "review_labels", "review_suggested_labels")),
-        list(annotations.values_list("labels", "active")),
-    ]
+    roles = ["consensus", "reviewed", "suggested"]
+    return [[[answer_names(item, role) for role in roles] for item in items], annotation_rows()]
 
 
-def test_renaming_a_class_in_the_admin_rewrites_every_stored_answer(admin_client, admin_user):
+def test_renaming_a_class_in_the_admin_renames_it_in_every_stored_answer(admin_client, admin_user):
     project = multi_label_history(admin_user)
     dog = class_named(project, "dog")
-    training_before = selectors.training_data(project=project).labels.tolist()
+    training_before = training_data(project=project).labels.tolist()
     before = stored_names(project)
     # When a manager renames dog to hound
     response = admin_client.post(admin_url(dog, "change"), {"name": "hound", "hotkey": dog.hotkey})
@@ -135,17 +151,17 @@ def test_renaming_a_class_in_the_admin_rewrites_every_stored_answer(admin_client
     # Then every answer that said dog says hound
     assert "dog" in str(before) and stored_names(project) == eval(str(before).replace("'dog'", "'hound'"))
     # And training sees the same labels as before
-    assert selectors.training_data(project=project).labels.tolist() == training_before
-    assert services.project_class_names(project_id=project.id) == ["cat", "hound", "bird"]
+    assert training_data(project=project).labels.tolist() == training_before
+    assert project_class_names(project_id=project.id) == ["cat", "hound", "bird"]
 
 
 def test_a_rename_keeps_single_label_answers_and_the_hotkey(admin_user):
     project = make_project(admin_user)
     item = labeled(project, admin_user, ["dog"])[0]
-    renamed = services.label_class_update(label_class=class_named(project, "dog"), name="  Hound ")
+    renamed = label_class_update(label_class=class_named(project, "dog"), name="  Hound ")
     assert (renamed.name, renamed.hotkey, renamed.index) == ("Hound", "2", 1)
-    assert Item.objects.get(id=item.id).label.name == "Hound"
-    assert services.label_class_update(label_class=renamed, name="hound").name == "hound"  # only the case changes
+    assert label_of(item) == "Hound" and annotation_label(Annotation.objects.get(item=item)) == "Hound"
+    assert label_class_update(label_class=renamed, name="hound").name == "hound"  # only the case changes
 
 
 @pytest.mark.parametrize(("name", "message"), [("Cat", "already"), ("do\x07g", "control character"), ("", "")])
@@ -157,8 +173,8 @@ def test_a_bad_rename_is_a_form_error_and_changes_nothing(admin_client, admin_us
     assert response.status_code == 200 and message in response.content.decode()
     assert response.context["adminform"].form.errors
     assert class_named(project, "dog") and stored_names(project) == before
-    with pytest.raises(services.ServiceError, match=message or "empty"):
-        services.label_class_update(label_class=dog, name=name)
+    with pytest.raises(ServiceError, match=message or "empty"):
+        label_class_update(label_class=dog, name=name)
 
 
 # Adding in the admin --------------------------------------------------------------------------------------
@@ -189,5 +205,5 @@ def test_training_data_labels_are_positions_even_with_a_gap(user):
     project = make_project(user, labels=["a", "b", "c"])
     LabelClass.objects.filter(project=project, name="b").delete()
     labeled(project, user, ["a", "c"])
-    data = selectors.training_data(project=project)
+    data = training_data(project=project)
     assert data.n_classes == 2 and np.all(data.labels < data.n_classes)

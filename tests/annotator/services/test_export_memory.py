@@ -9,8 +9,10 @@ import json
 import pytest
 from django.core.management import call_command
 
-from annotator import benchdata, selectors, services
+from annotator import benchdata
 from annotator.models import Project
+from annotator.selectors.exports import export_rows
+from annotator.services.jobs import JOB_EXPORT_FORMATS
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +48,7 @@ def projects() -> tuple[Project, Project]:
 def test_export_peak_memory_hardly_grows_with_the_items(projects):
     # Given labeled projects of 200 and 2000 items
     # When each format is exported from both through the job path, with the Python heap traced
-    measured = {fmt: peaks(fmt, *projects) for fmt in services.JOB_EXPORT_FORMATS}
+    measured = {fmt: peaks(fmt, *projects) for fmt in JOB_EXPORT_FORMATS}
     measured["jsonl with images"] = peaks("jsonl", *projects, images=True)
     # Then ten times the items takes less than 1.5 times the memory plus a chunk of rows, in every format
     table = {fmt: f"{s / MB:.2f} MB -> {b / MB:.2f} MB" for fmt, (s, b) in measured.items()}
@@ -55,8 +57,8 @@ def test_export_peak_memory_hardly_grows_with_the_items(projects):
 
 def test_the_check_fails_an_export_that_holds_every_row(projects, monkeypatch):
     # Given an export that reads all its rows into a list before writing them
-    streaming = selectors.export_rows
-    monkeypatch.setattr(selectors, "export_rows", lambda **kwargs: iter(list(streaming(**kwargs))))
+    streaming = export_rows
+    monkeypatch.setattr("annotator.services.exports.export_rows", lambda **kwargs: iter(list(streaming(**kwargs))))
     # When it is measured like the real ones
     small_peak, large_peak = peaks("csv", *projects)
     # Then its memory is not flat
@@ -71,7 +73,7 @@ def test_bench_export_writes_its_figures(tmp_path):
     # Then it writes every format's figures and removes what it made
     result = json.loads(out.read_text())
     assert result["items"] == 300 and result["items_small"] == 30
-    assert set(result["formats"]) == set(services.JOB_EXPORT_FORMATS)
+    assert set(result["formats"]) == set(JOB_EXPORT_FORMATS)
     for figures in result["formats"].values():
         assert {"seconds", "items_per_s", "bytes", "peak_mb_small", "peak_mb"} <= set(figures)
         assert figures["bytes"] > 0

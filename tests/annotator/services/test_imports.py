@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from annotator import services
 from annotator.models import Annotation, Item
+from annotator.services.imports import items_import_folder
 from tests.annotator.helpers import upload
-from tests.factories import make_project, png_bytes, zip_bytes
+from tests.factories import label_of, make_project, png_bytes, zip_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def test_import_zip_takes_labels_from_class_folders(user):
     archive = zip_bytes({"cat/1.png": png_bytes(1), "dog/2.png": png_bytes(2), "other/3.png": png_bytes(3)})
     summary = upload(project, [("pets.zip", archive)], user)
     assert (summary.imported, summary.labeled) == (3, 2)
-    labels = dict(Item.objects.filter(project=project).values_list("original_name", "label__name"))
+    labels = {i.original_name: label_of(i) for i in Item.objects.filter(project=project)}
     assert labels == {"cat/1.png": "cat", "dog/2.png": "dog", "other/3.png": None}
     assert Annotation.objects.filter(source="import").count() == 2
 
@@ -44,6 +44,6 @@ def test_import_folder(user, tmp_path):
     (tmp_path / "cat" / "x.png").write_bytes(png_bytes(5))
     (tmp_path / "y.png").write_bytes(png_bytes(6))
     (tmp_path / "readme.txt").write_text("not an image")
-    summary = services.items_import_folder(project=project, root=tmp_path, user=None)
+    summary = items_import_folder(project=project, root=tmp_path, user=None)
     assert (summary.imported, summary.labeled) == (2, 1)
     assert summary.rejected[0]["name"] == "readme.txt"

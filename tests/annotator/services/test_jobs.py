@@ -11,9 +11,12 @@ import pytest
 from django.db import transaction
 from rest_framework.test import APIClient
 
-from annotator import paths, services
+from annotator import paths
 from annotator.models import Item, Job
-from tests.factories import make_project, make_user, png_bytes, wait_for, zip_bytes
+from annotator.services.imports import items_import_folder
+from annotator.services.jobs import job_export_request, job_import_request
+from annotator.services.members import membership_add
+from tests.factories import label_of, make_project, make_user, png_bytes, wait_for, zip_bytes
 
 
 def client_for(user) -> APIClient:
@@ -37,7 +40,7 @@ def world(transactional_db, settings, tmp_path):
     annotator = make_user("annotator")
     stranger = make_user("stranger")
     project = make_project(manager)
-    services.membership_add(project=project, user=annotator)
+    membership_add(project=project, user=annotator)
     folder = tmp_path / "root" / "batch"
     (folder / "cat").mkdir(parents=True)
     (folder / "a.png").write_bytes(png_bytes(1))
@@ -104,7 +107,7 @@ def test_manifest_import_brings_labels(celery_worker, world):
     assert job.status == Job.Status.DONE, job.error
     assert job.summary["imported"] == 3 and job.summary["labeled"] == 2
     assert sorted(r["name"] for r in job.summary["rejected"]) == ["a.png", "missing.png"]
-    labels = dict(Item.objects.filter(project=world["project"]).values_list("original_name", "label__name"))
+    labels = {i.original_name: label_of(i) for i in Item.objects.filter(project=world["project"])}
     assert labels == {"a.png": "dog", "b.png": None, "cat/c.png": "cat"}
 
 
@@ -114,7 +117,7 @@ def _import_labeled(world) -> None:
     for name, data in uploads:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
-    services.items_import_folder(project=world["project"], root=folder, user=world["manager"])
+    items_import_folder(project=world["project"], root=folder, user=world["manager"])
 
 
 @pytest.mark.parametrize("fmt", ["csv", "imagefolder"])
@@ -171,7 +174,7 @@ def test_unknown_export_format_is_refused(world):
 def test_job_whose_folder_disappeared_fails_with_the_error(celery_worker, world):
     # Given an import queued for a folder that is removed before the worker gets to it
     with transaction.atomic():
-        job = services.job_import_request(project=world["project"], user=world["manager"], folder=str(world["folder"]))
+        job = job_import_request(project=world["project"], user=world["manager"], folder=str(world["folder"]))
         shutil.rmtree(world["folder"])
     # Then the job ends failed, naming the folder
     job = finished(job.id)
@@ -183,7 +186,7 @@ def test_admin_lists_jobs_and_reruns_exports(world, client):
     admin_user = make_user("root", superuser=True)
     client.force_login(admin_user)
     with transaction.atomic():
-        job = services.job_export_request(project=world["project"], user=world["manager"], fmt="jsonl", images=True)
+        job = job_export_request(project=world["project"], user=world["manager"], fmt="jsonl", images=True)
     assert client.get("/admin/annotator/job/?q=a").status_code == 200
     client.post("/admin/annotator/job/", {"action": "rerun", "_selected_action": [job.id]})
     again = Job.objects.exclude(id=job.id).get()

@@ -12,8 +12,14 @@ import pytest
 import torch
 from rest_framework.test import APIClient
 
-from annotator import paths, services
+from annotator import paths
 from annotator.models import Item, ModelVersion, Project
+from annotator.services.annotations import annotation_create
+from annotator.services.classes import label_class_add
+from annotator.services.imports import items_import_uploads
+from annotator.services.members import membership_add
+from annotator.services.model_files import MODEL_EXPORT_FILES, model_accuracy, model_readme
+from annotator.services.training import training_request
 from annotator.tasks import train_project_task
 from ml.data import cache_read
 from ml.models.cnn import build_model
@@ -27,7 +33,7 @@ pytestmark = pytest.mark.django_db
 def download(client: APIClient, project: Project, fmt: str) -> bytes:
     response = client.get(f"/api/projects/{project.id}/model/?format={fmt}")
     assert response.status_code == 200, response.content
-    assert f"pets-v1-{services.MODEL_EXPORT_FILES[fmt]}" in response["Content-Disposition"]
+    assert f"pets-v1-{MODEL_EXPORT_FILES[fmt]}" in response["Content-Disposition"]
     return response.getvalue()
 
 
@@ -38,10 +44,10 @@ def project_with_a_model(user, monkeypatch, family: str) -> Project:
     project = make_project(user, labels=["0", "1", "2"], model_family=family)
     pngs, truth = digits_pngs(60)
     chosen = [i for i, t in enumerate(truth) if t < 3][:18]
-    services.items_import_uploads(project=project, files=[(f"{i}.png", io.BytesIO(pngs[i])) for i in chosen], user=user)
+    items_import_uploads(project=project, files=[(f"{i}.png", io.BytesIO(pngs[i])) for i in chosen], user=user)
     for item in list(Item.objects.filter(project=project).order_by("id"))[:9]:
-        services.annotation_create(item=item, user=user, label=str(truth[int(item.original_name[:-4])]))
-    services.training_request(project_id=project.id)  # enqueued on commit: never, in this test
+        annotation_create(item=item, user=user, label=str(truth[int(item.original_name[:-4])]))
+    training_request(project_id=project.id)  # enqueued on commit: never, in this test
     assert train_project_task(project.id) == 1  # the worker's task, run here
     return project
 
@@ -92,7 +98,7 @@ def test_only_managers_and_only_a_ready_model_and_a_known_format(user):
     # Given a project without a ready model version, its manager and an annotator
     project = make_project(user)
     bob = make_user("bob")
-    services.membership_add(project=project, user=bob)
+    membership_add(project=project, user=bob)
     ModelVersion.objects.create(project=project, number=1, strategy="entropy", n_labels=0)  # still training
     url = f"/api/projects/{project.id}/model/"
     # Then the annotator is refused, the manager told there is no model, and a bad format named
@@ -113,12 +119,12 @@ def test_only_managers_and_only_a_ready_model_and_a_known_format(user):
 def test_a_class_added_after_training_is_learned_by_the_next_version(user, monkeypatch):
     # Given version 1 trained on 3 classes, then a fourth class added and used
     project = project_with_a_model(user, monkeypatch, "cnn")
-    services.label_class_add(project=project, name="other")
+    label_class_add(project=project, name="other")
     item = Item.objects.filter(project=project, status="unlabeled").order_by("id").first()
-    services.annotation_create(item=item, user=user, label="other")
+    annotation_create(item=item, user=user, label="other")
     # When version 1 is downloaded, then version 2 is trained and downloaded
     card_v1 = json.loads(client_for(user).get(f"/api/projects/{project.id}/model/?format=json").getvalue())
-    services.training_request(project_id=project.id)
+    training_request(project_id=project.id)
     assert train_project_task(project.id) == 2
     card_v2 = json.loads(client_for(user).get(f"/api/projects/{project.id}/model/?format=json").getvalue())
     # Then version 1 names its 3 outputs, version 2 its 4, and the pre-labels carry 4 probabilities
@@ -150,22 +156,15 @@ def test_the_card_and_the_readme_state_the_accuracy_as_the_pages_do(user):
 
 def test_versions_without_an_interval_get_null_fields_and_say_so():
     # Given an older version with only an accuracy, and one with none
-    assert services.model_accuracy({"val_accuracy": 0.5}) == {
+    assert model_accuracy({"val_accuracy": 0.5}) == {
         "estimate": 0.5,
         "low": None,
         "high": None,
         "n_labels": None,
     }
-    assert (
-        services.model_accuracy({})
-        == services.model_accuracy(None)
-        == dict.fromkeys(["estimate", "low", "high", "n_labels"])
-    )
+    assert model_accuracy({}) == model_accuracy(None) == dict.fromkeys(["estimate", "low", "high", "n_labels"])
     project = Project(name="Old")
     old = ModelVersion(project=project, number=2, n_labels=40, metrics={"val_accuracy": 0.5})
     none = ModelVersion(project=project, number=1, n_labels=20, metrics={})
-    assert "Accuracy 0.50: the estimated share" in services.model_readme(old)
-    assert (
-        services.model_readme(none)
-        == "Old, model v1, trained on 20 labels\nAccuracy: not measured for this version.\n\n"
-    )
+    assert "Accuracy 0.50: the estimated share" in model_readme(old)
+    assert model_readme(none) == "Old, model v1, trained on 20 labels\nAccuracy: not measured for this version.\n\n"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from annotator import services
 from annotator.models import Project
+from annotator.services.errors import ServiceError
 from tests.factories import make_project
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +31,6 @@ def test_project_create_hotkeys_skip_reserved_letters(user):
     [([], "at least one"), (["a", "a"], "twice"), (["a/b"], "slashes"), ([{"name": "x", "hotkey": "s"}], "Hotkey")],
 )
 def test_project_create_rejects_bad_labels(user, labels, message):
-    with pytest.raises(services.ServiceError, match=message):
+    with pytest.raises(ServiceError, match=message):
         make_project(user, labels=labels)
     assert not Project.objects.exists()

@@ -8,8 +8,10 @@ import io
 import pytest
 from django.db import connection
 
-from annotator import selectors, services
 from annotator.models import Item, ModelVersion, Project
+from annotator.selectors.model_versions import model_version_current
+from annotator.services.annotations import annotation_create
+from annotator.services.imports import items_import_uploads
 from annotator.tasks import train_project_task
 from tests.factories import digits_pngs, make_project, make_user
 
@@ -51,11 +53,9 @@ def test_a_rejected_write_mid_publish_publishes_nothing():
     user = make_user("manager")
     project = make_project(user, labels=[str(d) for d in range(10)], retrain_every=10_000)
     images, truth = digits_pngs(120)
-    services.items_import_uploads(
-        project=project, files=[(f"{i}.png", io.BytesIO(d)) for i, d in enumerate(images)], user=user
-    )
+    items_import_uploads(project=project, files=[(f"{i}.png", io.BytesIO(d)) for i, d in enumerate(images)], user=user)
     for item, label in zip(Item.objects.select_related("project").filter(project=project)[:40], truth, strict=False):
-        services.annotation_create(item=item, user=user, label=str(label))
+        annotation_create(item=item, user=user, label=str(label))
     Project.objects.filter(id=project.id).update(training_requested=True)
     assert train_project_task(project.id) == 1
     v1 = ModelVersion.objects.get(project=project, number=1)
@@ -76,4 +76,4 @@ def test_a_rejected_write_mid_publish_publishes_nothing():
     assert v2.status == "failed" and "rejected by the test" in v2.error
     assert not Item.objects.filter(pred_version=v2).exists()
     assert dict(Item.objects.filter(project=project).values_list("id", "priority")) == before
-    assert selectors.model_version_current(project=project) == v1
+    assert model_version_current(project=project) == v1

@@ -10,9 +10,18 @@ import pytest
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from annotator import services
 from annotator.models import Annotation, Item, ModelVersion, Project
 from annotator.services import annotations
+from annotator.services.annotations import annotation_create
+from annotator.services.leasing import item_lease_next
+from annotator.services.training import (
+    model_version_publish,
+    training_begin,
+    training_end,
+    training_reconcile,
+    training_request,
+    training_resend,
+)
 from tests.annotator.helpers import label, make_items
 from tests.factories import make_project
 
@@ -24,11 +33,11 @@ def test_training_requested_after_retrain_every_labels(user, django_capture_on_c
     items = make_items(project, 5)
     with django_capture_on_commit_callbacks(execute=True):
         for item in items[:2]:
-            services.annotation_create(item=item, user=user, label="cat")
+            annotation_create(item=item, user=user, label="cat")
     project.refresh_from_db()
     assert not project.training_requested
     with django_capture_on_commit_callbacks(execute=True):
-        services.annotation_create(item=items[2], user=user, label="dog")
+        annotation_create(item=items[2], user=user, label="dog")
     project.refresh_from_db()
     assert project.training_requested
 
@@ -46,16 +55,16 @@ def test_a_failed_retrain_request_after_commit_does_not_fail_the_stored_label(
     monkeypatch.setattr(annotations, "training_maybe_request", refused)
     # When the label is stored
     with django_capture_on_commit_callbacks(execute=True):
-        annotation, created = services.annotation_create(item=item, user=user, label="cat")
+        annotation, created = annotation_create(item=item, user=user, label="cat")
     # Then the caller gets it, and it is stored, with no retrain requested yet
     assert created and Annotation.objects.filter(id=annotation.id, active=True).exists()
     assert not Project.objects.get(id=project.id).training_requested
     # And the workers' next reconciliation requests the retrain the label should have asked for
     monkeypatch.undo()
     with django_capture_on_commit_callbacks(execute=False) as enqueued:
-        assert services.training_reconcile() == [project.id]
+        assert training_reconcile() == [project.id]
     assert Project.objects.get(id=project.id).training_requested and len(enqueued) == 1
-    assert services.training_reconcile() == []  # requested now: nothing more to do
+    assert training_reconcile() == []  # requested now: nothing more to do
 
 
 @pytest.mark.django_db(transaction=True)
@@ -83,28 +92,28 @@ def test_a_lost_request_is_resent_once_per_period_and_never_waits_on_a_locked_pr
         try:
             # Then a resend leaves it to the next caller instead of queueing on the row (had it
             # waited, it would have won once the holder gave up)
-            assert services.training_resend(project_id=project.id) is False
+            assert training_resend(project_id=project.id) is False
         finally:
             release.set()
             holder.join()
     # And once the row is free one caller resends, and no other within the period
-    assert services.training_resend(project_id=project.id) is True
-    assert services.training_resend(project_id=project.id) is False
+    assert training_resend(project_id=project.id) is True
+    assert training_resend(project_id=project.id) is False
     project.refresh_from_db()
     assert project.training_requested and project.training_requested_at > old
 
 
 def test_training_lock_allows_one_run_and_coalesces_requests(user):
     project = make_project(user)
-    assert services.training_begin(project_id=project.id) is None  # nothing requested
-    services.training_request(project_id=project.id)
-    version = services.training_begin(project_id=project.id)
+    assert training_begin(project_id=project.id) is None  # nothing requested
+    training_request(project_id=project.id)
+    version = training_begin(project_id=project.id)
     assert version.number == 1 and version.status == "training"
-    services.training_request(project_id=project.id)
-    services.training_request(project_id=project.id)
-    assert services.training_begin(project_id=project.id) is None  # locked
-    services.training_end(project_id=project.id)
-    second = services.training_begin(project_id=project.id)
+    training_request(project_id=project.id)
+    training_request(project_id=project.id)
+    assert training_begin(project_id=project.id) is None  # locked
+    training_end(project_id=project.id)
+    second = training_begin(project_id=project.id)
     assert second.number == 2
     version.refresh_from_db()
     assert version.status == "failed" and "interrupted" in version.error
@@ -112,20 +121,20 @@ def test_training_lock_allows_one_run_and_coalesces_requests(user):
 
 def test_stale_training_lock_is_taken_over(user):
     project = make_project(user)
-    services.training_request(project_id=project.id)
-    services.training_begin(project_id=project.id)
+    training_request(project_id=project.id)
+    training_begin(project_id=project.id)
     Project.objects.filter(id=project.id).update(training_lock_until=timezone.now() - timedelta(seconds=1))
-    services.training_request(project_id=project.id)
-    assert services.training_begin(project_id=project.id).number == 2
+    training_request(project_id=project.id)
+    assert training_begin(project_id=project.id).number == 2
 
 
 def test_publish_writes_prelabels_and_priorities_then_marks_ready(user):
     project = make_project(user)
     items = make_items(project, 3)
-    services.training_request(project_id=project.id)
-    version = services.training_begin(project_id=project.id)
+    training_request(project_id=project.id)
+    version = training_begin(project_id=project.id)
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
-    services.model_version_publish(
+    model_version_publish(
         version=version,
         item_ids=[i.id for i in items],
         probs=probs,
@@ -138,7 +147,7 @@ def test_publish_writes_prelabels_and_priorities_then_marks_ready(user):
     assert version.status == ModelVersion.Status.READY and version.finished is not None
     rows = list(Item.objects.order_by("id").values_list("pred_label__name", "pred_confidence", "priority"))
     assert rows == [("cat", 0.9, 0.1), ("dog", 0.8, 0.3), ("cat", 0.5, 0.7)]
-    assert services.item_lease_next(project=project, user=user).id == items[2].id
+    assert item_lease_next(project=project, user=user).id == items[2].id
 
 
 def test_reconciliation_requests_only_projects_with_enough_labels_since_their_last_version(user):
@@ -147,17 +156,17 @@ def test_reconciliation_requests_only_projects_with_enough_labels_since_their_la
     def project_with(n_after: int) -> Project:
         project = make_project(user, retrain_every=1)
         first, *rest = make_items(project, 1 + n_after)
-        services.annotation_create(item=first, user=user, label="cat")
+        annotation_create(item=first, user=user, label="cat")
         Project.objects.filter(id=project.id).update(training_requested=False)
         ModelVersion.objects.create(project=project, number=1, status="ready", strategy=project.strategy, n_labels=1)
         for item in rest:
-            services.annotation_create(item=item, user=user, label="dog")
+            annotation_create(item=item, user=user, label="dog")
         Project.objects.filter(id=project.id).update(training_requested=False)  # as if the request failed
         return project
 
     behind, also_behind, up_to_date = project_with(1), project_with(1), project_with(0)
     # When the workers reconcile, Then the two with a new label are requested, and only them
-    assert sorted(services.training_reconcile()) == sorted([behind.id, also_behind.id])
+    assert sorted(training_reconcile()) == sorted([behind.id, also_behind.id])
     assert not Project.objects.get(id=up_to_date.id).training_requested
 
 
@@ -168,7 +177,7 @@ def test_training_request_counts_only_labels_since_the_last_version(user, django
         label(items[0], user, "cat")
         label(items[1], user, "cat")
     assert Project.objects.get(id=project.id).training_requested
-    services.training_begin(project_id=project.id)  # a version begins after two labels
+    training_begin(project_id=project.id)  # a version begins after two labels
     with django_capture_on_commit_callbacks(execute=True):
         label(items[2], user, "cat")
     assert not Project.objects.get(id=project.id).training_requested
