@@ -20,7 +20,7 @@ from annotator.class_names import (
     validate_label_class_name,
 )
 from annotator.kinds import KINDS
-from ml import scoring
+from ml import strategies
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -35,8 +35,8 @@ class QueryStrategy(models.TextChoices):
     RANDOM = "random", "Random"
 
 
-#: A new project's strategy: the one that did best from a cold start in the benchmarks (``ml.scoring``).
-DEFAULT_STRATEGY = QueryStrategy(scoring.DEFAULT_STRATEGY)
+#: A new project's strategy: the one that did best from a cold start in the benchmarks (``ml.strategies``).
+DEFAULT_STRATEGY = QueryStrategy(strategies.DEFAULT_STRATEGY)
 
 
 class TaskKind(models.TextChoices):

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 
+
 def _as_ncs(probs: np.ndarray) -> np.ndarray:
     """Probabilities as a float64 (N, C, S) array; (N, C) becomes (N, C, 1)."""
     p = np.asarray(probs, dtype=np.float64)
@@ -107,9 +108,6 @@ SCORERS: dict[str, Callable[..., np.ndarray]] = {
     "random": random,
 }
 
-#: What a new project uses: the strategy that did best from a cold start across the datasets measured
-#: (digits, MNIST, the generated shapes; README, Benchmarks).
-DEFAULT_STRATEGY = "margin"
 
 
 def get_scorer(name: str) -> Callable[..., np.ndarray]:

@@ -146,3 +146,11 @@ def test_bald_on_model_output_float32_matches_the_float64_definition():
     np.testing.assert_allclose(fast, exact, atol=1e-5)
     assert fast[0] == 0.0 and (fast >= 0).all()
     np.testing.assert_array_equal(np.argsort(fast)[-20:], np.argsort(exact)[-20:])
+
+
+def test_the_light_list_of_strategies_names_every_scorer():
+    # ml.strategies (no torch) is what the web process offers; ml.scoring is what scores
+    from ml.scoring import SCORERS
+    from ml.strategies import DEFAULT_STRATEGY, STRATEGIES
+
+    assert list(SCORERS) == STRATEGIES and DEFAULT_STRATEGY in STRATEGIES

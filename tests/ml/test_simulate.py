@@ -10,7 +10,7 @@ import pytest
 import ml.evaluation.simulate
 from ml.evaluation.simulate import THRESHOLDS, Data, Settings, initial_labels, run_one, simulate, summarise
 from ml.loop import fit_and_score_features
-from ml.scoring import DEFAULT_STRATEGY
+from ml.strategies import DEFAULT_STRATEGY
 from ml.selection import choose_batch, cold_start, cold_start_size, default_selection, pixel_embeddings, top_k
 
 
