@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 
-
 def _as_ncs(probs: np.ndarray) -> np.ndarray:
     """Probabilities as a float64 (N, C, S) array; (N, C) becomes (N, C, 1)."""
     p = np.asarray(probs, dtype=np.float64)
@@ -107,7 +106,6 @@ SCORERS: dict[str, Callable[..., np.ndarray]] = {
     "variation_ratios": variation_ratios,
     "random": random,
 }
-
 
 
 def get_scorer(name: str) -> Callable[..., np.ndarray]:

@@ -10,8 +10,8 @@ import pytest
 import ml.evaluation.simulate
 from ml.evaluation.simulate import THRESHOLDS, Data, Settings, initial_labels, run_one, simulate, summarise
 from ml.loop import fit_and_score_features
-from ml.strategies import DEFAULT_STRATEGY
 from ml.selection import choose_batch, cold_start, cold_start_size, default_selection, pixel_embeddings, top_k
+from ml.strategies import DEFAULT_STRATEGY
 
 
 def test_short_simulation_on_digits(digits, monkeypatch):
