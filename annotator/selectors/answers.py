@@ -4,16 +4,20 @@ classes, as ``Answer`` tuples (class ids in class order) or as class names, for 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 from annotator.kinds import Answer
 from annotator.models import AnnotationClass, AnswerRole, ItemClass
 
+V = TypeVar("V")
 
-def _grouped(rows: Iterable[tuple[int, int]]) -> dict[int, Answer]:
-    grouped: dict[int, list[int]] = {}
-    for owner, class_id in rows:
-        grouped.setdefault(owner, []).append(class_id)
-    return {owner: tuple(class_ids) for owner, class_ids in grouped.items()}
+
+def _grouped(rows: Iterable[tuple[int, V]]) -> dict[int, list[V]]:
+    """``(owner id, value)`` rows, in owner order, as ``{owner id: [values]}``."""
+    grouped: dict[int, list[V]] = {}
+    for owner, value in rows:
+        grouped.setdefault(owner, []).append(value)
+    return grouped
 
 
 def item_answers(
@@ -27,7 +31,7 @@ def item_answers(
     if project_id is not None:
         rows = rows.filter(item__project_id=project_id)
     ordered = rows.order_by("item_id", "label_class__index").values_list("item_id", "label_class_id")
-    return _grouped(ordered.iterator(5000))
+    return {item_id: tuple(class_ids) for item_id, class_ids in _grouped(ordered.iterator(5000)).items()}
 
 
 def item_answer(*, item_id: int, role: str = AnswerRole.CONSENSUS) -> Answer:
@@ -41,10 +45,7 @@ def item_answer_names(*, item_ids: Iterable[int], role: str = AnswerRole.CONSENS
         .order_by("item_id", "label_class__index")
         .values_list("item_id", "label_class__name")
     )
-    names: dict[int, list[str]] = {}
-    for item_id, name in rows:
-        names.setdefault(item_id, []).append(name)
-    return names
+    return _grouped(rows)
 
 
 def annotation_answers(*, annotation_ids: Iterable[int]) -> dict[int, Answer]:
@@ -54,7 +55,7 @@ def annotation_answers(*, annotation_ids: Iterable[int]) -> dict[int, Answer]:
         .order_by("annotation_id", "label_class__index")
         .values_list("annotation_id", "label_class_id")
     )
-    return _grouped(rows)
+    return {annotation_id: tuple(class_ids) for annotation_id, class_ids in _grouped(rows).items()}
 
 
 def annotation_answer_names(*, annotation_ids: Iterable[int]) -> dict[int, list[str]]:
@@ -64,7 +65,4 @@ def annotation_answer_names(*, annotation_ids: Iterable[int]) -> dict[int, list[
         .order_by("annotation_id", "label_class__index")
         .values_list("annotation_id", "label_class__name")
     )
-    names: dict[int, list[str]] = {}
-    for annotation_id, name in rows:
-        names.setdefault(annotation_id, []).append(name)
-    return names
+    return _grouped(rows)
