@@ -21,7 +21,7 @@ from annotator.selectors.answers import item_answer_names
 from annotator.selectors.items import item_list, item_with_names
 from annotator.selectors.projects import prelabels_visible
 from annotator.services.imports import items_import_uploads
-from annotator.services.leasing import item_lease_next, item_release, item_skip
+from annotator.services.leasing import item_lease_next, item_release, item_skip, items_release_mine
 
 
 class ImportIn(serializers.Serializer):
@@ -79,6 +79,35 @@ class ItemReleaseApi(ProjectApiView):
     def post(self, request: SignedInRequest, item_id: int) -> Response:
         item_release(item=self.item, user=request.user)
         return Response(out.ReleaseOut({"id": self.item.id, "released": True}).data)
+
+
+class ReleaseMineIn(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), max_length=1000, help_text="Items whose lease to give back."
+    )
+
+
+class ReleasedOut(serializers.Serializer):
+    released = serializers.IntegerField(help_text="How many of the caller's leases were given back.")
+
+
+class ProjectReleaseApi(ProjectApiView):
+    """Give back the caller's leases on several items at once: what a labeling page sends
+    (``navigator.sendBeacon``, a form with the CSRF token) when it closes, so that its prefetched
+    items go to the next annotator at once instead of after ``lease_seconds``."""
+
+    permission_classes = [IsProjectMember]
+
+    @extend_schema(request=ReleaseMineIn, responses={200: ReleasedOut, **out.ERRORS})
+    def post(self, request: SignedInRequest, project_id: int) -> Response:
+        data = request.data
+        # A beacon's form repeats the field (ids=1&ids=2); JSON sends {"ids": [...]}.
+        if hasattr(data, "getlist"):
+            data = {"ids": data.getlist("ids")} if "ids" in data else {}
+        serializer = ReleaseMineIn(data=data)
+        serializer.is_valid(raise_exception=True)
+        freed = items_release_mine(project=self.project, user=request.user, item_ids=serializer.validated_data["ids"])
+        return Response(ReleasedOut({"released": freed}).data)
 
 
 class ItemsApi(ProjectApiView):

@@ -54,4 +54,5 @@ urlpatterns = [
     path("items/<int:item_id>/image/", items.ItemImageApi.as_view(), name="api-item-image"),
     path("items/<int:item_id>/skip/", items.ItemSkipApi.as_view(), name="api-skip"),
     path("items/<int:item_id>/release/", items.ItemReleaseApi.as_view(), name="api-release"),
+    path("projects/<int:project_id>/release/", items.ProjectReleaseApi.as_view(), name="api-project-release"),
 ]

@@ -158,6 +158,14 @@ def item_release(*, item: Item, user: User) -> None:
     Item.objects.filter(id=item.id, lease_user=user).update(lease_user=None, lease_until=None)
 
 
+def items_release_mine(*, project: Project, user: User, item_ids: Sequence[int]) -> int:
+    """Give back ``user``'s leases on ``item_ids`` of ``project`` (a labeling page that closes hands
+    back what it prefetched); others' leases and other projects' items are left alone. Returns how
+    many were freed. One statement."""
+    items = Item.objects.filter(project=project, id__in=list(item_ids), lease_user=user)
+    return items.update(lease_user=None, lease_until=None)
+
+
 def item_leases_release(
     *, item_ids: Sequence[int] = (), project_ids: Sequence[int] = (), expired_only: bool = False
 ) -> int:

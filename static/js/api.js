@@ -25,5 +25,16 @@
     return data;
   }
 
-  global.Api = { csrfToken, request };
+  /* A POST that outlives the page (navigator.sendBeacon): a form with the CSRF token, each value
+     of a list repeated under its name. Returns whether the browser queued it. */
+  function beacon(path, fields) {
+    const form = new FormData();
+    form.append("csrfmiddlewaretoken", csrfToken());
+    Object.entries(fields).forEach(([name, value]) =>
+      (Array.isArray(value) ? value : [value]).forEach((v) => form.append(name, String(v)))
+    );
+    return Boolean(navigator.sendBeacon && navigator.sendBeacon(`/api${path}`, form));
+  }
+
+  global.Api = { beacon, csrfToken, request };
 })(window);

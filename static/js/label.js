@@ -226,5 +226,14 @@
   window.addEventListener("beforeunload", (event) => {
     if (pending > 0) event.preventDefault();
   });
+  // Closing the tab (or leaving the page) gives its prefetched items back to the queue at once,
+  // instead of after the lease time; coming back from the back-forward cache starts over.
+  window.addEventListener("pagehide", () => {
+    const ids = queue.giveBack();
+    if (ids.length) Api.beacon(`/projects/${config.project}/release/`, { ids });
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) queue.restart();
+  });
   queue.fill();
 })();

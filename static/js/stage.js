@@ -112,9 +112,11 @@
      options: ahead (how many to keep prefetched), next(heldIds) (the next item, or null when there is
      none), stage, onShow(item, revising) (paints the rest of the page; queue.current is set),
      onEmpty() (clears it), holdHistory (the history's items are held too), maxHeld (the most ids
-     sent as held), retryMs (a failed fetch is tried again this much later). */
+     sent as held), retryMs (a failed fetch is tried again this much later), recheckMs (with nothing
+     left, ask again this often: leases expire, images arrive, a retrain reorders). */
   function createQueue(options) {
-    const { ahead, next, stage, onShow, onEmpty, holdHistory = false, maxHeld = Infinity, retryMs = 2000 } = options;
+    const { ahead, next, stage, onShow, onEmpty, holdHistory = false, maxHeld = Infinity } = options;
+    const { retryMs = 2000, recheckMs = 5000 } = options;
     const queue = {
       current: null, // {item, revising, shownAt}
       upcoming: [], // prefetched items, images loading or loaded
@@ -128,7 +130,10 @@
       showNext,
       advance,
       back,
+      giveBack,
+      restart,
     };
+    let recheck = null; // the timer of the next check while nothing is left
 
     /* The ids the server must not hand out again: on screen, prefetched, waiting, or being sent. */
     function heldIds() {
@@ -181,6 +186,13 @@
         $("item-name").textContent = "";
         onEmpty();
         if (!queue.exhausted) fill();
+        else if (recheck === null) {
+          recheck = setTimeout(() => {
+            recheck = null;
+            queue.exhausted = false;
+            fill();
+          }, recheckMs);
+        }
         return;
       }
       show(item, false);
@@ -196,6 +208,22 @@
       queue.posting.add(item.id);
       send(item).finally(() => queue.posting.delete(item.id));
       showNext();
+    }
+
+    /* The page is going away: the ids of the items it holds but has not answered (on screen,
+       prefetched, waiting), to give back at once. Answers still being sent keep theirs. */
+    function giveBack() {
+      const items = queue.upcoming.concat(queue.forward, queue.current ? [queue.current.item] : []);
+      return items.map((i) => i.id).filter((id) => !queue.posting.has(id));
+    }
+
+    /* The page came back (from the browser's back-forward cache) after giving its items back: start over. */
+    function restart() {
+      queue.upcoming = [];
+      queue.forward = [];
+      queue.current = null;
+      queue.exhausted = false;
+      fill();
     }
 
     /* Backspace: the previous item of the session, to change its answer; the current one waits. */

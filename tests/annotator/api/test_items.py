@@ -273,3 +273,29 @@ def test_tiff_items_are_shown_as_a_png_made_once_and_other_formats_as_they_are(a
     outsider = APIClient()
     outsider.force_authenticate(make_user("mallory"))
     assert outsider.get(f"/api/items/{items['turned.tif'].id}/image/").status_code == 404
+
+
+def test_a_closing_page_gives_back_its_own_leases_in_one_request(user):
+    # Given alice holding three prefetched items, and bob holding one more
+    project = make_project(user)
+    make_items(project, 5)
+    bob = make_user("bob")
+    membership_add(project=project, user=bob)
+    held: list[int] = []
+    for _ in range(3):
+        held.append(item_lease_next(project=project, user=user, exclude=held).id)
+    bobs = item_lease_next(project=project, user=bob, exclude=held).id
+    api = APIClient()
+    api.force_authenticate(user)
+    # When her page's beacon sends every id it held, as a form (ids repeated), bob's among them
+    response = api.post(f"/api/projects/{project.id}/release/", {"ids": [*held, bobs]}, format="multipart")
+    # Then her three leases are free at once, bob's stands, and /next serves hers to bob's next call
+    assert response.status_code == 200 and response.json() == {"released": 3}
+    assert not Item.objects.filter(id__in=held, lease_user__isnull=False).exists()
+    assert Item.objects.get(id=bobs).lease_user == bob
+    assert item_lease_next(project=project, user=make_user("carol")).id in held
+    # And the same as JSON works; bad input is a 400 that names the field
+    assert api.post(f"/api/projects/{project.id}/release/", {"ids": []}, format="json").json() == {"released": 0}
+    bad = api.post(f"/api/projects/{project.id}/release/", {"ids": ["x"]}, format="json")
+    assert bad.status_code == 400 and "ids" in bad.json()
+    assert api.post(f"/api/projects/{project.id}/release/", [1, 2], format="json").status_code == 400

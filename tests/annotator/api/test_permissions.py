@@ -115,6 +115,7 @@ API = [
     ("post", "/api/items/{i}/annotations/", {"label": "cat"}, (201, 201, 201, 404, 401)),
     ("post", "/api/items/{i}/skip/", None, MEMBER_READ),
     ("post", "/api/items/{i}/release/", None, MEMBER_READ),
+    ("post", "/api/projects/{p}/release/", {"ids": [1]}, MEMBER_READ),
 ]
 PAGES = [
     ("get", "/", None, (200, 200, 200, 200, 302)),
