@@ -263,6 +263,9 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+#: ``manage.py serve`` (``make run``) prints gunicorn's line per request only with ACCESS_LOG=1.
+ACCESS_LOG = env_bool("ACCESS_LOG", False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -179,3 +179,10 @@ def test_label_page_shows_the_accuracy_with_its_interval_and_has_the_new_lines(u
     assert '<div id="model-info">Model v3 · accuracy 0.78 ± 0.09 (66 labels)</div>' in page
     assert '"model_version": 3' in page and "js/figures.js" in page
     assert 'id="retrain-info"' in page and '<p id="under-covered" class="warn" hidden>' in page
+
+
+def test_pages_name_their_icon_and_the_browsers_guess_finds_it(client, db):
+    page = client.get("/accounts/login/")
+    assert b'rel="icon"' in page.content and b"favicon.svg" in page.content
+    redirect = client.get("/favicon.ico")
+    assert redirect.status_code == 301 and redirect["Location"].endswith("/static/favicon.svg")

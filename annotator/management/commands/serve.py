@@ -98,6 +98,15 @@ def worker_commands(python: str, cores: int) -> list[tuple[list[str], dict[str, 
     return out
 
 
+def web_command(python: str, bind: str, workers: int, *, access_log: bool) -> list[str]:
+    """The gunicorn command ``make run`` starts: warnings and errors only, and a line per request only
+    with ``access_log`` (``ACCESS_LOG=1``; the pages poll, which would bury the workers' messages)."""
+    command = [python, "-m", "gunicorn", "annotator.wsgi", "--bind", bind]
+    command += ["--workers", str(workers), "--threads", "4", "--timeout", "300"]
+    command += ["--graceful-timeout", str(GUNICORN_GRACEFUL_TIMEOUT), "--log-level", "warning"]
+    return command + (["--access-logfile", "-"] if access_log else [])
+
+
 class Command(BaseCommand):
     help = "Run the web server, two Celery workers and (without REDIS_URL) an embedded Redis, until Ctrl-C."
 
@@ -126,11 +135,7 @@ class Command(BaseCommand):
                 for command, env in worker_commands(python, cores):
                     children.append(spawn(command, env={**os.environ, **env}))
             bind = f"{options['host']}:{options['port']}"
-            command = [python, "-m", "gunicorn", "annotator.wsgi", "--bind", bind]
-            command += ["--workers", str(options["web_workers"]), "--threads", "4", "--timeout", "300"]
-            command += ["--graceful-timeout", str(GUNICORN_GRACEFUL_TIMEOUT)]
-            command += ["--access-logfile", "-", "--log-level", "warning"]
-            children.append(spawn(command))
+            children.append(spawn(web_command(python, bind, options["web_workers"], access_log=settings.ACCESS_LOG)))
             host = "localhost" if options["host"] in {"127.0.0.1", "0.0.0.0"} else options["host"]
             self.stdout.write(self.style.SUCCESS(f"Serving on http://{host}:{options['port']}/  (Ctrl-C stops)"))
             while not received and all(child.poll() is None for child in children):
