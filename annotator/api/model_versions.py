@@ -13,7 +13,11 @@ from rest_framework.response import Response
 from annotator.api import serializers as out
 from annotator.api.permissions import IsProjectManager, IsProjectMember, ProjectApiView
 from annotator.auth import SignedInRequest
-from annotator.selectors.model_versions import model_version_current, model_version_list
+from annotator.selectors.model_versions import (
+    model_version_current,
+    model_version_get,
+    model_version_list,
+)
 from annotator.services.model_files import MODEL_EXPORT_FILES, model_version_export
 from annotator.services.training import training_request
 
@@ -24,6 +28,19 @@ class ModelVersionListApi(ProjectApiView):
     @extend_schema(responses={200: out.ModelVersionOut(many=True), 404: out.NOT_FOUND})
     def get(self, request: SignedInRequest, project_id: int) -> Response:
         return Response(out.ModelVersionOut(model_version_list(project=self.project), many=True).data)
+
+
+class ModelVersionDetailApi(ProjectApiView):
+    """One version with where it goes wrong: its confusion and each class's precision and recall."""
+
+    permission_classes = [IsProjectMember]
+
+    @extend_schema(responses={200: out.ModelVersionDetailOut, 404: out.NOT_FOUND})
+    def get(self, request: SignedInRequest, project_id: int, number: int) -> Response:
+        version = model_version_get(project=self.project, number=number)
+        if version is None:
+            raise NotFound(f"This project has no model version {number}.")
+        return Response(out.ModelVersionDetailOut(version).data)
 
 
 class TrainApi(ProjectApiView):

@@ -26,7 +26,7 @@ from annotator.models import (
 )
 from annotator.selectors.answers import annotation_answer_names, item_answer_names
 from annotator.selectors.classes import class_coverage, project_classes
-from annotator.selectors.model_versions import model_version_current, retrain_status
+from annotator.selectors.model_versions import model_version_confusion, model_version_current, retrain_status
 from annotator.selectors.projects import project_counts
 
 
@@ -83,6 +83,36 @@ class ModelVersionOut(serializers.Serializer):
     error = serializers.CharField(allow_blank=True)
     created = serializers.DateTimeField()
     finished = serializers.DateTimeField(allow_null=True)
+
+
+class ClassFiguresOut(serializers.Serializer):
+    name = serializers.CharField()
+    precision = Number(allow_null=True, help_text="None: nothing was predicted as this class.")
+    recall = Number(allow_null=True, help_text="None: no labeled item has this class.")
+    support = serializers.IntegerField(help_text="Labeled items given this class.")
+
+
+class ConfusionOut(serializers.Serializer):
+    """Where a version goes wrong, out of fold (each labeled item predicted by a fold model that did
+    not see its label, as the accuracy estimate is)."""
+
+    n = serializers.IntegerField(help_text="Labeled items counted.")
+    classes = serializers.ListField(child=serializers.CharField(), help_text="The classes, in output order.")
+    cells = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        help_text="Single-label: [given, predicted, count] per non-zero cell (positions in classes); "
+        "multi-label: [class, true positives, false positives, false negatives] per class.",
+    )
+    per_class = ClassFiguresOut(many=True)
+
+
+class ModelVersionDetailOut(ModelVersionOut):
+    confusion = serializers.SerializerMethodField(help_text="None: the version did not measure it.")
+
+    @extend_schema_field(ConfusionOut(allow_null=True))
+    def get_confusion(self, version: ModelVersion) -> Any:
+        confusion = model_version_confusion(version=version)
+        return None if confusion is None else ConfusionOut(confusion).data
 
 
 class RetrainOut(serializers.Serializer):

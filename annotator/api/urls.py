@@ -35,6 +35,11 @@ urlpatterns = [
         model_versions.ModelVersionListApi.as_view(),
         name="api-model-versions",
     ),
+    path(
+        "projects/<int:project_id>/model-versions/<int:number>/",
+        model_versions.ModelVersionDetailApi.as_view(),
+        name="api-model-version",
+    ),
     path("projects/<int:project_id>/train/", model_versions.TrainApi.as_view(), name="api-train"),
     path("projects/<int:project_id>/export/", exports.ExportApi.as_view(), name="api-export"),
     path("projects/<int:project_id>/model/", model_versions.ModelDownloadApi.as_view(), name="api-model"),

@@ -18,6 +18,25 @@ def model_version_list(*, project: Project) -> QuerySet[ModelVersion]:
     return ModelVersion.objects.filter(project=project).order_by("number")
 
 
+def model_version_get(*, project: Project, number: int) -> ModelVersion | None:
+    return ModelVersion.objects.filter(project=project, number=number).first()
+
+
+def model_version_confusion(*, version: ModelVersion) -> dict[str, Any] | None:
+    """Where the version goes wrong, as its training run measured it out of fold: ``{"n", "classes",
+    "cells", "per_class"}`` with ``per_class`` ``[{"name", "precision", "recall", "support"}]`` in
+    class order; ``None`` for a version that did not measure it (failed, training, or older)."""
+    confusion = (version.metrics or {}).get("confusion")
+    if not confusion:
+        return None
+    names = confusion["classes"]
+    per_class = [
+        {"name": name, "precision": p, "recall": r, "support": n}
+        for name, p, r, n in zip(names, confusion["precision"], confusion["recall"], confusion["support"], strict=False)
+    ]
+    return {"n": confusion["n"], "classes": names, "cells": confusion["cells"], "per_class": per_class}
+
+
 def learning_curve(*, project: Project) -> list[dict[str, Any]]:
     """One point per ready version that measured a validation accuracy, in version order:
     ``{"number", "n_labels", "val_accuracy", "val_accuracy_low", "val_accuracy_high", "val_n"}``

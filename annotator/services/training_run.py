@@ -18,7 +18,9 @@ import numpy as np
 from django.conf import settings
 
 from annotator import paths
+from annotator.kinds import kind_of
 from annotator.models import ModelVersion, Project
+from annotator.selectors.classes import class_order
 from annotator.selectors.model_versions import model_version_current
 from annotator.selectors.review import ReviewData, review_data
 from annotator.selectors.training_data import TrainingData, training_data
@@ -34,6 +36,7 @@ from annotator.services.training import (
     training_end,
 )
 from ml.calibration import expected_correct
+from ml.confusion import confusion_summary
 from ml.coverage import class_counts
 from ml.crossfit import CrossFitState, resolve_device
 from ml.data import cache_read
@@ -132,6 +135,14 @@ def _fit(project: Project, version: ModelVersion, data: TrainingData) -> tuple[L
     return result, {**meta, "backbone": backbone.key}
 
 
+def _confusion(project: Project, data: TrainingData, result: LoopResult) -> dict[str, object]:
+    """Where the model goes wrong, from the out-of-fold predictions its estimate rests on, with the
+    class names in output order (``ml.confusion.confusion_summary``)."""
+    oof = result.oof_probs if result.oof_probs is not None else np.zeros((0, data.n_classes), dtype=np.float32)
+    summary = confusion_summary(oof, data.labels, multi_label=kind_of(project).multi_label)
+    return {"classes": class_order(project_id=project.id).names, **summary}
+
+
 def training_run(*, project_id: int) -> int | None:
     """Retrain the project's model, re-score its pool, and publish a new version.
 
@@ -182,7 +193,12 @@ def training_run(*, project_id: int) -> int | None:
             confidence=expected_correct(result.probs, multi_label=project.multi_label),
             scores=result.scores,
             priorities=priorities_with_batch(result.scores, batch),
-            metrics={**result.metrics, "n_pool": len(data.pool_ids), "selection": selection},
+            metrics={
+                **result.metrics,
+                "n_pool": len(data.pool_ids),
+                "selection": selection,
+                "confusion": _confusion(project, data, result),
+            },
             weights=relpath,
         )
         logger.info("project %s: published version %s %s", project_id, version.number, result.metrics)

@@ -94,6 +94,7 @@ API = [
     ("post", "/api/projects/{p}/undo/", None, (204, 204, 204, 404, 401)),
     ("get", "/api/projects/{p}/stats/", None, MEMBER_READ),
     ("get", "/api/projects/{p}/model-versions/", None, MEMBER_READ),
+    ("get", "/api/projects/{p}/model-versions/1/", None, (404, 404, 404, 404, 401)),  # no version yet
     ("post", "/api/projects/{p}/train/", None, (202, 202, 403, 404, 401)),
     ("get", "/api/projects/{p}/export/?format=csv", None, (200, 200, 403, 404, 401)),
     ("get", "/api/projects/{p}/dashboard/", None, (200, 200, 403, 404, 401)),
