@@ -122,9 +122,10 @@ def test_from_a_cold_start_the_default_strategy_is_at_least_as_good_as_random(di
     # Given the digits, the product's cold start and its default strategy, against random order
     images, labels = digits
     data = Data(images[:1300], labels[:1300], images[1300:], labels[1300:], 10)
-    settings = Settings(strategies=[DEFAULT_STRATEGY, "random"], initial=20, batch=20, budget=80, repeats=1, seed=0)
-    # When each goes from 20 to 100 labels, the oracle answering
+    settings = Settings(strategies=[DEFAULT_STRATEGY, "random"], initial=20, batch=40, budget=80, repeats=1, seed=0)
+    # When each goes from 20 to 100 labels in batches of 40 (rounds at 20, 60 and 100), the oracle answering
     result = simulate(data, settings)["strategies"]
     # Then the default strategy's learning curve lies at least as high on average (the area under it).
-    # Measured: 0.945 against 0.891 (seed 0); over seeds 0-2 the closest was 0.945 against 0.932.
+    # Measured: 0.930 against 0.917 (seed 0), 0.865 against 0.800 (seed 1), 0.914 against 0.866 (seed 2);
+    # in batches of 20 (five rounds, 60% longer) 0.945 against 0.891, the closest seed 0.945 against 0.932.
     assert result[DEFAULT_STRATEGY]["auc"] >= result["random"]["auc"], result
