@@ -17,7 +17,10 @@
     next: (held) => request("GET", `/projects/${config.project}/next/?exclude=${held.join(",")}`),
     stage,
     onShow: paint,
-    onEmpty: () => ($("prelabel").textContent = ""),
+    onEmpty: () => {
+      $("prelabel").textContent = "";
+      Stage.clearButtons(buttons);
+    },
   });
 
   /* The class buttons and the pre-label line for the item on screen. */

@@ -21,7 +21,11 @@
     next: (held) => request("GET", `/projects/${config.project}/review/next/?exclude=${held.join(",")}`),
     stage: Stage.createStage(),
     onShow: paint,
-    onEmpty: () => {},
+    onEmpty: () => {
+      ["reason", "given", "suggested"].forEach((id) => ($(id).textContent = "–"));
+      $("votes").textContent = $("confidence").textContent = "";
+      Stage.clearButtons(buttons);
+    },
     holdHistory: true, // a decided item stays flagged until its decision lands
     maxHeld: 100,
   });

@@ -6,7 +6,8 @@
      Backspace walks back through to change an earlier answer;
    - bindHelp(): the keyboard help, a dialog listing the keymap's keys that takes focus when it opens,
      keeps it while open and gives it back when it closes (? toggles it, Escape closes it);
-   - choose(): marks a class button chosen, for the eye (.chosen) and for assistive tech (aria-pressed). */
+   - choose(): marks a class button chosen, for the eye (.chosen) and for assistive tech (aria-pressed);
+   - clearButtons(): no button chosen or suggested, for when nothing is on screen. */
 (function (global) {
   "use strict";
 
@@ -22,6 +23,16 @@
   function choose(button, chosen) {
     button.classList.toggle("chosen", chosen);
     button.setAttribute("aria-pressed", String(chosen));
+  }
+
+  /* Nothing on screen: no class button chosen, suggested or showing a confidence (none stale). */
+  function clearButtons(buttons) {
+    buttons.forEach((b) => {
+      choose(b, false);
+      b.classList.remove("prelabel");
+      const conf = b.querySelector(".conf");
+      if (conf) conf.textContent = "";
+    });
   }
 
   /* Start loading and decoding an item's image now, so that showing it later costs no network and no decode. */
@@ -289,5 +300,5 @@
     return { open, close };
   }
 
-  global.Stage = { status, choose, preload, createStage, createQueue, bindHelp };
+  global.Stage = { status, choose, clearButtons, preload, createStage, createQueue, bindHelp };
 })(window);

@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from annotator.models import Item
+from annotator.models import Item, ModelVersion
 from annotator.services.imports import items_import_uploads
 from annotator.services.leasing import item_lease_next, item_release
 from annotator.services.members import membership_add
@@ -49,6 +49,11 @@ def test_a_page_with_nothing_left_resumes_by_itself(live_server: Any, page: Page
     project = make_project(annie, name="Pets")
     membership_add(project=project, user=bob)
     items_import_uploads(project=project, files=[("only.png", io.BytesIO(png_bytes(7)))], user=annie)
+    version = ModelVersion.objects.create(project=project, number=1, status="ready", strategy="margin", n_labels=0)
+    cat = project.classes.get(name="cat")
+    Item.objects.filter(project=project).update(
+        pred_label=cat, pred_confidence=0.9, pred_probs=[0.9, 0.1], pred_version=version
+    )
     item = item_lease_next(project=project, user=bob)
     log_in(page, live_server.url, "annie", f"/projects/{project.id}/label/")
     expect(page.locator("#empty")).to_be_visible()
@@ -59,8 +64,12 @@ def test_a_page_with_nothing_left_resumes_by_itself(live_server: Any, page: Page
     # Then her page shows it without a reload (it asks again every few seconds)
     expect(page.locator("#item-image")).to_have_attribute("data-item", str(item.id), timeout=15_000)
     expect(page.locator("#empty")).to_be_hidden()
-    page.keyboard.press("1")
+    expect(page.locator(".class-button.prelabel")).to_have_count(1)  # the model's cat, suggested
+    page.keyboard.press("2")
     expect(page.locator("#empty")).to_be_visible()
+    # And with nothing on screen, no pre-label of the last item is left standing
+    expect(page.locator(".class-button.prelabel")).to_have_count(0)
+    expect(page.locator("#prelabel")).to_have_text("")
     items_import_uploads(project=project, files=[("new.png", io.BytesIO(png_bytes(8)))], user=annie)
     expect(page.locator("#item-image")).to_be_visible(timeout=15_000)
     assert page.locator("#item-image").get_attribute("data-item") != str(item.id)
