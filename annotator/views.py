@@ -24,9 +24,11 @@ from annotator.models import (
     LEASE_SECONDS,
     RETRAIN_EVERY,
     Membership,
+    ModelFamily,
     Project,
     QueryStrategy,
     Range,
+    TaskKind,
 )
 from annotator.responses import export_response
 from annotator.selectors.classes import project_classes
@@ -65,9 +67,38 @@ class ProjectForm(forms.Form):
     labels = forms.CharField(
         max_length=5000, help_text="Class names in order, separated by commas.", widget=forms.TextInput
     )
+    kind = forms.ChoiceField(
+        choices=TaskKind.choices,
+        required=False,
+        initial=TaskKind.CLASSIFICATION,
+        label="Task",
+        help_text="One class per image, or any number of classes per image (none is an answer too).",
+    )
+    model_family = forms.ChoiceField(
+        choices=ModelFamily.choices,
+        required=False,
+        initial=ModelFamily.CNN,
+        label="Model",
+        help_text="Small CNN: small, simple images (digits, icons, cells); it learns from scratch. "
+        "Pretrained backbone: photos and anything natural; an ImageNet MobileNetV2 computes features "
+        "once and a small head learns fast. Your TorchScript backbone: a .pt file on the server.",
+    )
+    backbone_path = forms.CharField(
+        max_length=500, required=False, help_text="For your TorchScript backbone: its file on the server."
+    )
     strategy = forms.ChoiceField(choices=QueryStrategy.choices, initial=DEFAULT_STRATEGY)
-    retrain_every = range_field(RETRAIN_EVERY, initial=10)
-    input_size = range_field(INPUT_SIZE, initial=32)
+    retrain_every = range_field(RETRAIN_EVERY, initial=10, help_text="Retrain after this many new labels.")
+    input_size = range_field(INPUT_SIZE, initial=32, help_text="Side of the square model input, pixels.")
+    allow_flips = forms.BooleanField(required=False, help_text="Mirror images in training (not for text or digits).")
+    labels_per_item = range_field(
+        LABELS_PER_ITEM, initial=1, required=False, help_text="Different annotators who label each item."
+    )
+    show_prelabels = forms.BooleanField(
+        required=False, initial=True, help_text="Show annotators the model's pre-labels."
+    )
+    lease_seconds = range_field(
+        LEASE_SECONDS, initial=300, required=False, help_text="How long an annotator holds an item."
+    )
 
 
 class ProjectSettingsForm(forms.Form):
@@ -143,8 +174,10 @@ def project_list(request: SignedInHttpRequest) -> HttpResponse:
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         labels = [part.strip() for part in form.cleaned_data.pop("labels").split(",") if part.strip()]
+        # A field left empty (or not sent) takes the project's default.
+        options = {name: value for name, value in form.cleaned_data.items() if value not in ("", None)}
         try:
-            project = project_create(user=request.user, labels=labels, **form.cleaned_data)
+            project = project_create(user=request.user, labels=labels, **options)
         except ServiceError as exc:
             form.add_error(None, str(exc))
         else:

@@ -186,3 +186,27 @@ def test_pages_name_their_icon_and_the_browsers_guess_finds_it(client, db):
     assert b'rel="icon"' in page.content and b"favicon.svg" in page.content
     redirect = client.get("/favicon.ico")
     assert redirect.status_code == 301 and redirect["Location"].endswith("/static/favicon.svg")
+
+
+def test_the_new_project_form_offers_every_option_the_api_has():
+    # Given someone who may create projects
+    lead = make_user("lead", can_create_projects=True)
+    client = Client()
+    client.force_login(lead)
+    page = client.get("/").content.decode()
+    for name in ("kind", "model_family", "labels_per_item", "show_prelabels", "lease_seconds", "allow_flips"):
+        assert f'name="{name}"' in page, name
+    assert "Pretrained backbone: photos" in page  # when to pick which model
+    # When they create a multi-label project on the pretrained family, two people per item
+    body = {**NEW_PROJECT, "kind": "multi_label", "model_family": "pretrained", "labels_per_item": 2}
+    body |= {"show_prelabels": "on", "lease_seconds": 120}
+    response = client.post("/", body)
+    # Then the project has those settings
+    project = Project.objects.get(name="Fruit")
+    assert response.status_code == 302
+    assert (project.kind, project.model_family, project.labels_per_item) == ("multi_label", "pretrained", 2)
+    assert project.show_prelabels and project.lease_seconds == 120 and project.multi_label
+    # And a bad choice is a readable form error that creates nothing
+    bad = client.post("/", {**NEW_PROJECT, "name": "Odd", "kind": "boxes-someday"})
+    assert bad.status_code == 200 and "Select a valid choice" in bad.content.decode()
+    assert not Project.objects.filter(name="Odd").exists()
