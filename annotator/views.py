@@ -30,6 +30,7 @@ from annotator.models import (
     Range,
     TaskKind,
 )
+from annotator.formats.exports import EXPORT_FORMAT_NAMES, EXPORT_FORMATS
 from annotator.responses import export_response
 from annotator.selectors.classes import project_classes
 from annotator.selectors.dashboard import annotation_stats
@@ -209,6 +210,7 @@ def project_detail(request: SignedInHttpRequest, project_id: int) -> HttpRespons
         "is_manager": is_manager,
         "stats": annotation_stats(project=project),
         "settings_form": ProjectSettingsForm(initial=_settings_initial(project)),
+        "export_formats": [(fmt, EXPORT_FORMAT_NAMES[fmt]) for fmt in EXPORT_FORMATS],
     }
     if is_manager:
         context["members"] = list(membership_list(project=project).order_by("user__username"))

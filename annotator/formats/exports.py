@@ -19,6 +19,8 @@ from annotator.formats.zipstream import ZipWriter
 
 #: Every format the tool exports labels in, for downloads and background jobs alike.
 EXPORT_FORMATS = ("csv", "jsonl", "coco", "imagefolder")
+#: How the pages name each format.
+EXPORT_FORMAT_NAMES = {"csv": "CSV", "jsonl": "JSON Lines", "coco": "COCO JSON", "imagefolder": "ImageFolder zip"}
 CSV_COLUMNS = ["filename", "label", "annotator", "created"]
 #: A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -66,11 +66,27 @@
     return jobs.some((job) => job.status === "queued" || job.status === "running");
   }
 
+  const watched = new Set(); // jobs seen queued or running: their end is announced
+
+  function announce(jobs) {
+    for (const job of jobs) {
+      const active = job.status === "queued" || job.status === "running";
+      if (active) watched.add(job.id);
+      else if (watched.delete(job.id)) {
+        const what = job.kind === "export" ? `Export #${job.id} (${job.params.format})` : `Import #${job.id}`;
+        message.textContent = job.status === "done" ? `${what} is done: ${describe(job)}.` : `${what} failed: ${job.error}`;
+        message.className = job.status === "done" ? "muted" : "error";
+      }
+    }
+  }
+
   async function refresh() {
     clearTimeout(timer);
     const response = await fetch(root.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
     if (!response.ok) return;
-    if (render(await response.json())) timer = setTimeout(refresh, 2000);
+    const jobs = await response.json();
+    announce(jobs);
+    if (render(jobs)) timer = setTimeout(refresh, 2000);
   }
 
   async function submit(event) {
@@ -86,7 +102,9 @@
       body: data,
     });
     const body = await response.json().catch(() => ({}));
-    message.textContent = response.ok ? `Job #${body.id} queued.` : body.detail || JSON.stringify(body);
+    message.textContent = response.ok ? `Job #${body.id} queued; it runs in the background.` : body.detail || JSON.stringify(body);
+    message.className = response.ok ? "muted" : "error";
+    if (response.ok) watched.add(body.id);
     refresh();
   }
 

@@ -146,8 +146,10 @@ def test_managers_import_export_add_members_and_classes_from_the_page(
     annotation_create(item=Item.objects.get(project=project), user=manager, label="dog")
     page.locator("#jobs select[name=format]").select_option("csv")
     page.get_by_role("button", name="Export in background").click()
+    expect(page.locator("#job-message")).to_contain_text("queued; it runs in the background")
     link = jobs.locator("a", has_text="download")
     expect(link).to_have_count(1, timeout=60_000)
+    expect(page.locator("#job-message")).to_contain_text("(csv) is done: 1 items")
     with page.expect_download() as download_info:
         link.click()
     assert Path(download_info.value.path()).read_text().splitlines()[1].startswith("a.png,dog,manager,")
@@ -160,4 +162,13 @@ def test_managers_import_export_add_members_and_classes_from_the_page(
     page.locator("#class-add-form button").click()
     expect(page.locator(".classes")).to_contain_text("bird")
     assert [c.name for c in LabelClass.objects.filter(project=project).order_by("index")] == ["cat", "dog", "bird"]
+    # And every export format is also a download right away
+    page.wait_for_load_state()
+    links = page.locator("#export a.button")
+    expect(links).to_have_count(4)
+    hrefs = links.evaluate_all("links => links.map((a) => a.getAttribute('href'))")
+    assert [href.split("format=")[1] for href in hrefs] == ["csv", "jsonl", "coco", "imagefolder"]
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="JSON Lines").click()
+    assert '"label": "dog"' in Path(download_info.value.path()).read_text()
     assert js_errors == []
