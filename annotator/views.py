@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.auth import SignedInHttpRequest
+from annotator.formats.exports import EXPORT_FORMAT_NAMES, EXPORT_FORMATS
 from annotator.models import (
     DEFAULT_STRATEGY,
     INPUT_SIZE,
@@ -30,7 +31,6 @@ from annotator.models import (
     Range,
     TaskKind,
 )
-from annotator.formats.exports import EXPORT_FORMAT_NAMES, EXPORT_FORMATS
 from annotator.responses import export_response
 from annotator.selectors.classes import project_classes
 from annotator.selectors.dashboard import annotation_stats

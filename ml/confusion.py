@@ -60,7 +60,7 @@ def confusion_summary(oof_probs: np.ndarray, labels: np.ndarray, *, multi_label:
         cells, precision, recall = [], np.zeros(n_classes), np.zeros(n_classes)
         support = predicted_n = np.zeros(n_classes, dtype=np.int64)
     return {
-        "n": int(len(probs)),
+        "n": len(probs),
         "cells": cells,
         "precision": [round(float(p), 4) if predicted_n[c] else None for c, p in enumerate(precision)],
         "recall": [round(float(r), 4) if support[c] else None for c, r in enumerate(recall)],
