@@ -179,9 +179,16 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # No badge from the online validator: the docs load nothing from another origin.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
-    # Two choice sets share the field name "kind": a project's task kind and a job's kind.
-    # (The values of annotator.models.TaskKind and Job.Kind; tests/annotator/api test that they stay so.)
-    "ENUM_NAME_OVERRIDES": {"TaskKindEnum": ["classification", "multi_label"], "JobKindEnum": ["import", "export"]},
+    # Choice sets that share a field name ("kind", "status") are named after their model. (The values
+    # of annotator.models' choices, which settings cannot import; tests/annotator/api checks them.)
+    "ENUM_NAME_OVERRIDES": {
+        "TaskKindEnum": ["classification", "multi_label"],
+        "JobKindEnum": ["import", "export"],
+        "ItemStatusEnum": ["unlabeled", "labeled", "skipped"],
+        "ModelVersionStatusEnum": ["training", "ready", "failed"],
+        "JobStatusEnum": ["queued", "running", "done", "failed"],
+        "ReviewStatusEnum": ["none", "flagged", "reviewed", "ambiguous"],
+    },
 }
 
 # The Content-Security-Policy of every response (annotator.csp): the pages' own scripts, styles and

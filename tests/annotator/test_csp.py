@@ -65,7 +65,8 @@ def admin_client(settings) -> tuple[Client, dict[str, int]]:
     job_run(job_id=job.id)
     client = Client()
     client.force_login(admin)
-    return client, {"project_id": project.id, "item_id": item.id, "user_id": admin.id, "job_id": job.id}
+    ids = {"project_id": project.id, "item_id": item.id, "user_id": admin.id, "job_id": job.id}
+    return client, ids | {"number": 1}  # a model version's number (a 404 page here: none trained)
 
 
 def test_every_response_carries_the_strict_policy(admin_client):

@@ -14,7 +14,7 @@ from django.conf import settings
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
-from annotator.models import Item, Job, LabelClass, ModelVersion, TaskKind
+from annotator.models import Item, Job, LabelClass, ModelVersion, ReviewStatus, TaskKind
 from annotator.selectors.items import item_get_for_user
 from annotator.selectors.jobs import job_get_for_user
 from annotator.selectors.projects import project_get_for_user
@@ -163,7 +163,14 @@ def test_options_and_unanswered_methods_load_nothing(team):
 
 
 def test_the_schema_names_each_kind_enum_after_its_choices():
-    # Given the settings that name the two choice sets called "kind" (they cannot import the models)
+    # Given the settings that name the choice sets sharing a field name (they cannot import the models)
     overrides = settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]
     # Then they list exactly the choices the models have
-    assert overrides == {"TaskKindEnum": TaskKind.values, "JobKindEnum": Job.Kind.values}
+    assert overrides == {
+        "TaskKindEnum": TaskKind.values,
+        "JobKindEnum": Job.Kind.values,
+        "ItemStatusEnum": Item.Status.values,
+        "ModelVersionStatusEnum": ModelVersion.Status.values,
+        "JobStatusEnum": Job.Status.values,
+        "ReviewStatusEnum": ReviewStatus.values,
+    }
