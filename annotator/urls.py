@@ -7,21 +7,22 @@ from django.urls import include, path
 from django.views.generic.base import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from annotator import health, views
+from annotator import health
 from annotator.login_limits import limit_logins
+from annotator.views import account, labeling, members, projects
 
 urlpatterns = [
-    path("", views.project_list, name="project-list"),
-    path("projects/<int:project_id>/", views.project_detail, name="project-detail"),
-    path("projects/<int:project_id>/label/", views.label_page, name="label"),
-    path("projects/<int:project_id>/review/", views.review_page, name="review"),
-    path("projects/<int:project_id>/upload/", views.project_upload, name="project-upload"),
-    path("projects/<int:project_id>/train/", views.project_train, name="project-train"),
-    path("projects/<int:project_id>/members/", views.project_members, name="project-members"),
-    path("projects/<int:project_id>/classes/", views.project_class_add, name="project-class-add"),
-    path("projects/<int:project_id>/export/", views.project_export, name="project-export"),
-    path("projects/<int:project_id>/settings/", views.project_settings, name="project-settings"),
-    path("account/", views.account, name="account"),
+    path("", projects.project_list, name="project-list"),
+    path("projects/<int:project_id>/", projects.project_detail, name="project-detail"),
+    path("projects/<int:project_id>/label/", labeling.label_page, name="label"),
+    path("projects/<int:project_id>/review/", labeling.review_page, name="review"),
+    path("projects/<int:project_id>/upload/", projects.project_upload, name="project-upload"),
+    path("projects/<int:project_id>/train/", projects.project_train, name="project-train"),
+    path("projects/<int:project_id>/members/", members.project_members, name="project-members"),
+    path("projects/<int:project_id>/classes/", projects.project_class_add, name="project-class-add"),
+    path("projects/<int:project_id>/export/", projects.project_export, name="project-export"),
+    path("projects/<int:project_id>/settings/", projects.project_settings, name="project-settings"),
+    path("account/", account.account, name="account"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Split: the page, and its set-up script from ?script (no inline script, for the Content-Security-Policy)
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

@@ -16,7 +16,7 @@ from annotator.selectors.model_versions import learning_curve
 from annotator.selectors.projects import project_role
 from annotator.services.members import membership_add
 from annotator.templatetags.figures import accuracy_text
-from annotator.views import learning_curve_chart
+from annotator.views.charts import learning_curve_chart
 from tests.factories import make_project, make_user, store_answer
 
 pytestmark = pytest.mark.django_db
