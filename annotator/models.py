@@ -85,6 +85,8 @@ LABELS_PER_ITEM = Range("labels_per_item", 1, 20)
 LEASE_SECONDS = Range("lease_seconds", 10, 86_400, "seconds")
 #: From 16: the smallest input the CNN takes (``ml.models.cnn.build_model``).
 INPUT_SIZE = Range("input_size", 16, 512, "pixels")
+#: The longest instructions for annotators, in characters (the forms and the API enforce it).
+INSTRUCTIONS_MAX_LENGTH = 20_000
 
 
 class Project(models.Model):
@@ -117,6 +119,11 @@ class Project(models.Model):
         default=0.5,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Pre-labels less confident than this (calibrated) are shown as unsure, not suggested.",
+    )
+    instructions = models.TextField(
+        blank=True,
+        max_length=INSTRUCTIONS_MAX_LENGTH,
+        help_text="Instructions for annotators, in Markdown; shown on the labeling page.",
     )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     # Training coordination: one run at a time per project; requests coalesce.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -15,6 +17,7 @@ from annotator.auth import SignedInRequest
 from annotator.models import (
     DEFAULT_STRATEGY,
     INPUT_SIZE,
+    INSTRUCTIONS_MAX_LENGTH,
     LABELS_PER_ITEM,
     LEASE_SECONDS,
     RETRAIN_EVERY,
@@ -24,6 +27,16 @@ from annotator.models import (
 )
 from annotator.selectors.projects import project_list_for_user
 from annotator.services.projects import project_create, project_settings_update
+
+
+def instructions_field(**kwargs: Any) -> serializers.CharField:
+    """The instructions for annotators: Markdown, ``""`` for none."""
+    return serializers.CharField(
+        max_length=INSTRUCTIONS_MAX_LENGTH,
+        allow_blank=True,
+        help_text="Instructions for annotators, in Markdown (no raw HTML); shown on the labeling page.",
+        **kwargs,
+    )
 
 
 class ProjectListCreateApi(APIView):
@@ -49,6 +62,7 @@ class ProjectListCreateApi(APIView):
         show_prelabels = serializers.BooleanField(default=True)
         lease_seconds = range_field(LEASE_SECONDS, required=False)
         prelabel_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+        instructions = instructions_field(default="")
 
     @extend_schema(responses={200: out.ProjectOut(many=True)})
     def get(self, request: SignedInRequest) -> Response:
@@ -79,6 +93,8 @@ class ProjectDetailApi(ProjectApiView):
         lease_seconds = range_field(LEASE_SECONDS, required=False)
         retrain_every = range_field(RETRAIN_EVERY, required=False)
         strategy = serializers.ChoiceField(choices=QueryStrategy.values, required=False)
+        allow_flips = serializers.BooleanField(required=False, help_text="Mirror images in training; the next run.")
+        instructions = instructions_field(required=False)
 
     @extend_schema(responses={200: out.ProjectOut, 404: out.NOT_FOUND})
     def get(self, request: SignedInRequest, project_id: int) -> Response:
@@ -86,7 +102,8 @@ class ProjectDetailApi(ProjectApiView):
 
     @extend_schema(request=SettingsSerializer, responses={200: out.ProjectOut, **out.ERRORS})
     def patch(self, request: SignedInRequest, project_id: int) -> Response:
-        """Managers change the project's name and labeling settings; fields left out stay as they are."""
+        """Managers change the project's name, labeling settings and instructions; fields left out stay as
+        they are. The task kind, model family and input size are fixed when the project is created."""
         serializer = self.SettingsSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         unknown = sorted(set(request.data) - set(serializer.fields))

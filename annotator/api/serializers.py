@@ -138,6 +138,7 @@ class ProjectOut(serializers.Serializer):
     prelabel_threshold = Number(help_text="Pre-labels less confident than this are shown as unsure.")
     labels_per_item = serializers.IntegerField()
     lease_seconds = serializers.IntegerField()
+    instructions = serializers.CharField(help_text="Instructions for annotators, in Markdown.")
     created = serializers.DateTimeField()
     counts = serializers.SerializerMethodField()
     model_version = serializers.SerializerMethodField()

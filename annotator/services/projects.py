@@ -14,6 +14,7 @@ from annotator import paths
 from annotator.models import (
     DEFAULT_STRATEGY,
     INPUT_SIZE,
+    INSTRUCTIONS_MAX_LENGTH,
     LABELS_PER_ITEM,
     LEASE_SECONDS,
     RETRAIN_EVERY,
@@ -56,11 +57,14 @@ def project_create(
     show_prelabels: bool = True,
     lease_seconds: int | None = None,
     prelabel_threshold: float = 0.5,
+    instructions: str = "",
 ) -> Project:
     """Create a project with its ordered classes; the creator becomes its manager.
 
+    ``labels``: class names, or ``{"name", "hotkey"}`` (``services.classes.label_classes_checked``).
     ``kind``: the task kind (``TaskKind``, default ``classification``); ``multi_label=True`` is the
-    older way to ask for the ``multi_label`` kind, and may be given with it only when they agree."""
+    older way to ask for the ``multi_label`` kind, and may be given with it only when they agree.
+    ``instructions``: Markdown for the annotators."""
     name = name.strip()
     if not name:
         raise ServiceError("A project needs a name.")
@@ -87,6 +91,7 @@ def project_create(
     if lease_seconds not in LEASE_SECONDS:
         raise ServiceError(LEASE_SECONDS.message)
     _check_prelabel_threshold(prelabel_threshold)
+    instructions = _instructions_checked(instructions)
     kind = _kind_resolved(kind, multi_label)
     pairs = label_classes_checked(labels)
     if kind == TaskKind.MULTI_LABEL and len(pairs) < 2:
@@ -105,6 +110,7 @@ def project_create(
         show_prelabels=show_prelabels,
         lease_seconds=lease_seconds,
         prelabel_threshold=prelabel_threshold,
+        instructions=instructions,
     )
     LabelClass.objects.bulk_create(
         LabelClass(project=project, name=label, hotkey=key, index=i) for i, (label, key) in enumerate(pairs)
@@ -119,6 +125,16 @@ def _check_prelabel_threshold(value: float) -> None:
         raise ServiceError("prelabel_threshold must be between 0 and 1.")
 
 
+def _instructions_checked(value: str) -> str:
+    """The instructions for annotators, trimmed, at most ``INSTRUCTIONS_MAX_LENGTH`` characters."""
+    if not isinstance(value, str):
+        raise ServiceError("instructions must be text (Markdown).")
+    value = value.strip()
+    if len(value) > INSTRUCTIONS_MAX_LENGTH:
+        raise ServiceError(f"The instructions are longer than {INSTRUCTIONS_MAX_LENGTH:,} characters.")
+    return value
+
+
 @transaction.atomic
 def project_settings_update(
     *,
@@ -130,10 +146,14 @@ def project_settings_update(
     retrain_every: int | None = None,
     strategy: str | None = None,
     prelabel_threshold: float | None = None,
+    allow_flips: bool | None = None,
+    instructions: str | None = None,
 ) -> Project:
     """Change how a project is labeled: its name, pre-label visibility and the confidence below which
-    a pre-label is shown as unsure, overlap, lease time, retraining. Settings given as ``None`` stay
-    as they are."""
+    a pre-label is shown as unsure, overlap, lease time, retraining (how often, which strategy, flips
+    in augmentation: the next run uses them), the instructions for annotators (``""`` removes them).
+    Settings given as ``None`` stay as they are. The task kind, model family and input size stay as
+    the project was created: the stored labels, cache and model versions depend on them."""
     if name is not None:
         name = name.strip()
         if not name:
@@ -148,6 +168,8 @@ def project_settings_update(
         raise ServiceError(RETRAIN_EVERY.message)
     if prelabel_threshold is not None:
         _check_prelabel_threshold(prelabel_threshold)
+    if instructions is not None:
+        instructions = _instructions_checked(instructions)
     given = {
         "name": name,
         "show_prelabels": show_prelabels,
@@ -156,6 +178,8 @@ def project_settings_update(
         "retrain_every": retrain_every,
         "strategy": strategy,
         "prelabel_threshold": prelabel_threshold,
+        "allow_flips": allow_flips,
+        "instructions": instructions,
     }
     changed = [setting for setting, value in given.items() if value is not None]
     for setting in changed:

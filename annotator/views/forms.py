@@ -9,6 +9,7 @@ from django import forms
 from annotator.models import (
     DEFAULT_STRATEGY,
     INPUT_SIZE,
+    INSTRUCTIONS_MAX_LENGTH,
     LABELS_PER_ITEM,
     LEASE_SECONDS,
     RETRAIN_EVERY,
@@ -19,6 +20,8 @@ from annotator.models import (
     Range,
     TaskKind,
 )
+from annotator.services.classes import label_classes_checked
+from annotator.services.errors import ServiceError
 
 
 def range_field(bounds: Range, **kwargs: Any) -> forms.IntegerField:
@@ -28,10 +31,46 @@ def range_field(bounds: Range, **kwargs: Any) -> forms.IntegerField:
     )
 
 
+def labels_parsed(text: str) -> list[str | dict[str, str]]:
+    """The classes written as ``cat:c, dog:d, bird``: names in order, separated by commas, each with
+    its hotkey after a colon if it has one (after the last colon: a name may hold colons, and ends
+    with a bare ``:`` when it has no key). The names and keys are checked by the services' rules."""
+    labels: list[str | dict[str, str]] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, colon, key = part.rpartition(":")
+        if not colon:
+            labels.append(part.strip())
+        elif key.strip():
+            labels.append({"name": name.strip(), "hotkey": key.strip()})
+        else:
+            labels.append(name.strip())
+    return labels
+
+
+def instructions_field(**kwargs: Any) -> forms.CharField:
+    """The instructions for annotators: Markdown in a text area."""
+    return forms.CharField(
+        max_length=INSTRUCTIONS_MAX_LENGTH,
+        required=False,
+        label="Instructions for annotators",
+        help_text="Markdown: # headings, - lists, **bold**, [links](https://…), `code`; no HTML. Shown on the "
+        "labeling page on each annotator's first visit (and again when changed), and behind the ! key.",
+        widget=forms.Textarea(attrs={"rows": 5}),
+        **kwargs,
+    )
+
+
 class ProjectForm(forms.Form):
     name = forms.CharField(max_length=200)
     labels = forms.CharField(
-        max_length=5000, help_text="Class names in order, separated by commas.", widget=forms.TextInput
+        max_length=5000,
+        label="Classes",
+        help_text="Class names in order, separated by commas, each with its key after a colon if you choose "
+        "one: cat:c, dog:d, bird. Keys are one letter or digit other than s and z; classes without one get "
+        "1–9, then letters.",
+        widget=forms.TextInput(attrs={"placeholder": "cat:c, dog:d, bird"}),
     )
     kind = forms.ChoiceField(
         choices=TaskKind.choices,
@@ -65,6 +104,16 @@ class ProjectForm(forms.Form):
     lease_seconds = range_field(
         LEASE_SECONDS, initial=300, required=False, help_text="How long an annotator holds an item."
     )
+    instructions = instructions_field()
+
+    def clean_labels(self) -> list[str | dict[str, str]]:
+        """The classes as the API takes them, checked by the same rule (``label_classes_checked``)."""
+        labels = labels_parsed(self.cleaned_data["labels"])
+        try:
+            label_classes_checked(labels)
+        except ServiceError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return labels
 
 
 class ProjectSettingsForm(forms.Form):
@@ -80,20 +129,18 @@ class ProjectSettingsForm(forms.Form):
     labels_per_item = range_field(LABELS_PER_ITEM, help_text="Different annotators who label each item.")
     lease_seconds = range_field(LEASE_SECONDS, help_text="How long /next holds an item.")
     retrain_every = range_field(RETRAIN_EVERY, help_text="Retrain after this many new labels.")
-    strategy = forms.ChoiceField(choices=QueryStrategy.choices)
+    strategy = forms.ChoiceField(
+        choices=QueryStrategy.choices, help_text="How the model picks what to label next; the next retrain uses it."
+    )
+    allow_flips = forms.BooleanField(
+        required=False, help_text="Mirror images in training (not for text or digits); the next retrain uses it."
+    )
+    instructions = instructions_field()
 
 
 def settings_initial(project: Project) -> dict[str, Any]:
-    fields = [
-        "name",
-        "show_prelabels",
-        "prelabel_threshold",
-        "labels_per_item",
-        "lease_seconds",
-        "retrain_every",
-        "strategy",
-    ]
-    return {name: getattr(project, name) for name in fields}
+    """The settings card's fields as the project has them."""
+    return {name: getattr(project, name) for name in ProjectSettingsForm.base_fields}
 
 
 class MemberForm(forms.Form):

@@ -46,7 +46,7 @@ def project_list(request: SignedInHttpRequest) -> HttpResponse:
         return forbidden(PROJECT_CREATE_REFUSED)
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        labels = [part.strip() for part in form.cleaned_data.pop("labels").split(",") if part.strip()]
+        labels = form.cleaned_data.pop("labels")  # names, or {"name", "hotkey"}: as the API takes them
         # A field left empty (or not sent) takes the project's default.
         options = {name: value for name, value in form.cleaned_data.items() if value not in ("", None)}
         try:
@@ -102,8 +102,11 @@ def project_settings(request: SignedInHttpRequest, project: Project) -> HttpResp
         for field, errors in form.errors.items():
             messages.error(request, f"{field}: {' '.join(str(error) for error in errors)}")
         return redirect("project-detail", project_id=project.id)
+    options = {**form.cleaned_data, "name": form.cleaned_data["name"] or None}
+    if "instructions" not in request.POST:  # a form without the field leaves them as they are
+        options["instructions"] = None
     try:
-        project_settings_update(project=project, **{**form.cleaned_data, "name": form.cleaned_data["name"] or None})
+        project_settings_update(project=project, **options)
     except ServiceError as exc:
         messages.error(request, str(exc))
     else:

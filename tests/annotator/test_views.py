@@ -210,3 +210,97 @@ def test_the_new_project_form_offers_every_option_the_api_has():
     bad = client.post("/", {**NEW_PROJECT, "name": "Odd", "kind": "boxes-someday"})
     assert bad.status_code == 200 and "Select a valid choice" in bad.content.decode()
     assert not Project.objects.filter(name="Odd").exists()
+
+
+def test_the_new_project_form_takes_classes_with_their_hotkeys_and_instructions():
+    # Given someone who may create projects, and the form's help saying how to give keys
+    lead = make_user("lead", can_create_projects=True)
+    client = Client()
+    client.force_login(lead)
+    page = client.get("/").content.decode()
+    assert "cat:c, dog:d, bird" in page and 'name="instructions"' in page and "<textarea" in page
+    # When they create a project with two keys chosen, one left to the defaults, a class name with a
+    # colon and no key, and instructions
+    body = {**NEW_PROJECT, "labels": "cat:c, dog: D , bird, ratio 1:2:", "instructions": "# Rules\n\n- **cats** only\n"}
+    response = client.post("/", body)
+    # Then the classes have those keys (the rest the first free ones) and the project the instructions
+    project = Project.objects.get(name="Fruit")
+    assert response.status_code == 302
+    classes = list(project.classes.order_by("index").values_list("name", "hotkey"))
+    assert classes == [("cat", "c"), ("dog", "d"), ("bird", "1"), ("ratio 1:2", "2")]
+    assert project.instructions == "# Rules\n\n- **cats** only"
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ("cat:c, dog:c", "Hotkey &#x27;c&#x27; is given twice."),
+        ("cat:cc, dog", "Hotkey &#x27;cc&#x27; for &#x27;cat&#x27; must be one letter or digit other than s and z."),
+        ("cat:s, dog", "must be one letter or digit other than s and z"),
+        ("cat:?, dog", "must be one letter or digit"),
+        ("cat, Cat:c", "is given twice (class names are unique whatever their case)"),
+        (":c, dog", "A class name must not be empty."),
+        (" , ", "A project needs at least one class label."),
+    ],
+)
+def test_bad_classes_on_the_new_project_form_are_readable_errors_that_create_nothing(labels, message):
+    # Given someone who may create projects
+    lead = make_user("lead", can_create_projects=True)
+    client = Client()
+    client.force_login(lead)
+    # When the classes break a rule of the services
+    response = client.post("/", {**NEW_PROJECT, "labels": labels})
+    # Then the form says which, next to the field, and no project is made
+    page = response.content.decode()
+    assert response.status_code == 200 and message in page, page[page.find("errorlist") - 200 :][:800]
+    assert '<ul class="errorlist"' in page
+    assert not Project.objects.exists()
+
+
+def test_too_long_instructions_are_a_form_error():
+    lead = make_user("lead", can_create_projects=True)
+    client = Client()
+    client.force_login(lead)
+    response = client.post("/", {**NEW_PROJECT, "instructions": "x" * 20_001})
+    assert response.status_code == 200 and "at most 20000 characters" in response.content.decode()
+    assert not Project.objects.exists()
+
+
+def test_the_settings_card_changes_instructions_and_flips_and_shows_them(user):
+    # Given a project and its manager's settings card, which has every setting the API may change
+    project = make_project(user)
+    client = Client()
+    client.force_login(user)
+    page = client.get(f"/projects/{project.id}/").content.decode()
+    for name in ("name", "show_prelabels", "prelabel_threshold", "labels_per_item", "lease_seconds"):
+        assert f'name="{name}"' in page, name
+    for name in ("retrain_every", "strategy", "allow_flips", "instructions"):
+        assert f'name="{name}"' in page, name
+    settings = {"labels_per_item": 1, "lease_seconds": 300, "retrain_every": 10, "strategy": "entropy"}
+    # When the manager writes instructions and allows flips
+    text = "Label **cats**.\n\n<script>alert(1)</script>"
+    response = client.post(
+        f"/projects/{project.id}/settings/", {**settings, "allow_flips": "on", "instructions": text}, follow=True
+    )
+    # Then both are saved, and the card shows the instructions to edit
+    project.refresh_from_db()
+    assert "Settings saved." in response.content.decode()
+    assert project.allow_flips and project.instructions == text
+    assert "Label **cats**.\n\n&lt;script&gt;alert(1)&lt;/script&gt;</textarea>" in response.content.decode()
+    # And the labeling page renders them as Markdown, the script as text, with the button and its key
+    label_page = client.get(f"/projects/{project.id}/label/").content.decode()
+    assert "<p>Label <strong>cats</strong>.</p>\n<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>" in label_page
+    assert 'data-hotkey="!"' in label_page and 'id="instructions"' in label_page and "js/instructions.js" in label_page
+    # When a post leaves the field out (an older form), they stay; an empty field removes them
+    client.post(f"/projects/{project.id}/settings/", settings)
+    assert Project.objects.get(id=project.id).instructions == text
+    client.post(f"/projects/{project.id}/settings/", {**settings, "instructions": ""})
+    project.refresh_from_db()
+    assert project.instructions == "" and not project.allow_flips
+    # Then the labeling page has no instructions button or dialog
+    label_page = client.get(f"/projects/{project.id}/label/").content.decode()
+    assert 'id="instructions"' not in label_page and 'data-hotkey="!"' not in label_page
+    # And too long instructions are refused, naming the field, and change nothing
+    response = client.post(f"/projects/{project.id}/settings/", {**settings, "instructions": "x" * 20_001}, follow=True)
+    assert "instructions: Ensure this value has at most 20000 characters" in response.content.decode()
+    assert Project.objects.get(id=project.id).instructions == ""

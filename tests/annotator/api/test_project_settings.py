@@ -280,3 +280,27 @@ def test_the_page_adds_a_class_and_renames_the_project(team):
     assert Project.objects.get(id=project.id).name == "Birds too"
     duplicate = page.post(f"/projects/{project.id}/classes/", {"name": "bird"}, follow=True)
     assert "already has a class" in duplicate.content.decode()
+
+
+def test_instructions_and_flips_are_set_at_creation_and_changed_with_patch(team):
+    manager = team["manager"]
+    api = api_for(manager)
+    # When a project is created with instructions (surrounding space trimmed)
+    created = api.post("/api/projects/", {"name": "Cats", "labels": ["cat", "dog"], "instructions": " # Rules \n"})
+    assert created.status_code == 201, created.content
+    project_id = created.json()["id"]
+    assert created.json()["instructions"] == "# Rules"
+    # When a manager changes them and allows flips
+    response = api.patch(f"/api/projects/{project_id}/", {"instructions": "Only **cats**.", "allow_flips": True})
+    assert response.status_code == 200, response.content
+    project = Project.objects.get(id=project_id)
+    assert (project.instructions, project.allow_flips) == ("Only **cats**.", True)
+    # And too long instructions are a 400 naming the field, changing nothing
+    too_long = api.patch(f"/api/projects/{project_id}/", {"instructions": "x" * 20_001})
+    assert too_long.status_code == 400 and "instructions" in too_long.json()
+    assert Project.objects.get(id=project_id).instructions == "Only **cats**."
+    # And an annotator may not change them
+    membership_add(project=project, user=team["annotator"])
+    refused = api_for(team["annotator"]).patch(f"/api/projects/{project_id}/", {"instructions": ""})
+    assert refused.status_code == 403
+    assert Project.objects.get(id=project_id).instructions == "Only **cats**."
