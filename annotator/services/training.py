@@ -219,33 +219,42 @@ def model_version_publish(
     metrics: dict[str, Any],
     weights: str,
     confidence: np.ndarray | None = None,
+    held_out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> ModelVersion:
     """Write every pre-label and priority, then mark the version ready, in one transaction.
 
     ``probs`` is (N, C) mean class probabilities for ``item_ids``; ``scores``, ``priorities`` and
     ``confidence`` (the chance the pre-label is right; default: the top probability) are (N,).
+    ``held_out``: the labeled items' out-of-fold predictions, ``(item_ids (L,), probs (L, C),
+    confidence (L,))``, rows with NaN left out; they become those items' predictions (the ones the
+    version's confusion matrix counts), leaving their scores and priorities as they are.
     """
     class_ids = class_order(project_id=version.project_id).ids
-    best = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
+
+    def predictions(ids: Sequence[int] | np.ndarray, p: np.ndarray, sure: np.ndarray) -> list[Item]:
+        best = p.argmax(axis=1) if len(p) else np.zeros(0, dtype=int)
+        return [
+            Item(
+                id=int(item_id),
+                pred_label_id=class_ids[int(best[i])],
+                pred_confidence=round(float(sure[i]), 4),
+                pred_probs=[round(float(x), 4) for x in p[i]],
+                pred_version_id=version.id,
+            )
+            for i, item_id in enumerate(ids)
+        ]
+
     sure = confidence if confidence is not None else probs.max(axis=1) if len(probs) else np.zeros(0)
-    items = [
-        Item(
-            id=int(item_id),
-            pred_label_id=class_ids[int(best[i])],
-            pred_confidence=round(float(sure[i]), 4),
-            pred_probs=[round(float(p), 4) for p in probs[i]],
-            pred_version_id=version.id,
-            score=float(scores[i]),
-            priority=float(priorities[i]),
-        )
-        for i, item_id in enumerate(item_ids)
-    ]
+    items = predictions(item_ids, probs, sure)
+    for i, item in enumerate(items):
+        item.score, item.priority = float(scores[i]), float(priorities[i])
+    labeled = predictions(*held_out) if held_out is not None else []
+    predicted = ["pred_label", "pred_confidence", "pred_probs", "pred_version"]
     with transaction.atomic():
         # The project row lock orders this against a cold start writing priorities.
         Project.objects.select_for_update().filter(id=version.project_id).first()
-        Item.objects.bulk_update(
-            items, ["pred_label", "pred_confidence", "pred_probs", "pred_version", "score", "priority"], batch_size=500
-        )
+        Item.objects.bulk_update(items, [*predicted, "score", "priority"], batch_size=500)
+        Item.objects.bulk_update(labeled, predicted, batch_size=500)
         version.status = ModelVersion.Status.READY
         version.metrics = metrics
         version.weights = weights

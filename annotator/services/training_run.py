@@ -143,6 +143,18 @@ def _confusion(project: Project, data: TrainingData, result: LoopResult) -> dict
     return {"classes": class_order(project_id=project.id).names, **summary}
 
 
+def _held_out(
+    data: TrainingData, result: LoopResult, *, multi_label: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The labeled items with an out-of-fold prediction: their ids (L,), probabilities (L, C) and the
+    chance each prediction is right (L,)."""
+    if result.oof_probs is None or len(result.oof_probs) != len(data.labeled_ids):
+        return None
+    known = ~np.isnan(result.oof_probs).any(axis=1)
+    probs = result.oof_probs[known]
+    return np.asarray(data.labeled_ids)[known], probs, expected_correct(probs, multi_label=multi_label)
+
+
 def training_run(*, project_id: int) -> int | None:
     """Retrain the project's model, re-score its pool, and publish a new version.
 
@@ -200,6 +212,7 @@ def training_run(*, project_id: int) -> int | None:
                 "confusion": _confusion(project, data, result),
             },
             weights=relpath,
+            held_out=_held_out(data, result, multi_label=project.multi_label),
         )
         logger.info("project %s: published version %s %s", project_id, version.number, result.metrics)
         review_scan_request(project_id=project_id, version_number=version.number)

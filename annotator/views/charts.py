@@ -61,3 +61,41 @@ def _low(point: dict[str, Any]) -> float:
     """The lowest value a learning-curve point draws: its interval's lower end, else its accuracy."""
     low = point.get("val_accuracy_low")
     return point["val_accuracy"] if low is None else min(low, point["val_accuracy"])
+
+
+#: The most classes drawn as a matrix; a project with more lists its most frequent confusions.
+MATRIX_MAX_CLASSES = 25
+#: How many confusions that list shows.
+TOP_CONFUSIONS = 20
+
+
+def confusion_table(confusion: dict[str, Any], *, multi_label: bool) -> dict[str, Any]:
+    """The page's view of ``model_version_confusion``: for single-label projects with at most
+    ``MATRIX_MAX_CLASSES`` classes, ``rows`` (one per given class: ``name``, ``cells`` (one per
+    predicted class: ``predicted``, ``n``, ``share`` of the row, ``diagonal``), ``precision``,
+    ``recall``, ``support``), else ``top``: the ``TOP_CONFUSIONS`` largest off-diagonal cells
+    (``given``, ``predicted``, ``n``). Multi-label projects get ``per_class`` only."""
+    names = confusion["classes"]
+    table: dict[str, Any] = {"n": confusion["n"], "classes": names, "per_class": confusion["per_class"]}
+    if multi_label:
+        return table
+    counts = {(given, predicted): n for given, predicted, n in confusion["cells"]}
+    if len(names) > MATRIX_MAX_CLASSES:
+        off = sorted(((n, g, p) for (g, p), n in counts.items() if g != p), key=lambda c: (-c[0], c[1], c[2]))
+        table["top"] = [{"given": names[g], "predicted": names[p], "n": n} for n, g, p in off[:TOP_CONFUSIONS]]
+        return table
+    rows = []
+    for g, stats in enumerate(confusion["per_class"]):
+        total = sum(counts.get((g, p), 0) for p in range(len(names)))
+        cells = [
+            {
+                "predicted": names[p],
+                "n": counts.get((g, p), 0),
+                "share": counts.get((g, p), 0) / total if total else 0.0,
+                "diagonal": g == p,
+            }
+            for p in range(len(names))
+        ]
+        rows.append({**stats, "cells": cells})
+    table["rows"] = rows
+    return table

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseBase, HttpResponseForbidden
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseBase, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.auth import SignedInHttpRequest
@@ -18,7 +21,12 @@ from annotator.models import (
 from annotator.responses import export_response
 from annotator.selectors.classes import project_classes
 from annotator.selectors.dashboard import annotation_stats
-from annotator.selectors.model_versions import learning_curve, model_version_current, model_version_list
+from annotator.selectors.model_versions import (
+    learning_curve,
+    model_version_confusion,
+    model_version_current,
+    model_version_list,
+)
 from annotator.selectors.projects import (
     PROJECT_CREATE_REFUSED,
     membership_list,
@@ -33,7 +41,7 @@ from annotator.services.imports import items_import_uploads
 from annotator.services.jobs import job_upload_import_request
 from annotator.services.projects import project_create, project_settings_update
 from annotator.services.training import training_request
-from annotator.views.charts import learning_curve_chart
+from annotator.views.charts import confusion_table, learning_curve_chart
 from annotator.views.common import forbidden, managers_only, project_or_404, uploads_named, user_is_manager
 from annotator.views.forms import MemberForm, ProjectForm, ProjectSettingsForm, settings_initial
 
@@ -62,25 +70,62 @@ def project_list(request: SignedInHttpRequest) -> HttpResponse:
     return render(request, "annotator/project_list.html", context)
 
 
+#: The project page's sections that follow the project's state (templates/annotator/partials/
+#: project_<name>.html): the page renders them, and ``?partial=live`` sends them again, as JSON.
+LIVE_SECTIONS = ("stats", "labels")
+LIVE_SECTIONS_MANAGERS = ("review", "model")
+
+
+def _live_context(project: Project, *, is_manager: bool) -> dict[str, Any]:
+    """What the live sections show, read now: counts, the serving model, label statistics; managers
+    also get the review's counts and the versions with where the serving one goes wrong."""
+    current = model_version_current(project=project)
+    context: dict[str, Any] = {
+        "project": project,
+        "is_manager": is_manager,
+        "counts": project_counts(project=project),
+        "current": current,
+        "stats": annotation_stats(project=project),
+    }
+    if is_manager:
+        context["review"] = review_counts(project=project)
+        context["versions"] = list(model_version_list(project=project).order_by("-number")[:50])
+        confusion = model_version_confusion(version=current) if current is not None else None
+        context["confusion"] = confusion_table(confusion, multi_label=project.multi_label) if confusion else None
+    return context
+
+
+def _live_sections(request: SignedInHttpRequest, context: dict[str, Any]) -> JsonResponse:
+    """The live sections' HTML, by name, as the page's script (static/js/live.js) swaps them in."""
+    names = LIVE_SECTIONS + (LIVE_SECTIONS_MANAGERS if context["is_manager"] else ())
+    sections = {
+        name: render_to_string(f"annotator/partials/project_{name}.html", context, request=request) for name in names
+    }
+    response = JsonResponse({"sections": sections})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @login_required
 def project_detail(request: SignedInHttpRequest, project_id: int) -> HttpResponse:
     """The project; its managers also get the dashboard. ``?partial=learning-curve`` renders only the
-    curve's SVG, which the dashboard's script swaps in when a new version is ready."""
+    curve's SVG, which the dashboard's script swaps in when a new version is ready; ``?partial=live``
+    the sections that follow the project's state (``LIVE_SECTIONS``), which the page polls."""
     project = project_or_404(request, project_id)
     is_manager = user_is_manager(request, project)
-    if request.GET.get("partial") == "learning-curve":
+    partial = request.GET.get("partial")
+    if partial == "learning-curve":
         if not is_manager:
             return HttpResponseForbidden("Only the project's managers see the dashboard.")
         chart = learning_curve_chart(learning_curve(project=project))
         return render(request, "annotator/_learning_curve.html", {"chart": chart})
+    if partial == "live":
+        return _live_sections(request, _live_context(project, is_manager=is_manager))
+    if partial is not None:
+        return HttpResponseBadRequest("partial is learning-curve or live.")
     context = {
-        "project": project,
+        **_live_context(project, is_manager=is_manager),
         "classes": project_classes(project=project),
-        "counts": project_counts(project=project),
-        "versions": list(model_version_list(project=project).order_by("-number")[:50]),
-        "current": model_version_current(project=project),
-        "is_manager": is_manager,
-        "stats": annotation_stats(project=project),
         "settings_form": ProjectSettingsForm(initial=settings_initial(project)),
         "export_formats": [(fmt, EXPORT_FORMAT_NAMES[fmt]) for fmt in EXPORT_FORMATS],
     }
@@ -88,9 +133,6 @@ def project_detail(request: SignedInHttpRequest, project_id: int) -> HttpRespons
         context["members"] = list(membership_list(project=project).order_by("user__username"))
         context["member_form"] = MemberForm()
         context["roles"] = Membership.Role.choices
-    if is_manager:
-        # The dashboard's figures are drawn by static/js/dashboard.js from the dashboard API, not here.
-        context["review"] = review_counts(project=project)
     return render(request, "annotator/project_detail.html", context)
 
 

@@ -1,8 +1,8 @@
 /* The managers' dashboard on the project page, drawn here only (the page sends its empty frame):
    polls the dashboard figures at once and then every 2 s (while the tab is visible) and draws them
-   in place: training progress, queue, classes (and those with too few labels), annotators, agreement,
-   the last failure. The learning curve is the server's SVG, fetched whenever the set of ready versions
-   changes; the newest version, with its accuracy, is named in the page's model line. Whether workers
+   in place: training progress, classes (and those with too few labels), annotators, agreement, the
+   last failure. The learning curve is the server's SVG, fetched whenever the set of ready versions
+   changes. The page's counts, model line and versions are its live sections (live.js), not drawn here. Whether workers
    are up comes from /health/workers/, asked less often (it waits for their pings). */
 (function () {
   "use strict";
@@ -47,16 +47,6 @@
     if (failure) {
       $("last-error-version").textContent = `v${failure.number}`;
       $("last-error-text").textContent = failure.error;
-    }
-  }
-
-  function renderCounts(counts) {
-    for (const node of root.querySelectorAll("[data-count]")) {
-      node.textContent = counts[node.dataset.count];
-    }
-    for (const key of ["total", "labeled", "unlabeled"]) {
-      const node = $(`count-${key}`); // the page's own figures, above the dashboard
-      if (node) node.textContent = counts[key];
     }
   }
 
@@ -116,15 +106,6 @@
     line.hidden = !line.textContent;
   }
 
-  /* The model line above the dashboard, once a version newer than the one it names has a curve point. */
-  function renderModel(points) {
-    const line = $("model-line");
-    const newest = points[points.length - 1];
-    if (!line || !newest || newest.number <= Number(line.dataset.number)) return;
-    line.dataset.number = newest.number;
-    line.replaceChildren("Model: ", element("b", `v${newest.number}`), ", accuracy ", element("b", Figures.accuracy(newest)));
-  }
-
   async function renderCurve(points) {
     const numbers = points.map((p) => p.number).join(",");
     const svg = $("learning-curve");
@@ -139,12 +120,10 @@
         const { ok, status, data } = await getJson(root.dataset.url);
         if (ok) {
           renderTraining(data);
-          renderCounts(data.counts);
           renderClasses(data.classes);
           renderUnderCovered(data.under_covered);
           renderAnnotators(data.annotators);
           renderAgreement(data.agreement);
-          renderModel(data.learning_curve);
           await renderCurve(data.learning_curve);
           $("dashboard-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
         } else {

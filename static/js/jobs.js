@@ -1,5 +1,6 @@
 /* Background imports and exports on the project page: the two forms post to the API, and the jobs
-   list (with progress bars and download links) is polled every 2 s while a job is queued or running. */
+   list (with progress bars and download links) is polled every 2 s while a job is queued or running,
+   every 10 s otherwise (jobs started elsewhere appear), and not while the tab is hidden. */
 (function () {
   "use strict";
 
@@ -8,6 +9,8 @@
   const list = document.getElementById("job-rows");
   const message = document.getElementById("job-message");
   let timer = null;
+  const ACTIVE_MS = 2000; // while a job is queued or running
+  const IDLE_MS = 10000; // to see jobs started elsewhere (the API, another tab, the command line)
 
   const { csrfToken } = Api;
 
@@ -82,11 +85,20 @@
 
   async function refresh() {
     clearTimeout(timer);
-    const response = await fetch(root.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (!response.ok) return;
-    const jobs = await response.json();
-    announce(jobs);
-    if (render(jobs)) timer = setTimeout(refresh, 2000);
+    let active = false;
+    if (!document.hidden) {
+      try {
+        const response = await fetch(root.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+        if (response.ok && !response.redirected) {
+          const jobs = await response.json();
+          announce(jobs);
+          active = render(jobs);
+        }
+      } catch (error) {
+        /* the server did not answer: ask again at the next tick */
+      }
+    }
+    timer = setTimeout(refresh, active ? ACTIVE_MS : IDLE_MS);
   }
 
   async function submit(event) {
@@ -109,5 +121,8 @@
   }
 
   for (const form of root.querySelectorAll("form")) form.addEventListener("submit", submit);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) refresh();
+  });
   refresh();
 })();

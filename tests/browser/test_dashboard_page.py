@@ -8,9 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from annotator.models import Annotation, Item, LabelClass, ModelVersion
+from annotator.models import Annotation, Item, Job, LabelClass, ModelVersion
 from annotator.services.annotations import annotation_create
 from annotator.services.members import membership_add
 from tests.factories import make_project, make_user, png_bytes, store_answer
@@ -47,7 +48,7 @@ def test_dashboard_follows_training_without_a_reload(
     expect(page.locator("#training-text")).to_have_text("v2 training on 20 labels: 60%")
     store_answer(Item.objects.get(original_name="0.png"), ["dog"])
     Item.objects.filter(original_name="0.png").update(status="labeled")
-    expect(page.locator("[data-count='labeled']")).to_have_text("1")
+    expect(page.locator("#count-labeled")).to_have_text("1")
     expect(page.locator("#class-bars li").nth(1)).to_contain_text("dog1")
     ModelVersion.objects.filter(id=running.id).update(status="ready", progress=1.0, metrics={"val_accuracy": 0.9})
     expect(page.locator("#learning-curve circle.dot")).to_have_count(2)
@@ -99,7 +100,7 @@ def test_the_dashboard_draws_every_panel_from_the_api(live_server: Any, page: Pa
     expect(page.locator("#last-error-version")).to_have_text("v2")
     expect(page.locator("#last-error-text")).to_have_text("boom: out of memory")
     for name, value in {"unlabeled": "0", "leased": "0", "labeled": "23", "skipped": "0"}.items():
-        expect(page.locator(f"[data-count='{name}']")).to_have_text(value)
+        expect(page.locator(f"#count-{name}")).to_have_text(value)
     expect(page.locator("#learning-curve circle.dot")).to_have_count(1)
     dogs = Item.objects.filter(
         project=project, answer_classes__role="consensus", answer_classes__label_class__name="dog"
@@ -171,4 +172,74 @@ def test_managers_import_export_add_members_and_classes_from_the_page(
     with page.expect_download() as download_info:
         page.get_by_role("link", name="JSON Lines").click()
     assert '"label": "dog"' in Path(download_info.value.path()).read_text()
+    assert js_errors == []
+
+
+def test_the_project_page_follows_the_project_without_a_reload(
+    live_server: Any, page: Page, js_errors: list[str], artifacts: Path
+) -> None:
+    # Given a manager's project with 6 images, v1 serving and v2 training
+    manager = make_user("manager")
+    project = make_project(manager, labels=["cat", "dog"])
+    Item.objects.bulk_create(
+        Item(project=project, file=f"x/{i}.png", original_name=f"{i}.png", width=8, height=8, sha256=str(i))
+        for i in range(6)
+    )
+    items = list(Item.objects.filter(project=project).order_by("id"))
+    common = {"project": project, "strategy": project.strategy}
+    ModelVersion.objects.create(**common, number=1, status="ready", n_labels=10, metrics={"val_accuracy": 0.5})
+    running = ModelVersion.objects.create(**common, number=2, status="training", n_labels=20, progress=0.1)
+    page.goto(f"{live_server.url}/accounts/login/?next=/projects/{project.id}/")
+    page.get_by_label("Username").fill("manager")
+    page.get_by_label("Password").fill("pw-manager")
+    page.get_by_role("button", name="Log in").click()
+    versions = page.locator("#versions tbody tr")
+    expect(versions).to_have_count(2)
+    expect(page.locator("#model-download")).to_contain_text("Take v1 away")
+    expect(page.locator("#labels-by-people")).to_have_text("0")
+    expect(page.locator("[data-review='flagged']")).to_have_text("0")
+    expect(page.locator("#job-rows")).to_have_text("No jobs yet.")
+    page.evaluate("window.__marker = 'same page'")
+
+    # When, elsewhere, v2 is published with a confusion matrix, two items are labeled by people, one is
+    # leased, one skipped, one flagged for review, and an export is started through the API
+    confusion = {
+        "classes": ["cat", "dog"],
+        "n": 10,
+        "cells": [[0, 0, 4], [0, 1, 1], [1, 1, 5]],
+        "precision": [1.0, 5 / 6],
+        "recall": [0.8, 1.0],
+        "support": [5, 5],
+    }
+    metrics = {"val_accuracy": 0.9, "val_accuracy_low": 0.6, "val_accuracy_high": 0.98, "val_n": 10}
+    ModelVersion.objects.filter(id=running.id).update(
+        status="ready", progress=1.0, metrics={**metrics, "confusion": confusion}
+    )
+    for item, name in zip(items[:2], ["cat", "dog"], strict=True):
+        annotation_create(item=Item.objects.select_related("project").get(id=item.id), user=manager, label=name)
+    Item.objects.filter(id=items[2].id).update(lease_until=timezone.now() + timedelta(minutes=5))
+    Item.objects.filter(id=items[3].id).update(status=Item.Status.SKIPPED)
+    Item.objects.filter(id=items[0].id).update(review_status="flagged", review_reason="label_issue")
+    Job.objects.create(project=project, kind="export", status="running", params={"format": "csv"}, progress=0.5)
+
+    # Then every figure on the page follows, in place: model line, versions with the serving one's
+    # downloads and confusion matrix, counts, labels by people, review counts and the job
+    expect(page.locator("#model-line")).to_have_text("Model: v2, accuracy 0.90 ± 0.19 (10 labels)")
+    expect(versions.first).to_contain_text("v2Ready serving")
+    expect(versions.first).to_contain_text("0.90 ± 0.19 (10 labels)")
+    expect(page.locator("#model-download")).to_contain_text("Take v2 away")
+    expect(page.locator("#confusion")).to_contain_text("Where v2 goes wrong")
+    cells = page.locator("#confusion tbody tr").first.locator("td.cell")
+    expect(cells).to_have_text(["4", "1"])
+    expect(page.locator("#count-labeled")).to_have_text("2")
+    expect(page.locator("#count-unlabeled")).to_have_text("3")
+    expect(page.locator("#count-skipped")).to_have_text("1")
+    expect(page.locator("#count-leased")).to_have_text("1")
+    expect(page.locator("#labels-by-people")).to_have_text("2")
+    expect(page.locator("[data-review='flagged']")).to_have_text("1")
+    expect(page.locator("#job-rows")).to_contain_text("export (csv)", timeout=15_000)
+    assert page.evaluate("window.__marker") == "same page"
+    # And each figure is on the page once: the dashboard does not repeat the counts
+    assert page.locator("[data-count]").count() == 0
+    page.screenshot(path=artifacts / "project-live.png", full_page=True)
     assert js_errors == []

@@ -76,6 +76,15 @@ def test_a_version_says_where_it_goes_wrong_out_of_fold(monkeypatch):
     assert [c["name"] for c in confusion["per_class"]] == ["0", "1", "2"]
     assert sum(c["support"] for c in confusion["per_class"]) == confusion["n"]
     assert all(c["recall"] is None or 0 <= c["recall"] <= 1 for c in confusion["per_class"])
+    # And the labeled items' stored predictions are those out-of-fold ones: each cell counts the
+    # labeled items given one class and predicted another, as the data browser filters them
+    stored = {}
+    for given, predicted in Item.objects.filter(
+        project=project, status="labeled", pred_version__number=1, answer_classes__role="consensus"
+    ).values_list("answer_classes__label_class__name", "pred_label__name"):
+        stored[(given, predicted)] = stored.get((given, predicted), 0) + 1
+    names = confusion["classes"]
+    assert stored == {(names[given], names[predicted]): n for given, predicted, n in confusion["cells"]}
     # And a version that does not exist is a 404 that says so
     missing = api.get(f"/api/projects/{project.id}/model-versions/9/")
     assert missing.status_code == 404 and "no model version 9" in missing.json()["detail"]

@@ -16,7 +16,7 @@ from annotator.selectors.model_versions import learning_curve
 from annotator.selectors.projects import project_role
 from annotator.services.members import membership_add
 from annotator.templatetags.figures import accuracy_text
-from annotator.views.charts import learning_curve_chart
+from annotator.views.charts import MATRIX_MAX_CLASSES, confusion_table, learning_curve_chart
 from tests.factories import make_project, make_user, store_answer
 
 pytestmark = pytest.mark.django_db
@@ -328,7 +328,7 @@ def test_page_sends_a_manager_the_dashboard_frame_and_its_script(team):
     assert f'data-url="/api/projects/{project.id}/dashboard/"' in html and "?partial=learning-curve" in html
     assert '<tbody id="annotator-rows"></tbody>' in html and '<ul class="bars" id="class-bars"></ul>' in html
     assert '<p id="under-covered" class="warn" hidden></p>' in html and "Retrain now" in html
-    assert "<td>bob</td><td>3</td>" not in html and 'data-count="leased"></dd>' in html
+    assert "<td>bob</td><td>3</td>" not in html and "data-count=" not in html  # the counts: the live stats
     # The figures outside the dashboard are the server's, the accuracy in one format wherever it is shown
     assert "<td>30</td><td>0.80 ± 0.09 (30 labels)</td>" in html and "<td>10</td><td>0.50</td>" in html
     assert 'id="model-line" data-number="4">Model: <b>v4</b>, accuracy <b>–</b>' in html
@@ -353,3 +353,66 @@ def test_curve_partial_for_the_script(team):
     assert html.count('<path class="error-bar"') == 1
     assert "v3, trained on 30 labels: accuracy 0.80 ± 0.09 (30 labels)</title>" in html
     assert page_for(people["bob"], f"/projects/{project.id}/?partial=learning-curve")[0] == 403
+
+
+def test_the_live_partial_sends_each_section_as_the_page_draws_it(team):
+    project, people = team
+    client = Client()
+    client.force_login(people["alice"])
+    page = client.get(f"/projects/{project.id}/").content.decode()
+    # When the page's script asks for the live sections
+    response = client.get(f"/projects/{project.id}/?partial=live")
+    # Then a manager gets the counts, labels, review and model sections, each as the page has it
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    sections = response.json()["sections"]
+    assert set(sections) == {"stats", "labels", "review", "model"}
+    for html in sections.values():
+        assert html.strip() in page
+    assert '<b id="count-leased">1</b> being labeled now' in sections["stats"]
+    assert '<b id="labels-by-people">6</b> labels by people' in sections["labels"]
+    assert "v5</td><td>Training" in sections["model"] and "boom: out of memory" in sections["model"]
+    assert '<span class="chip">serving</span>' in sections["model"] and "Take v4 away" in sections["model"]
+    # And an annotator gets only the sections they see, a stranger nothing, a bad partial a 400
+    annotator = Client()
+    annotator.force_login(people["bob"])
+    assert set(annotator.get(f"/projects/{project.id}/?partial=live").json()["sections"]) == {"stats", "labels"}
+    stranger = Client()
+    stranger.force_login(make_user("eve"))
+    assert stranger.get(f"/projects/{project.id}/?partial=live").status_code == 404
+    bad = client.get(f"/projects/{project.id}/?partial=everything")
+    assert bad.status_code == 400 and b"learning-curve or live" in bad.content
+
+
+def test_the_confusion_table_draws_the_matrix_or_the_top_confusions():
+    per_class = [{"name": n, "precision": None, "recall": None, "support": 0} for n in ("a", "b")]
+    confusion = {"n": 6, "classes": ["a", "b"], "cells": [[0, 0, 3], [0, 1, 1], [1, 1, 2]], "per_class": per_class}
+    table = confusion_table(confusion, multi_label=False)
+    assert [[c["n"] for c in row["cells"]] for row in table["rows"]] == [[3, 1], [0, 2]]
+    assert table["rows"][0]["cells"][1] == {"predicted": "b", "n": 1, "share": 0.25, "diagonal": False}
+    assert "rows" not in confusion_table(confusion, multi_label=True)
+    # Past MATRIX_MAX_CLASSES classes, the largest off-diagonal cells, largest first
+    names = [f"c{i}" for i in range(MATRIX_MAX_CLASSES + 1)]
+    many = {"n": 9, "classes": names, "per_class": [], "cells": [[0, 0, 5], [1, 2, 1], [3, 4, 3]]}
+    assert confusion_table(many, multi_label=False)["top"] == [
+        {"given": "c3", "predicted": "c4", "n": 3},
+        {"given": "c1", "predicted": "c2", "n": 1},
+    ]
+
+
+def test_the_page_links_confusion_cells_to_the_items_they_count(team):
+    project, people = team
+    confusion = {
+        "classes": ["cat", "dog", "bird"],
+        "n": 4,
+        "cells": [[0, 0, 2], [0, 1, 1], [2, 2, 1]],
+        "precision": [1.0, 0.0, 1.0],
+        "recall": [2 / 3, None, 1.0],
+        "support": [3, 0, 1],
+    }
+    version(project, 6, ModelVersion.Status.READY, 40, metrics={"val_accuracy": 0.75, "confusion": confusion})
+    status, html = page_for(people["alice"], f"/projects/{project.id}/")
+    assert status == 200 and "Where v6 goes wrong" in html
+    row = html[html.index('<th scope="row">cat</th>') :].split("</tr>")[0]
+    assert ">2<" in row and ">1<" in row and "<td>1.00</td><td>0.67</td><td>3</td>" in row
+    if "/items/?label=" in html:  # the data browser's route, when it is there
+        assert f"/projects/{project.id}/items/?label=cat&amp;predicted=dog" in row
