@@ -7,9 +7,22 @@ latest version's), or which ``scan_label_issues`` trains on its own. cleanlab th
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+
+
+@contextmanager
+def _quiet_cleanlab() -> Iterator[None]:
+    """Hide cleanlab's warning that a class with few labels may not have all its issues flagged:
+    small classes are the rule early in a project (the dashboard names them), and the warning,
+    once per class and scan, would bury the worker's own messages."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="May not flag all label issues", category=UserWarning)
+        yield
 
 
 @dataclass
@@ -53,8 +66,9 @@ def find_multilabel_issues(labels: np.ndarray, probs: np.ndarray) -> LabelIssues
     if len(judged) == 1:  # cleanlab's multi-label methods want two columns: add the complement
         given = [[0] if row else [1] for row in labels[:, judged[0]]]
         sub = np.column_stack([sub[:, 0], 1 - sub[:, 0]])
-    quality = get_label_quality_scores(given, sub)
-    ranked = cl_find(given, sub, return_indices_ranked_by="self_confidence", n_jobs=1)
+    with _quiet_cleanlab():
+        quality = get_label_quality_scores(given, sub)
+        ranked = cl_find(given, sub, return_indices_ranked_by="self_confidence", n_jobs=1)
     return LabelIssues(np.asarray(ranked, dtype=np.int64), np.asarray(quality, dtype=np.float64), predicted)
 
 
@@ -90,10 +104,11 @@ def find_label_issues(labels: np.ndarray, probs: np.ndarray) -> LabelIssues:
     sub = np.clip(sub, 1e-12, None)
     sub = sub / sub.sum(axis=1, keepdims=True)
     dense = remap[labels]
-    quality = get_label_quality_scores(dense, sub)
     # n_jobs=1: no process pool. Forking a process that runs threads (a Celery worker, torch) can
     # deadlock the children, and the work here is small.
-    ranked = cl_find(dense, sub, return_indices_ranked_by="self_confidence", n_jobs=1)
+    with _quiet_cleanlab():
+        quality = get_label_quality_scores(dense, sub)
+        ranked = cl_find(dense, sub, return_indices_ranked_by="self_confidence", n_jobs=1)
     return LabelIssues(np.asarray(ranked, dtype=np.int64), np.asarray(quality, dtype=np.float64), predicted)
 
 

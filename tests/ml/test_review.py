@@ -120,3 +120,13 @@ def test_attribute_targets_and_membership_flips():
     assert len(flipped) == 10
     assert np.all(np.abs(noisy - targets).sum(axis=1)[flipped] == 1)
     assert np.array_equal(np.delete(noisy, flipped, axis=0), np.delete(targets, flipped, axis=0))
+
+
+def test_a_small_class_does_not_warn_through_the_workers_log(recwarn):
+    # Given labels where one class has one item (cleanlab warns it may miss that class's issues)
+    rng = np.random.default_rng(0)
+    labels = np.array([0] * 30 + [1])
+    probs = rng.dirichlet(np.ones(2) * 0.3, size=len(labels))
+    # When the issues are found, Then they are, and no warning reaches the log
+    assert len(find_label_issues(labels, probs).quality) == len(labels)
+    assert not [w for w in recwarn if "May not flag" in str(w.message)]
