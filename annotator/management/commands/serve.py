@@ -92,7 +92,8 @@ def worker_commands(python: str, cores: int) -> list[tuple[list[str], dict[str, 
         ("training", "train", int(os.environ.get("TORCH_THREADS") or cores)),
         ("default", "misc", 1),
     ):
-        command = [python, "-m", "celery", "-A", "annotator", "worker", "-Q", queue, "--concurrency", "1"]
+        # --quiet: no start-up banner (two of them, 30 lines, would bury the web server's address)
+        command = [python, "-m", "celery", "-A", "annotator", "--quiet", "worker", "-Q", queue, "--concurrency", "1"]
         command += ["--loglevel", "INFO", "-n", f"{name}@%h"]
         out.append((command, {"TORCH_THREADS": str(threads)}))
     return out
