@@ -61,6 +61,17 @@ def log_in(page: Page, base_url: str) -> None:
     expect(page.locator(".who")).to_have_text(USERNAME)
 
 
+def log_in_at(page: Page, url: str, username: str) -> None:
+    """Open ``url`` (a page that needs a login) as ``username``, through the login form it redirects to."""
+    path = url.split("//", 1)[-1].partition("/")[2]
+    base = url[: len(url) - len(path) - 1]
+    page.goto(f"{base}/accounts/login/?next=/{path}")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(f"pw-{username}")  # make_user's password scheme
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(url)
+
+
 def open_labeling(page: Page, base_url: str, project: Project) -> dict[str, Any]:
     """From the project list, open the project and start labeling; returns the first item shown."""
     page.get_by_role("link", name=project.name, exact=True).click()

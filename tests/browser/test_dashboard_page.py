@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 from annotator.models import Annotation, Item, Job, LabelClass, ModelVersion
 from annotator.services.annotations import annotation_create
 from annotator.services.members import membership_add
+from tests.browser.labeling import log_in_at
 from tests.factories import make_project, make_user, png_bytes, store_answer
 
 
@@ -33,10 +34,7 @@ def test_dashboard_follows_training_without_a_reload(
     running = ModelVersion.objects.create(**common, number=2, status="training", n_labels=20, progress=0.1)
 
     # When the manager opens the project page
-    page.goto(f"{base}/accounts/login/?next=/projects/{project.id}/")
-    page.get_by_label("Username").fill("manager")
-    page.get_by_label("Password").fill("pw-manager")
-    page.get_by_role("button", name="Log in").click()
+    log_in_at(page, f"{base}/projects/{project.id}/", "manager")
     expect(page.locator("#training-text")).to_have_text("v2 training on 20 labels: 10%")
     expect(page.locator("#learning-curve circle.dot")).to_have_count(1)
     expect(page.locator("#model-line")).to_have_text("Model: v1, accuracy 0.60")
@@ -88,10 +86,7 @@ def test_the_dashboard_draws_every_panel_from_the_api(live_server: Any, page: Pa
     ModelVersion.objects.create(**common, number=3, status="training", n_labels=23, progress=0.25)
 
     # When the manager opens the project page
-    page.goto(f"{live_server.url}/accounts/login/?next=/projects/{project.id}/")
-    page.get_by_label("Username").fill("manager")
-    page.get_by_label("Password").fill("pw-manager")
-    page.get_by_role("button", name="Log in").click()
+    log_in_at(page, f"{live_server.url}/projects/{project.id}/", "manager")
 
     # Then every panel shows the API's figures
     expect(page.locator("#training-text")).to_have_text("v3 training on 23 labels: 25%")
@@ -128,10 +123,7 @@ def test_managers_import_export_add_members_and_classes_from_the_page(
     project = make_project(manager, labels=["cat", "dog"])
     (tmp_path / "a.png").write_bytes(png_bytes(1))
     (tmp_path / "notes.txt").write_text("not an image")
-    page.goto(f"{live_server.url}/accounts/login/?next=/projects/{project.id}/")
-    page.get_by_label("Username").fill("manager")
-    page.get_by_label("Password").fill("pw-manager")
-    page.get_by_role("button", name="Log in").click()
+    log_in_at(page, f"{live_server.url}/projects/{project.id}/", "manager")
 
     # When they upload both in the background, Then the jobs card follows the import to its summary
     page.locator("input[name=files]").set_input_files([tmp_path / "a.png", tmp_path / "notes.txt"])
@@ -189,10 +181,7 @@ def test_the_project_page_follows_the_project_without_a_reload(
     common = {"project": project, "strategy": project.strategy}
     ModelVersion.objects.create(**common, number=1, status="ready", n_labels=10, metrics={"val_accuracy": 0.5})
     running = ModelVersion.objects.create(**common, number=2, status="training", n_labels=20, progress=0.1)
-    page.goto(f"{live_server.url}/accounts/login/?next=/projects/{project.id}/")
-    page.get_by_label("Username").fill("manager")
-    page.get_by_label("Password").fill("pw-manager")
-    page.get_by_role("button", name="Log in").click()
+    log_in_at(page, f"{live_server.url}/projects/{project.id}/", "manager")
     versions = page.locator("#versions tbody tr")
     expect(versions).to_have_count(2)
     expect(page.locator("#model-download")).to_contain_text("Take v1 away")
