@@ -40,6 +40,45 @@ def _polygon(cx: float, cy: float, radii: list[float], turn: float) -> list[tupl
     ]
 
 
+def paint(
+    draw: ImageDraw.ImageDraw,
+    kind: str,
+    centre: tuple[float, float],
+    r: float,
+    turn: float,
+    colour: tuple[int, int, int],
+) -> tuple[float, float, float, float]:
+    """Draw one shape of ``kind`` of radius ``r`` around ``centre``, turned by ``turn`` radians; returns
+    its tight box ``(x0, y0, x1, y1)`` in pixels (the extent of what was drawn)."""
+    cx, cy = centre
+    if kind in ("circle", "ring"):
+        box = (cx - r, cy - r, cx + r, cy + r)
+        if kind == "circle":
+            draw.ellipse(box, fill=colour)
+        else:
+            draw.ellipse(box, outline=colour, width=max(2, round(r * 0.3)))
+        return box
+    if kind == "cross":  # two bars at right angles
+        points: list[tuple[float, float]] = []
+        for angle in (turn, turn + math.pi / 2):
+            dx, dy = math.cos(angle), math.sin(angle)
+            w = r * 0.28
+            bar = [
+                (cx - r * dx - w * dy, cy - r * dy + w * dx),
+                (cx + r * dx - w * dy, cy + r * dy + w * dx),
+                (cx + r * dx + w * dy, cy + r * dy - w * dx),
+                (cx - r * dx + w * dy, cy - r * dy - w * dx),
+            ]
+            draw.polygon(bar, fill=colour)
+            points += bar
+    else:
+        radii = {"square": [r] * 4, "triangle": [r] * 3, "star": [r, r * 0.42] * 5}[kind]
+        points = _polygon(cx, cy, radii, turn)
+        draw.polygon(points, fill=colour)
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
 def draw_shape(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
     """One (size, size, 3) uint8 image of ``kind``."""
     if kind not in CLASSES:
@@ -54,30 +93,7 @@ def draw_shape(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
     r = float(rng.uniform(0.18, 0.38)) * size
     cx, cy = (float(v) for v in rng.uniform(r + 1, size - r - 1, size=2))
     turn = float(rng.uniform(0, 2 * math.pi))
-    box = (cx - r, cy - r, cx + r, cy + r)
-    if kind == "circle":
-        draw.ellipse(box, fill=colour)
-    elif kind == "ring":
-        draw.ellipse(box, outline=colour, width=max(2, round(r * 0.3)))
-    elif kind == "square":
-        draw.polygon(_polygon(cx, cy, [r] * 4, turn), fill=colour)
-    elif kind == "triangle":
-        draw.polygon(_polygon(cx, cy, [r] * 3, turn), fill=colour)
-    elif kind == "star":
-        draw.polygon(_polygon(cx, cy, [r, r * 0.42] * 5, turn), fill=colour)
-    else:  # cross: two bars at right angles
-        for angle in (turn, turn + math.pi / 2):
-            dx, dy = math.cos(angle), math.sin(angle)
-            w = r * 0.28
-            draw.polygon(
-                [
-                    (cx - r * dx - w * dy, cy - r * dy + w * dx),
-                    (cx + r * dx - w * dy, cy + r * dy + w * dx),
-                    (cx + r * dx + w * dy, cy + r * dy - w * dx),
-                    (cx - r * dx + w * dy, cy - r * dy - w * dx),
-                ],
-                fill=colour,
-            )
+    paint(draw, kind, (cx, cy), r, turn, colour)
     pixels = np.asarray(image, dtype=np.float32) + rng.normal(0, 12, size=(size, size, 3))
     return pixels.clip(0, 255).astype(np.uint8)
 
