@@ -27,3 +27,26 @@ def test_stats_split_acceptance_and_time_by_prelabel(user):
     assert stats["acceptance_rate"] == pytest.approx(2 / 3)
     assert stats["median_s_with_prelabel"] == 2.0
     assert stats["median_s_without_prelabel"] == 5.0
+
+
+def test_stats_leave_out_undone_and_untimed_labels_and_take_a_bounded_number_of_queries(
+    user, django_assert_max_num_queries
+):
+    # Given labels with and without a pre-label, one without a duration, and one undone later
+    project = make_project(user)
+    items = make_items(project, 6)
+    cat = project.classes.get(name="cat")
+    Item.objects.filter(id__in=[i.id for i in items[:2]]).update(pred_label=cat)
+    label(items[0], user, "cat", duration_ms=1000)
+    label(items[1], user, "cat", duration_ms=None)
+    for item, ms in zip(items[2:5], [5000, 1000, 3000], strict=True):
+        label(item, user, "dog", duration_ms=ms)
+    label(items[5], user, "dog", duration_ms=90_000)
+    items[5].annotations.update(active=False)
+    # When the figures are read (the project page polls them), in at most three queries
+    with django_assert_max_num_queries(3):
+        stats = annotation_stats(project=project)
+    # Then the undone label is not counted, and the median leaves out the label without a time
+    assert (stats["n_labels"], stats["accepted"], stats["none"]) == (5, 2, 3)
+    assert stats["median_s_with_prelabel"] == 1.0
+    assert stats["median_s_without_prelabel"] == 3.0
