@@ -72,7 +72,7 @@ def project_list(request: SignedInHttpRequest) -> HttpResponse:
 
 #: The project page's sections that follow the project's state (templates/annotator/partials/
 #: project_<name>.html): the page renders them, and ``?partial=live`` sends them again, as JSON.
-LIVE_SECTIONS = ("stats", "labels")
+LIVE_SECTIONS = ("stats", "labels", "classes")
 LIVE_SECTIONS_MANAGERS = ("review", "model")
 
 
@@ -86,6 +86,7 @@ def _live_context(project: Project, *, is_manager: bool) -> dict[str, Any]:
         "counts": project_counts(project=project),
         "current": current,
         "stats": annotation_stats(project=project),
+        "classes": project_classes(project=project),
     }
     if is_manager:
         context["review"] = review_counts(project=project)
@@ -125,7 +126,6 @@ def project_detail(request: SignedInHttpRequest, project_id: int) -> HttpRespons
         return HttpResponseBadRequest("partial is learning-curve or live.")
     context = {
         **_live_context(project, is_manager=is_manager),
-        "classes": project_classes(project=project),
         "settings_form": ProjectSettingsForm(initial=settings_initial(project)),
         "export_formats": [(fmt, EXPORT_FORMAT_NAMES[fmt]) for fmt in EXPORT_FORMATS],
     }

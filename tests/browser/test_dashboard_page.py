@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from annotator.models import Annotation, Item, Job, LabelClass, ModelVersion
 from annotator.services.annotations import annotation_create
+from annotator.services.classes import label_class_add
 from annotator.services.members import membership_add
 from tests.browser.labeling import log_in_at
 from tests.factories import make_project, make_user, png_bytes, store_answer
@@ -210,6 +211,7 @@ def test_the_project_page_follows_the_project_without_a_reload(
     Item.objects.filter(id=items[3].id).update(status=Item.Status.SKIPPED)
     Item.objects.filter(id=items[0].id).update(review_status="flagged", review_reason="label_issue")
     Job.objects.create(project=project, kind="export", status="running", params={"format": "csv"}, progress=0.5)
+    label_class_add(project=project, name="bird", hotkey="b")
 
     # Then every figure on the page follows, in place: model line, versions with the serving one's
     # downloads and confusion matrix, counts, labels by people, review counts and the job
@@ -227,6 +229,7 @@ def test_the_project_page_follows_the_project_without_a_reload(
     expect(page.locator("#labels-by-people")).to_have_text("2")
     expect(page.locator("[data-review='flagged']")).to_have_text("1")
     expect(page.locator("#job-rows")).to_contain_text("export (csv)", timeout=15_000)
+    expect(page.locator("[data-live=classes] .chip")).to_have_text(["1 cat", "2 dog", "b bird"])
     assert page.evaluate("window.__marker") == "same page"
     # And each figure is on the page once: the dashboard does not repeat the counts
     assert page.locator("[data-count]").count() == 0

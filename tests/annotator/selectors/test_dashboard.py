@@ -365,7 +365,7 @@ def test_the_live_partial_sends_each_section_as_the_page_draws_it(team):
     # Then a manager gets the counts, labels, review and model sections, each as the page has it
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     sections = response.json()["sections"]
-    assert set(sections) == {"stats", "labels", "review", "model"}
+    assert set(sections) == {"stats", "labels", "classes", "review", "model"}
     for html in sections.values():
         assert html.strip() in page
     assert '<b id="count-leased">1</b> being labeled now' in sections["stats"]
@@ -375,7 +375,7 @@ def test_the_live_partial_sends_each_section_as_the_page_draws_it(team):
     # And an annotator gets only the sections they see, a stranger nothing, a bad partial a 400
     annotator = Client()
     annotator.force_login(people["bob"])
-    assert set(annotator.get(f"/projects/{project.id}/?partial=live").json()["sections"]) == {"stats", "labels"}
+    assert set(annotator.get(f"/projects/{project.id}/?partial=live").json()["sections"]) == {"stats", "labels", "classes"}
     stranger = Client()
     stranger.force_login(make_user("eve"))
     assert stranger.get(f"/projects/{project.id}/?partial=live").status_code == 404
