@@ -1,6 +1,6 @@
 /* The labeling page: shows the next leased item with its pre-label, posts labels without
    waiting, and keeps the project's figures current. The prefetch queue, the history (Backspace),
-   the image stage with its zoom and the help dialog are stage.js's. */
+   the image stage and the help dialog are stage.js's, the image's zoom, pan and filters viewer.js's. */
 (function () {
   "use strict";
 
@@ -217,7 +217,7 @@
     });
   stage.bindZoom(keymap);
   keymap.bindElements();
-  Stage.bindHelp(keymap);
+  Stage.bindHelp(keymap, stage.viewer.helpRows());
 
   setInterval(() => {
     if (!document.hidden) refreshCounts();

@@ -2,7 +2,8 @@
    records a manager's decision per key (Enter keeps, a class key changes, the ambiguous key marks
    it ambiguous); Backspace goes back to change an earlier decision. On multi-label projects a
    class key toggles that class in the item's set and Enter saves the set (kept when unchanged).
-   The prefetch queue, the history, the image stage and the help dialog are stage.js's. */
+   The prefetch queue, the history, the image stage and the help dialog are stage.js's, the image's
+   zoom, pan and filters viewer.js's. */
 (function () {
   "use strict";
 
@@ -16,10 +17,11 @@
   const setStatus = Stage.status;
   let scannedAt = null;
 
+  const stage = Stage.createStage();
   const queue = Stage.createQueue({
     ahead: 2,
     next: (held) => request("GET", `/projects/${config.project}/review/next/?exclude=${held.join(",")}`),
-    stage: Stage.createStage(),
+    stage,
     onShow: paint,
     onEmpty: () => {
       ["reason", "given", "suggested"].forEach((id) => ($(id).textContent = "–"));
@@ -113,9 +115,10 @@
       request("POST", `/projects/${config.project}/review/scan/`)
         .then(() => setStatus("Scan scheduled: new flags appear here when it finishes."))
         .catch((e) => setStatus(`Scan failed: ${e.message}`, "error"));
-    })
-    .bindElements();
-  Stage.bindHelp(keymap);
+    });
+  stage.bindZoom(keymap);
+  keymap.bindElements();
+  Stage.bindHelp(keymap, stage.viewer.helpRows());
 
   setInterval(refreshCounts, 10000);
   refreshCounts();

@@ -1,18 +1,18 @@
 /* What the labeling and the review page share, loaded before either page's own module:
    - status(): the status line under the panel;
    - createStage(): the image stage, which swaps in an item's prefetched (already decoded) image and
-     zooms it (keys and buttons through the keymap, Ctrl+wheel);
+     shows it in viewer.js's ImageViewer (zoom, pan, brightness and contrast);
    - createQueue(): the prefetch queue of the next items and the session's history, which
      Backspace walks back through to change an earlier answer;
-   - bindHelp(): the keyboard help, a dialog listing the keymap's keys that takes focus when it opens,
-     keeps it while open and gives it back when it closes (? toggles it, Escape closes it);
+   - bindHelp(): the keyboard help, a dialog listing the keymap's keys (and the viewer's gestures)
+     that takes focus when it opens, keeps it while open and gives it back when it closes (? toggles
+     it, Escape closes it);
    - choose(): marks a class button chosen, for the eye (.chosen) and for assistive tech (aria-pressed);
    - clearButtons(): no button chosen or suggested, for when nothing is on screen. */
 (function (global) {
   "use strict";
 
   const $ = (id) => document.getElementById(id);
-  const MAX_ZOOM = 16;
 
   function status(text, kind) {
     const el = $("status");
@@ -47,28 +47,14 @@
     return item;
   }
 
-  /* The image in #stage-frame. The zoom factor (1 = fit the frame) stays as items change. */
+  /* The image in #stage-frame, in viewer.js's ImageViewer (zoom at the pointer, pan, fit, 1:1,
+     brightness and contrast from the page's [data-viewer-controls]): each item's image fitted, the
+     filters kept. The frame has the class "zoomed" while the image is not at the fit. */
   function createStage() {
     const frame = $("stage-frame");
     let image = $("item-image");
-    let zoom = 1;
-
-    function applyZoom() {
-      frame.classList.toggle("zoomed", zoom !== 1);
-      if (zoom === 1) {
-        image.style.width = "";
-        image.style.height = "";
-      } else {
-        const base = Math.min(frame.clientWidth / (image.naturalWidth || 1), frame.clientHeight / (image.naturalHeight || 1));
-        image.style.width = `${Math.round((image.naturalWidth || 1) * base * zoom)}px`;
-        image.style.height = "auto";
-      }
-    }
-
-    function zoomTo(factor) {
-      zoom = Math.min(Math.max(factor, 1), MAX_ZOOM);
-      applyZoom();
-    }
+    const viewer = new ImageViewer(frame, image, { controls: document.querySelector("[data-viewer-controls]") });
+    viewer.onChange(() => frame.classList.toggle("zoomed", viewer.zoomed));
 
     /* Swap in the item's prefetched image element; announce it (item-shown) in the frame that paints it. */
     function show(item) {
@@ -79,10 +65,9 @@
       next.className = "item-image";
       next.alt = item.filename;
       next.dataset.item = item.id;
-      if (next !== image) image.replaceWith(next);
       image = next;
       image.hidden = false;
-      applyZoom();
+      viewer.show(image);
       const shown = image;
       const announce = () =>
         requestAnimationFrame(() =>
@@ -98,25 +83,12 @@
       image.hidden = true;
     }
 
-    /* The zoom actions (+, -, = and their buttons) through the keymap; Ctrl+wheel over the image. */
+    /* The zoom actions (+, -, =, * and their buttons) through the keymap. */
     function bindZoom(keymap) {
-      keymap
-        .on("zoom-in", () => zoomTo(zoom * 1.5))
-        .on("zoom-out", () => zoomTo(zoom / 1.5))
-        .on("zoom-fit", () => zoomTo(1));
-      frame.addEventListener(
-        "wheel",
-        (event) => {
-          if (!event.ctrlKey) return;
-          event.preventDefault();
-          zoomTo(zoom * (event.deltaY < 0 ? 1.25 : 0.8));
-        },
-        { passive: false }
-      );
-      window.addEventListener("resize", applyZoom);
+      viewer.bindKeymap(keymap);
     }
 
-    return { show, hide, bindZoom };
+    return { show, hide, bindZoom, viewer };
   }
 
   /* The items to come, prefetched, and the session's way back.
@@ -251,20 +223,34 @@
     return queue;
   }
 
-  /* The help dialog (#help): its table lists the keymap's keys. */
-  function bindHelp(keymap) {
+  /* The help dialog (#help): its table lists the keymap's keys, and a second one (#help-more-keys)
+     the keys and gestures without a button of their own, ``more`` ([{key, help}], e.g. the viewer's). */
+  function bindHelp(keymap, more = []) {
     const dialog = $("help");
     let returnTo = null;
 
+    const fillTable = (table, rows) => {
+      table.innerHTML = "";
+      rows.forEach(({ key, help }) => {
+        const row = table.insertRow();
+        const kbd = document.createElement("kbd");
+        kbd.textContent = key;
+        row.insertCell().append(kbd);
+        row.insertCell().textContent = help;
+      });
+    };
     const table = $("help-keys");
-    table.innerHTML = "";
-    keymap.describe().forEach(({ key, help }) => {
-      const row = table.insertRow();
-      const kbd = document.createElement("kbd");
-      kbd.textContent = key;
-      row.insertCell().append(kbd);
-      row.insertCell().textContent = help;
-    });
+    fillTable(table, keymap.describe());
+    if (more.length) {
+      let extra = $("help-more-keys");
+      if (!extra) {
+        extra = document.createElement("table");
+        extra.id = "help-more-keys";
+        extra.className = "help-more-keys";
+        table.after(extra);
+      }
+      fillTable(extra, more);
+    }
 
     function open() {
       returnTo = document.activeElement;

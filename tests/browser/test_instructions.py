@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from annotator.models import Annotation
 from annotator.services.projects import project_settings_update
-from tests.browser.labeling import log_in, make_digits_project, open_labeling, press
+from tests.browser.labeling import log_in, make_digits_project, open_labeling, press, shown_after
 from tests.factories import wait_for
 
 
@@ -47,7 +47,7 @@ def test_instructions_show_on_a_first_visit_and_behind_the_key(
 
     # When the page is opened again, they stay closed, and ! shows them (Escape closes)
     page.reload()
-    page.wait_for_function("window.__shown.length > 0")
+    shown_after(page, 0)
     expect(dialog).to_be_hidden()
     page.keyboard.press("!")
     expect(dialog).to_be_visible()
