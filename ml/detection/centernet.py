@@ -241,11 +241,13 @@ def train_head(
 @dataclass
 class Detections:
     """One image's detections, best first: ``boxes`` (K, 4) ``x, y, w, h`` in its pixels, ``scores``
-    (K,) and ``labels`` (K,) class positions."""
+    (K,), ``labels`` (K,) class positions, and ``class_probs`` (K, C): every class's heat at the
+    box's centre cell (the box's own class is its score there), for uncertainty scores."""
 
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
+    class_probs: np.ndarray
 
 
 def decode(
@@ -276,9 +278,10 @@ def decode(
         corners[:, 0::2] = ((corners[:, 0::2] - where.pad_x) / where.scale).clamp(0, where.width)
         corners[:, 1::2] = ((corners[:, 1::2] - where.pad_y) / where.scale).clamp(0, where.height)
         kept = batched_nms(corners, scores, labels, iou_threshold)
-        corners, scores, labels = corners[kept], scores[kept], labels[kept]
+        corners, scores, labels, iy, ix = corners[kept], scores[kept], labels[kept], iy[kept], ix[kept]
         xywh = torch.cat([corners[:, :2], corners[:, 2:] - corners[:, :2]], dim=1)
-        results.append(Detections(xywh.numpy().astype(np.float64), scores.numpy(), labels.numpy()))
+        at_centre = torch.sigmoid(heat[i][:, iy, ix]).T  # (K, C), before the peak filter
+        results.append(Detections(xywh.numpy().astype(np.float64), scores.numpy(), labels.numpy(), at_centre.numpy()))
     return results
 
 
