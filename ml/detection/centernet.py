@@ -294,9 +294,12 @@ def detect(
     top_k: int = 100,
     min_score: float = 0.01,
     iou_threshold: float = 0.6,
+    _keep_mode: bool = False,
 ) -> list[Detections]:
-    """Each image's detections (see ``decode``), a batch of images at a time."""
-    head.eval()
+    """Each image's detections (see ``decode``), a batch of images at a time, the head in eval mode
+    (``detect_samples`` keeps its dropout on)."""
+    if not _keep_mode:
+        head.eval()
     results: list[Detections] = []
     for start in range(0, len(features), batch_size):
         rows = np.arange(start, min(start + batch_size, len(features)))
@@ -304,3 +307,17 @@ def detect(
         heat, box = head(*(m.float() for m in batch.maps))
         results += decode(heat, box, batch.boxes_in, top_k=top_k, min_score=min_score, iou_threshold=iou_threshold)
     return results
+
+
+@torch.no_grad()
+def detect_samples(
+    head: CenterNetHead, features: FeatureMaps, *, passes: int = 8, seed: int = 0, min_score: float = 0.05
+) -> list[list[Detections]]:
+    """``passes`` MC-dropout samples of every image's detections (dropout on, in the head only: the
+    backbone's maps are fixed), for ``ml.detection.scoring.mc_disagreement``."""
+    torch.manual_seed(seed)
+    head.train()
+    try:
+        return [detect(head, features, min_score=min_score, _keep_mode=True) for _ in range(passes)]
+    finally:
+        head.eval()

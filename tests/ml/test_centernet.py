@@ -11,6 +11,7 @@ from ml.detection.centernet import (
     Letterbox,
     decode,
     detect,
+    detect_samples,
     encode_targets,
     extract_features,
     letterbox,
@@ -71,3 +72,19 @@ def test_a_head_trained_on_scenes_finds_their_shapes():
     # Then it finds shapes on scenes it never saw: mAP@0.5 measured 0.53 (0.42-0.53 over seeds 0-2;
     # chance is near 0), asserted above 0.35
     assert figures["n"] == 30 and figures["map50"] > 0.35, figures
+
+
+def test_mc_samples_differ_and_leave_the_head_as_it_was():
+    rng = np.random.default_rng(2)
+    scenes = [draw_scene(64, rng, max_objects=2) for _ in range(8)]
+    features = extract_features(load_mobilenet_v2(), [s.pixels for s in scenes], input_size=64)
+    targets = encode_targets(
+        [s.boxes for s in scenes], [s.labels for s in scenes], features.boxes_in, input_size=64, n_classes=6
+    )
+    head = train_head(features, targets, 6, epochs=2)
+    samples = detect_samples(head, features, passes=3, min_score=0.0)
+    assert len(samples) == 3 and all(len(p) == 8 for p in samples)
+    assert not np.array_equal(samples[0][0].scores, samples[1][0].scores)  # dropout was on
+    assert not head.training
+    first, again = detect(head, features), detect(head, features)
+    assert np.array_equal(first[0].scores, again[0].scores)  # and is off again
