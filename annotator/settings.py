@@ -225,6 +225,25 @@ TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 #: is the entry that many from the right (entries left of it are what the client sent).
 TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "1"))
 
+# Email (password resets, invitations): printed to the console unless EMAIL_HOST names an SMTP server.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = EMAIL_HOST or "localhost"  # an SMTP server on this host, for EMAIL_BACKEND set by hand
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # TLS from the first byte (port 465)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)  # STARTTLS (port 587)
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "465" if EMAIL_USE_SSL else "587" if EMAIL_USE_TLS else "25"))
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Active Annotator <annotator@localhost>")
+#: How long a password-reset or invitation link stays valid, seconds (each works once).
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", str(3 * 24 * 3600)))
+#: Password-reset requests per address or per email address within LOGIN_FAILURE_WINDOW, before 429.
+PASSWORD_RESET_MAX_REQUESTS = int(os.environ.get("PASSWORD_RESET_MAX_REQUESTS", "5"))
+
 # Active learning
 LEASE_SECONDS = int(os.environ.get("LEASE_SECONDS", "300"))
 # A run renews its project's training lock as it reports progress; a lock not renewed for this

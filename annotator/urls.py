@@ -33,6 +33,17 @@ urlpatterns = [
     path("health/workers/", health.workers, name="health-workers"),
     path("accounts/login/", limit_logins(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password/change/", account.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password/change/done/", account.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("accounts/password/reset/", account.PasswordResetView.as_view(), name="password_reset"),
+    path("accounts/password/reset/done/", account.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        account.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("accounts/reset/done/", account.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("accounts/invitation/<uidb64>/<token>/", account.InvitationConfirmView.as_view(), name="invitation-confirm"),
     # The admin's own login page, under the same limits (before the admin's routes, which it shadows)
     path("admin/login/", limit_logins(admin.site.login)),
     path("admin/", admin.site.urls),

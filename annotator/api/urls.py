@@ -7,12 +7,14 @@ from annotator.api import (
     classes,
     dashboard,
     exports,
+    invitations,
     items,
     jobs,
     members,
     model_versions,
     projects,
     review,
+    users,
 )
 
 urlpatterns = [
@@ -22,6 +24,8 @@ urlpatterns = [
     path("projects/<int:project_id>/labels/", classes.LabelClassListApi.as_view(), name="api-labels"),
     path("projects/<int:project_id>/members/", members.MemberListApi.as_view(), name="api-members"),
     path("projects/<int:project_id>/members/<int:user_id>/", members.MemberDetailApi.as_view(), name="api-member"),
+    path("projects/<int:project_id>/invitations/", invitations.InvitationApi.as_view(), name="api-invitations"),
+    path("users/", users.UserSearchApi.as_view(), name="api-users"),
     path(
         "projects/<int:project_id>/annotations/",
         annotations.AnnotationListApi.as_view(),

@@ -144,5 +144,18 @@ def settings_initial(project: Project) -> dict[str, Any]:
 
 
 class MemberForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    """A member to add: a username, or the email address of an existing user (suggested as one types:
+    static/js/members.js fills the ``member-suggestions`` list)."""
+
+    username = forms.CharField(
+        max_length=254,
+        widget=forms.TextInput(attrs={"list": "member-suggestions", "autocomplete": "off", "placeholder": "name"}),
+    )
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+
+
+class InviteForm(forms.Form):
+    """Someone to invite by email address (their account is made when there is none)."""
+
+    email = forms.CharField(max_length=254, widget=forms.EmailInput(attrs={"placeholder": "name@example.com"}))
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)

@@ -66,13 +66,15 @@ def admin_client(settings) -> tuple[Client, dict[str, int]]:
     client = Client()
     client.force_login(admin)
     ids = {"project_id": project.id, "item_id": item.id, "user_id": admin.id, "job_id": job.id}
-    return client, ids | {"number": 1}  # a model version's number (a 404 page here: none trained)
+    # a model version's number (a 404 page here: none trained); a password link's user and token (invalid here)
+    return client, ids | {"number": 1, "uidb64": "MQ", "token": "not-a-token"}
 
 
 def test_every_response_carries_the_strict_policy(admin_client):
     # Given every route of the app with real ids, a sample of the admin, static files and errors
     client, ids = admin_client
-    with_ids = [re.sub(r"<int:(\w+)>", lambda m: str(ids[m.group(1)]), r) for r in routes(get_resolver().url_patterns)]
+    pattern = r"<(?:int:)?(\w+)>"
+    with_ids = [re.sub(pattern, lambda m: str(ids[m.group(1)]), r) for r in routes(get_resolver().url_patterns)]
     paths = ["/" + path for path in with_ids]
     assert len(paths) > 40 and all("<" not in path for path in paths)
     paths += [

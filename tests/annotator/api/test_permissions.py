@@ -89,6 +89,8 @@ API = [
     ("get", "/api/projects/{p}/members/", None, MEMBER_READ),
     ("post", "/api/projects/{p}/members/", {"username": "newcomer"}, (201, 201, 403, 404, 401)),
     ("delete", "/api/projects/{p}/members/{a}/", None, (204, 204, 403, 404, 401)),
+    ("post", "/api/projects/{p}/invitations/", {"email": "new@example.com"}, (201, 201, 403, 404, 401)),
+    ("get", "/api/users/?q=ann", None, (200, 200, 403, 403, 401)),  # managers of some project, and admins
     ("get", "/api/projects/{p}/annotations/", None, MEMBER_READ),
     ("get", "/api/projects/{p}/next/", None, MEMBER_READ),
     ("post", "/api/projects/{p}/undo/", None, (204, 204, 204, 404, 401)),
@@ -146,6 +148,13 @@ PAGES = [
     ("get", "/health/", None, (200, 200, 200, 200, 200)),
     ("get", "/accounts/login/", None, (200, 200, 200, 200, 200)),
     ("post", "/accounts/logout/", None, (302, 302, 302, 302, 302)),
+    ("get", "/accounts/password/change/", None, (200, 200, 200, 200, 302)),
+    ("get", "/accounts/password/change/done/", None, (200, 200, 200, 200, 302)),
+    ("get", "/accounts/password/reset/", None, (200, 200, 200, 200, 200)),
+    ("get", "/accounts/password/reset/done/", None, (200, 200, 200, 200, 200)),
+    ("get", "/accounts/reset/MQ/not-a-token/", None, (200, 200, 200, 200, 200)),  # "this link is invalid"
+    ("get", "/accounts/reset/done/", None, (200, 200, 200, 200, 200)),
+    ("get", "/accounts/invitation/MQ/not-a-token/", None, (200, 200, 200, 200, 200)),
 ]
 #: Routes outside the matrix, and why.
 NOT_IN_MATRIX = {

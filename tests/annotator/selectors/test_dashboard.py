@@ -375,7 +375,8 @@ def test_the_live_partial_sends_each_section_as_the_page_draws_it(team):
     # And an annotator gets only the sections they see, a stranger nothing, a bad partial a 400
     annotator = Client()
     annotator.force_login(people["bob"])
-    assert set(annotator.get(f"/projects/{project.id}/?partial=live").json()["sections"]) == {"stats", "labels", "classes"}
+    sections = annotator.get(f"/projects/{project.id}/?partial=live").json()["sections"]
+    assert set(sections) == {"stats", "labels", "classes"}
     stranger = Client()
     stranger.force_login(make_user("eve"))
     assert stranger.get(f"/projects/{project.id}/?partial=live").status_code == 404
