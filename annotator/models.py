@@ -44,6 +44,7 @@ class TaskKind(models.TextChoices):
 
     CLASSIFICATION = "classification", "One class per image"
     MULTI_LABEL = "multi_label", "Any number of classes per image"
+    BOXES = "boxes", "Boxes around the objects in each image"
 
 
 class ModelFamily(models.TextChoices):
@@ -137,6 +138,7 @@ class Project(models.Model):
     # the workers' reconciliation asks again for projects that never got one).
     cold_start_requested_at = models.DateTimeField(null=True, blank=True)
     cold_start_at = models.DateTimeField(null=True, blank=True, help_text="When the queue got its cold-start order.")
+    import_batches = models.PositiveIntegerField(default=0, help_text="Imports so far: the last batch's number.")
 
     class Meta:
         ordering = ["-created"]
@@ -200,6 +202,7 @@ class ReviewStatus(models.TextChoices):
 class ReviewReason(models.TextChoices):
     LABEL_ISSUE = "label_issue", "Likely label error"
     DISAGREEMENT = "disagreement", "Annotators disagreed"
+    MANUAL = "manual", "Sent to review by a manager"
 
 
 class ReviewAction(models.TextChoices):
@@ -228,6 +231,9 @@ class Item(models.Model):
     sha256 = models.CharField(max_length=64)
     created = models.DateTimeField(auto_now_add=True)
     cache_row = models.IntegerField(null=True, blank=True, help_text="Row in the project's decoded-array cache.")
+    batch = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The project's import that brought the item: 1, 2, ... in import order."
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNLABELED)
     # Every reference to a class is RESTRICT: a class that labels, pre-labels or reviews refer to is not
@@ -256,7 +262,9 @@ class Item(models.Model):
     review_status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.NONE)
     review_reason = models.CharField(max_length=16, choices=ReviewReason.choices, blank=True)
     review_score = models.FloatField(
-        null=True, blank=True, help_text="Label quality from the last scan, 0..1; lower = more likely wrong."
+        null=True,
+        blank=True,
+        help_text="Label quality from the last scan, 0..1; lower = more likely wrong (0: sent by a manager).",
     )
     # The scan's suggestion is the item's ``suggested`` classes (present when review_confidence is); the
     # answer a manager decided on, its ``reviewed`` classes (a different answer may be flagged again).
@@ -276,6 +284,10 @@ class Item(models.Model):
             models.Index(fields=["project", "status", "-priority", "id"], name="item_queue"),
             models.Index(fields=["project", "status", "labeled_at"], name="item_status"),
             models.Index(fields=["project", "review_status", "review_score", "id"], name="item_review"),
+            # The data browser's sorts and the import-batch filter.
+            models.Index(fields=["project", "score", "id"], name="item_score"),
+            models.Index(fields=["project", "pred_confidence", "id"], name="item_confidence"),
+            models.Index(fields=["project", "batch", "id"], name="item_batch"),
         ]
 
     def __str__(self) -> str:
@@ -391,6 +403,65 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} v{self.number} ({self.status})"
+
+
+class BoxOutcome(models.TextChoices):
+    """How a box of a saved answer came to be (``kinds.boxes.OUTCOMES``)."""
+
+    DRAWN = "drawn", "Drawn by the annotator"
+    ACCEPTED = "accepted", "A pre-box accepted as it was"
+    MOVED = "moved", "A pre-box moved or resized"
+    RELABELED = "relabeled", "A pre-box given another class"
+    REJECTED = "rejected", "A pre-box rejected (kept as history, not part of the answer)"
+    IMPORTED = "imported", "Brought by an import"
+
+
+class BoxRole(models.TextChoices):
+    """Which of an item's box sets an ``ItemBox`` row belongs to."""
+
+    CONSENSUS = "consensus", "The item's boxes (its annotations' consensus, or a review)"
+    PREDICTED = "predicted", "The served model's pre-boxes"
+
+
+# A box is a class and x, y, w, h in pixels of the displayed image (after EXIF rotation): an
+# annotation's in ``AnnotationBox`` (with how each came to be), an item's in ``ItemBox``. The classes
+# present are also the item's answer as a set of classes (``ItemClass``), so class counts and filters
+# work for boxes as for labels; "nothing here" is a labeled item without consensus boxes.
+
+
+class AnnotationBox(models.Model):
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="boxes")
+    label_class = models.ForeignKey(LabelClass, on_delete=models.RESTRICT, related_name="+")
+    x = models.FloatField()
+    y = models.FloatField()
+    w = models.FloatField()
+    h = models.FloatField()
+    outcome = models.CharField(max_length=16, choices=BoxOutcome.choices, default=BoxOutcome.DRAWN)
+    confidence = models.FloatField(null=True, blank=True, help_text="The pre-box's confidence, if it was one.")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["annotation"], name="annotationbox_annotation")]
+
+
+class ItemBox(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="boxes")
+    role = models.CharField(max_length=16, choices=BoxRole.choices, default=BoxRole.CONSENSUS)
+    label_class = models.ForeignKey(LabelClass, on_delete=models.RESTRICT, related_name="+")
+    x = models.FloatField()
+    y = models.FloatField()
+    w = models.FloatField()
+    h = models.FloatField()
+    confidence = models.FloatField(null=True, blank=True, help_text="Pre-boxes: the model's confidence.")
+    version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # "All boxes of class c" is one index range; an item's boxes (or their absence) another.
+            models.Index(fields=["label_class", "role", "item"], name="itembox_class"),
+            models.Index(fields=["item", "role"], name="itembox_item"),
+        ]
 
 
 class Job(models.Model):

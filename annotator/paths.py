@@ -29,6 +29,11 @@ def round_path(relpath: str) -> Path:
     return model_path(relpath).with_suffix(".round.npz")
 
 
+def predictions_path(relpath: str) -> Path:
+    """Every item's prediction by a version (``formats.predictions``), beside its weights."""
+    return model_path(relpath).with_suffix(".predictions.npy")
+
+
 def import_roots() -> list[Path]:
     """Server folders that managers may import from (``IMPORT_ROOTS``), resolved."""
     return [Path(root).resolve() for root in settings.IMPORT_ROOTS]

@@ -60,3 +60,12 @@ def item_image_response(item: Item) -> FileResponse:
     response = FileResponse(storage.open(renditions.display_name(storage, name), "rb"))
     response["Cache-Control"] = "private, max-age=86400"
     return response
+
+
+def item_thumbnail_response(item: Item) -> FileResponse:
+    """The item's thumbnail (JPEG, made once on the first request), for the data browser's grid."""
+    storage = item.file.storage
+    name = cast(str, item.file.name)
+    response = FileResponse(storage.open(renditions.thumbnail_of(storage, name), "rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response

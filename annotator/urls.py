@@ -9,13 +9,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from annotator import health
 from annotator.login_limits import limit_logins
-from annotator.views import account, labeling, members, projects
+from annotator.views import account, browse, labeling, members, projects
 
 urlpatterns = [
     path("", projects.project_list, name="project-list"),
     path("projects/<int:project_id>/", projects.project_detail, name="project-detail"),
     path("projects/<int:project_id>/label/", labeling.label_page, name="label"),
     path("projects/<int:project_id>/review/", labeling.review_page, name="review"),
+    path("projects/<int:project_id>/items/", browse.items_browser, name="items-browser"),
     path("projects/<int:project_id>/upload/", projects.project_upload, name="project-upload"),
     path("projects/<int:project_id>/train/", projects.project_train, name="project-train"),
     path("projects/<int:project_id>/members/", members.project_members, name="project-members"),

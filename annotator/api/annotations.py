@@ -26,6 +26,15 @@ class AnnotationCreateApi(ProjectApiView):
     class InputSerializer(serializers.Serializer):
         label = serializers.CharField(max_length=100, required=False)  # type: ignore[assignment]  # a declared field, not Field.label
         labels = serializers.ListField(child=serializers.CharField(max_length=100), max_length=500, required=False)
+        boxes = serializers.ListField(
+            child=serializers.DictField(),
+            max_length=1000,
+            required=False,
+            help_text=(
+                "Box projects: the image's boxes, each {label, x, y, w, h} in pixels of the displayed image and "
+                "optionally outcome (drawn, accepted, moved, relabeled, rejected) and confidence; [] nothing here."
+            ),
+        )
         client_token = serializers.CharField(max_length=100, required=False, allow_blank=True, allow_null=True)
         duration_ms = serializers.IntegerField(min_value=0, max_value=86_400_000, required=False, allow_null=True)
 

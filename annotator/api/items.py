@@ -3,6 +3,8 @@ items (paginated, filtered) and importing files into it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
@@ -12,13 +14,16 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from annotator.api import serializers as out
-from annotator.api.inputs import EXCLUDE, Pagination, query_ids
+from annotator.api.inputs import EXCLUDE, ID_MAX, Pagination, query_ids
 from annotator.api.permissions import IsProjectManagerOrReadOnly, IsProjectMember, ProjectApiView
 from annotator.auth import SignedInRequest
-from annotator.models import Item
-from annotator.responses import item_image_response
+from annotator.kinds import kind_of
+from annotator.models import BoxRole, Item
+from annotator.responses import item_image_response, item_thumbnail_response
 from annotator.selectors.answers import item_answer_names
-from annotator.selectors.items import item_list, item_with_names
+from annotator.selectors.boxes import item_boxes_json
+from annotator.selectors.classes import class_order
+from annotator.selectors.items import ORDERS, PREDICTION_ORDERS, item_list, item_with_names, items_name
 from annotator.selectors.projects import prelabels_visible
 from annotator.services.imports import items_import_uploads
 from annotator.services.leasing import item_lease_next, item_release, item_skip, items_release_mine
@@ -61,6 +66,16 @@ class ItemImageApi(ProjectApiView):
     @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY, 404: out.NOT_FOUND})
     def get(self, request: SignedInRequest, item_id: int) -> FileResponse:
         return item_image_response(self.item)
+
+
+class ItemThumbnailApi(ProjectApiView):
+    """The item's image shrunk to at most 256 pixels a side (JPEG), made once and kept."""
+
+    permission_classes = [IsProjectMember]
+
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: out.NOT_FOUND})
+    def get(self, request: SignedInRequest, item_id: int) -> FileResponse:
+        return item_thumbnail_response(self.item)
 
 
 class ItemSkipApi(ProjectApiView):
@@ -119,11 +134,32 @@ class ItemsApi(ProjectApiView):
     @extend_schema_serializer(component_name="ItemFilter")
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=Item.Status.values, required=False)
-        label = serializers.CharField(max_length=100, required=False)  # type: ignore[assignment]  # a declared field, not Field.label
-        predicted = serializers.CharField(max_length=100, required=False)
+        label = serializers.CharField(
+            max_length=100, required=False, help_text="A class name: items whose answer has it."
+        )  # type: ignore[assignment]  # a declared field, not Field.label
+        predicted = serializers.CharField(max_length=100, required=False, help_text="A class name: the model's guess.")
         min_score = serializers.FloatField(required=False)
         max_score = serializers.FloatField(required=False)
-        order = serializers.ChoiceField(choices=["id", "-score", "-priority"], default="id")
+        conf_min = serializers.FloatField(min_value=0, max_value=1, required=False, help_text="The guess's confidence.")
+        conf_max = serializers.FloatField(min_value=0, max_value=1, required=False)
+        disagreement = serializers.BooleanField(required=False, help_text="Only items whose annotators disagreed.")
+        flagged = serializers.BooleanField(required=False, help_text="Only items waiting for review.")
+        annotator = serializers.IntegerField(
+            min_value=1, max_value=ID_MAX, required=False, help_text="A user id: items with their current label."
+        )
+        batch = serializers.IntegerField(
+            min_value=1, max_value=ID_MAX, required=False, help_text="An import's number (its summary's batch)."
+        )
+        boxes = serializers.ChoiceField(
+            choices=["none", "some"], required=False, help_text="Box projects: nothing here (labeled), or some boxes."
+        )
+        order = serializers.ChoiceField(choices=list(ORDERS), default="id")
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            for low, high in (("conf_min", "conf_max"), ("min_score", "max_score")):
+                if low in attrs and high in attrs and attrs[low] > attrs[high]:
+                    raise ValidationError({low: [f"{low} ({attrs[low]}) is above {high} ({attrs[high]})."]})
+            return attrs
 
     @extend_schema(parameters=[FilterSerializer], responses={200: out.ItemPageOut, **out.ERRORS})
     def get(self, request: SignedInRequest, project_id: int) -> Response:
@@ -134,16 +170,31 @@ class ItemsApi(ProjectApiView):
         if not visible:
             # Filtering or ordering on the model's guess would show it as well as the fields would.
             data = filters.validated_data
-            refused = [name for name in ("predicted", "min_score", "max_score") if name in data]
-            refused += ["order"] if data["order"] == "-score" else []
+            guesses = ("predicted", "min_score", "max_score", "conf_min", "conf_max")
+            refused = [name for name in guesses if name in data]
+            refused += ["order"] if data["order"] in PREDICTION_ORDERS else []
             if refused:
                 reason = "This project hides the model's pre-labels (and scores) from annotators."
                 raise ValidationError({name: [reason] for name in refused})
+        named = {
+            name: filters.validated_data[name] for name in ("label", "predicted") if filters.validated_data.get(name)
+        }
+        known = class_order(project_id=project.id).names if named else []
+        unknown = {name: value for name, value in named.items() if value not in known}
+        if unknown:
+            classes = ", ".join(known)
+            raise ValidationError(
+                {name: [f"No class {value!r}; classes: {classes}."] for name, value in unknown.items()}
+            )
         items = item_list(project=project, **filters.validated_data)
         paginator = Pagination()
-        page = paginator.paginate_queryset(items, request, view=self) or []
-        answers = item_answer_names(item_ids=[item.id for item in page])
-        context = {"project": project, "show_prelabel": visible, "answers": answers}
+        page = items_name(project=project, items=list(paginator.paginate_queryset(items, request, view=self) or []))
+        ids = [item.id for item in page]
+        context = {"project": project, "show_prelabel": visible, "answers": item_answer_names(item_ids=ids)}
+        if kind_of(project).boxes:  # each page's boxes in one query, pre-boxes in another
+            threshold = project.prelabel_threshold
+            context["boxes"] = item_boxes_json(item_ids=ids)
+            context["preboxes"] = item_boxes_json(item_ids=ids, role=BoxRole.PREDICTED, min_confidence=threshold)
         shown = out.ItemOut(page, many=True, context=context)
         return paginator.get_paginated_response(shown.data)
 

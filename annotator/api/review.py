@@ -99,6 +99,7 @@ class ReviewCountsOut(serializers.Serializer):
     flagged = serializers.IntegerField()
     label_issue = serializers.IntegerField()
     disagreement = serializers.IntegerField()
+    manual = serializers.IntegerField(help_text="Flagged because a manager sent them (the data browser).")
     reviewed = serializers.IntegerField()
     kept = serializers.IntegerField()
     changed = serializers.IntegerField()

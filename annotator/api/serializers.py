@@ -17,14 +17,18 @@ from rest_framework import serializers
 from annotator.kinds import kind_of
 from annotator.models import (
     Annotation,
+    BoxOutcome,
+    BoxRole,
     Item,
     LabelClass,
     Membership,
     ModelVersion,
     Project,
+    ReviewStatus,
     TaskKind,
 )
 from annotator.selectors.answers import annotation_answer_names, item_answer_names
+from annotator.selectors.boxes import annotation_boxes_json, item_boxes_json
 from annotator.selectors.classes import class_coverage, project_classes
 from annotator.selectors.model_versions import model_version_confusion, model_version_current, retrain_status
 from annotator.selectors.projects import project_counts
@@ -234,6 +238,20 @@ class AnswerFields:
         return self._json(instance)["labels"]
 
 
+class BoxOut(serializers.Serializer):
+    """An object box in pixels of the displayed image (after EXIF rotation): top-left ``x, y``, size ``w, h``."""
+
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.label
+    x = Number()
+    y = Number()
+    w = Number()
+    h = Number()
+
+
+class PreboxOut(BoxOut):
+    confidence = Number(help_text="The model's calibrated confidence that this box is right, 0..1.")
+
+
 class ItemOut(AnswerFields, serializers.Serializer):
     """An item as served to annotators; ``prelabel`` and ``score`` only where the caller may see the model's guesses."""
 
@@ -251,6 +269,18 @@ class ItemOut(AnswerFields, serializers.Serializer):
     prelabel = serializers.SerializerMethodField()
     score = serializers.SerializerMethodField()
     lease_until = serializers.DateTimeField(allow_null=True)
+    thumbnail_url = serializers.SerializerMethodField(help_text="At most 256 pixels a side (JPEG), made once.")
+    review_status = serializers.ChoiceField(choices=ReviewStatus.values)
+    review_reason = serializers.CharField(
+        allow_blank=True, help_text="Why it is flagged: label_issue, disagreement, manual."
+    )
+    agreement = Number(allow_null=True, help_text="Share of its annotators agreeing with the answer.")
+    batch = serializers.IntegerField(allow_null=True, help_text="The number of the import that brought it.")
+    created = serializers.DateTimeField()
+    boxes = serializers.SerializerMethodField(help_text="Box projects: the item's boxes ([] nothing here); else null.")
+    preboxes = serializers.SerializerMethodField(
+        help_text="Box projects: the model's boxes at least as confident as the project's prelabel_threshold."
+    )
 
     def answer_names(self, instance: Any) -> list[str] | None:
         """The item's answer; ``None`` while it has none (an empty answer of a labeled item is ``[]``)."""
@@ -263,6 +293,32 @@ class ItemOut(AnswerFields, serializers.Serializer):
     @extend_schema_field(serializers.CharField())
     def get_image_url(self, item: Item) -> str:
         return item_image_url(item.id)
+
+    @extend_schema_field(serializers.CharField())
+    def get_thumbnail_url(self, item: Item) -> str:
+        return reverse("api-item-thumbnail", args=[item.id])
+
+    @extend_schema_field(BoxOut(many=True, allow_null=True))
+    def get_boxes(self, item: Item) -> list[dict[str, Any]] | None:
+        # context "boxes": {item id: boxes} for the instances shown (read here, one query, when absent)
+        if not kind_of(self.context["project"]).boxes or item.status != Item.Status.LABELED:
+            return None
+        found = self.context.get("boxes")
+        if found is None:
+            found = item_boxes_json(item_ids=[item.id])
+        return found.get(item.id, [])
+
+    @extend_schema_field(PreboxOut(many=True, allow_null=True))
+    def get_preboxes(self, item: Item) -> list[dict[str, Any]] | None:
+        # context "preboxes": as "boxes", for the model's pre-boxes
+        project = self.context["project"]
+        if not kind_of(project).boxes or not self.context["show_prelabel"]:
+            return None
+        found = self.context.get("preboxes")
+        if found is None:
+            threshold = project.prelabel_threshold
+            found = item_boxes_json(item_ids=[item.id], role=BoxRole.PREDICTED, min_confidence=threshold)
+        return found.get(item.id, [])
 
     @extend_schema_field(PrelabelOut(allow_null=True))
     def get_prelabel(self, item: Item) -> Any:
@@ -298,6 +354,9 @@ class RejectedOut(serializers.Serializer):
 
 
 class ImportSummaryOut(serializers.Serializer):
+    batch = serializers.IntegerField(
+        allow_null=True, help_text="The import's number (the data browser's batch filter); null if nothing was stored."
+    )
     imported = serializers.IntegerField()
     duplicates = serializers.IntegerField()
     labeled = serializers.IntegerField()
@@ -312,14 +371,27 @@ class AnnotationAnswerFields(AnswerFields):
         return answers.get(instance.id, [])
 
 
+class AnnotationBoxOut(BoxOut):
+    outcome = serializers.ChoiceField(choices=BoxOutcome.values, help_text="How the box came to be.")
+    confidence = Number(allow_null=True, help_text="The pre-box's confidence, if it was one.")
+
+
 class AnnotationOut(AnnotationAnswerFields, serializers.Serializer):
     # context: the "project", and "answers" (``AnswerFields``).
     id = serializers.IntegerField()
     item = serializers.IntegerField(source="item_id")
     label = serializers.SerializerMethodField()  # type: ignore[assignment]  # a declared field, not Field.label
     labels = serializers.SerializerMethodField()
+    boxes = serializers.SerializerMethodField(help_text="Box projects: the boxes sent, rejected pre-boxes too.")
     prelabel = serializers.ChoiceField(choices=Annotation.Prelabel.values)
+    duration_ms = serializers.IntegerField(allow_null=True)
     created = serializers.DateTimeField()
+
+    @extend_schema_field(AnnotationBoxOut(many=True, allow_null=True))
+    def get_boxes(self, annotation: Annotation) -> list[dict[str, Any]] | None:
+        if not kind_of(self.context["project"]).boxes:
+            return None
+        return annotation_boxes_json(annotation_ids=[annotation.id]).get(annotation.id, [])
 
 
 class AnnotationRowOut(AnnotationAnswerFields, serializers.Serializer):

@@ -4,6 +4,7 @@ from django.urls import path
 
 from annotator.api import (
     annotations,
+    browse,
     classes,
     dashboard,
     exports,
@@ -61,7 +62,10 @@ urlpatterns = [
     path("items/<int:item_id>/", items.ItemDetailApi.as_view(), name="api-item"),
     path("items/<int:item_id>/annotations/", annotations.AnnotationCreateApi.as_view(), name="api-annotations"),
     path("items/<int:item_id>/image/", items.ItemImageApi.as_view(), name="api-item-image"),
+    path("items/<int:item_id>/thumbnail/", items.ItemThumbnailApi.as_view(), name="api-item-thumbnail"),
     path("items/<int:item_id>/skip/", items.ItemSkipApi.as_view(), name="api-skip"),
     path("items/<int:item_id>/release/", items.ItemReleaseApi.as_view(), name="api-release"),
     path("projects/<int:project_id>/release/", items.ProjectReleaseApi.as_view(), name="api-project-release"),
+    path("projects/<int:project_id>/items/bulk/", browse.ItemsBulkApi.as_view(), name="api-items-bulk"),
+    path("items/<int:item_id>/history/", browse.ItemHistoryApi.as_view(), name="api-item-history"),
 ]

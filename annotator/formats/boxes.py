@@ -4,7 +4,8 @@
 
 Everything is read into, and written from, one shape: a ``BoxAnswer`` per image (its file name,
 its size when the file says it, its boxes), a ``Box`` being a class name and ``x, y, w, h`` in
-pixels of the displayed image (top-left corner and size). What cannot be read is a ``BoxProblem``
+pixels of the displayed image (top-left corner and size; the task kind's own type, with its checks,
+``kinds.boxes.box_problem`` and ``clip_box``). What cannot be read is a ``BoxProblem``
 that names the image and the reason, so an import can reject that image alone.
 """
 
@@ -22,16 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-
-@dataclass(frozen=True)
-class Box:
-    """One object: its class name and its rectangle in pixels (top-left ``x, y``, size ``w, h``)."""
-
-    label: str
-    x: float
-    y: float
-    w: float
-    h: float
+from annotator.kinds.boxes import Box
 
 
 @dataclass
@@ -55,31 +47,6 @@ class BoxProblem:
 
 class BoxFileError(ValueError):
     """The file as a whole is not what its format says (not JSON, no ``images`` list ...)."""
-
-
-def box_problem(box: Box, *, width: int, height: int, classes: Iterable[str]) -> str | None:
-    """Why ``box`` cannot be stored on a ``width`` x ``height`` image with ``classes``, or ``None``.
-
-    A box that sticks out of the image is cut to it (``clip_box``); one with no size, none left
-    inside the image, a coordinate that is not a finite number, or an unknown class is refused."""
-    if box.label not in set(classes):
-        return f"unknown class {box.label!r}"
-    if not all(_is_number(v) for v in (box.x, box.y, box.w, box.h)):
-        return "box coordinates must be finite numbers"
-    if box.w <= 0 or box.h <= 0:
-        return f"box of {box.label!r} has no size (w and h must be positive)"
-    inside = clip_box(box, width=width, height=height)
-    if inside.w <= 0 or inside.h <= 0:
-        where = f"({box.x:g}, {box.y:g}, {box.w:g}, {box.h:g})"
-        return f"box of {box.label!r} at {where} lies outside the {width}x{height} image"
-    return None
-
-
-def clip_box(box: Box, *, width: int, height: int) -> Box:
-    """``box`` cut to the image; no size left when it lies wholly outside."""
-    x0, y0 = min(max(box.x, 0.0), float(width)), min(max(box.y, 0.0), float(height))
-    x1, y1 = min(max(box.x + box.w, 0.0), float(width)), min(max(box.y + box.h, 0.0), float(height))
-    return Box(box.label, x0, y0, max(x1 - x0, 0.0), max(y1 - y0, 0.0))
 
 
 # --- COCO -----------------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from annotator.kinds.base import Answer, AnswerError, ClassOrder, Consensus, Kind
+from annotator.kinds.boxes import Boxes
 from annotator.kinds.classification import Classification
 from annotator.kinds.multi_label import MultiLabel
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (Classification(), MultiLabel())}
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (Classification(), MultiLabel(), Boxes())}
 
 
 class _HasKind(Protocol):

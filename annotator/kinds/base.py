@@ -66,6 +66,8 @@ class Kind:
     name: ClassVar[str]
     #: The ``ml`` library's switch: independent sigmoid outputs trained with binary cross-entropy.
     multi_label: ClassVar[bool]
+    #: Whether an answer is a list of object boxes (``kinds.boxes``), beside the set of classes present.
+    boxes: ClassVar[bool] = False
 
     def answer_check(self, *, label: Any, labels: Any, classes: ClassOrder) -> Answer:
         """The answer a client sent as ``label`` (a class name) or ``labels`` (a list of them); raises

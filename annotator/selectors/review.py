@@ -70,6 +70,7 @@ def review_counts(*, project: Project) -> dict[str, Any]:
         flagged=Count("id", filter=flagged),
         label_issue=Count("id", filter=flagged & Q(review_reason=ReviewReason.LABEL_ISSUE)),
         disagreement=Count("id", filter=flagged & Q(review_reason=ReviewReason.DISAGREEMENT)),
+        manual=Count("id", filter=flagged & Q(review_reason=ReviewReason.MANUAL)),
         reviewed=Count("id", filter=reviewed | Q(review_status=ReviewStatus.AMBIGUOUS)),
         kept=Count("id", filter=reviewed & Q(review_action=ReviewAction.KEEP)),
         changed=Count("id", filter=reviewed & Q(review_action=ReviewAction.CHANGE)),

@@ -4,8 +4,9 @@ kept as inactive rows), undoing one, and asking for a retrain once enough labels
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -16,9 +17,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotator.kinds import Answer, AnswerError, ClassOrder, kind_of
+from annotator.kinds.boxes import CheckedBox, boxes_answer, boxes_check
 from annotator.models import Annotation, Item, Project
 from annotator.selectors.classes import class_order
 from annotator.services.answers import annotation_answer_store, item_answer_store
+from annotator.services.boxes import annotation_boxes_store
 from annotator.services.consensus import item_consensus
 from annotator.services.errors import ConflictError, ServiceError
 from annotator.services.training import training_maybe_request, training_request_overdue, training_resend
@@ -49,28 +52,59 @@ def annotation_answer_check(
         raise ServiceError(str(error)) from None
 
 
+def _boxes_prelabel_outcome(boxes: Sequence[CheckedBox]) -> str:
+    """Accepted: every pre-box was taken as it was and nothing else drawn; corrected: pre-boxes were
+    shown and something changed; none: no pre-box was shown."""
+    outcomes = {box.outcome for box in boxes}
+    if not outcomes - {"drawn"}:
+        return Annotation.Prelabel.NONE
+    return Annotation.Prelabel.ACCEPTED if outcomes == {"accepted"} else Annotation.Prelabel.CORRECTED
+
+
+def annotation_boxes_check(*, item: Item, boxes: Any, classes: ClassOrder) -> list[CheckedBox]:
+    """The boxes a client sent for ``item`` of a box project, checked and cut to the image;
+    ``ServiceError`` says which box cannot be stored and why."""
+    try:
+        return boxes_check(boxes, classes=classes, width=item.width, height=item.height)
+    except AnswerError as error:
+        raise ServiceError(str(error)) from None
+
+
 def annotation_create(
     *,
     item: Item,
     user: User,
     label: str | None = None,
     labels: Sequence[str] | None = None,
+    boxes: Sequence[Mapping[str, Any]] | None = None,
     client_token: str | None = None,
     duration_ms: int | None = None,
 ) -> tuple[Annotation, bool]:
     """Store ``user``'s label for ``item``; returns ``(annotation, created)``.
 
     ``label`` names the class; on multi-label projects ``labels`` lists the classes instead (an
-    empty list says that none applies). Idempotent on ``client_token``: a repeated post returns
+    empty list says that none applies); on box projects ``boxes`` lists the objects, each
+    ``{"label", "x", "y", "w", "h"}`` with its ``outcome`` (``kinds.boxes.boxes_check``; empty:
+    nothing here). Idempotent on ``client_token``: a repeated post returns
     the stored annotation. A new label from the same person replaces their earlier one (which
     stays as inactive history). A label posted after the lease expired is accepted all the same.
     The item is labeled once ``labels_per_item`` people labeled it; until then it goes back to
     the queue.
     """
     project = item.project
+    kind = kind_of(project)
     classes = class_order(project_id=project.id)
-    answer = annotation_answer_check(project=project, label=label, labels=labels, classes=classes)
-    prelabel = _prelabel_outcome(item=item, project=project, answer=answer, classes=classes)
+    checked: list[CheckedBox] = []
+    if kind.boxes and boxes is not None:
+        checked = annotation_boxes_check(item=item, boxes=boxes, classes=classes)
+        answer, prelabel = boxes_answer(checked, classes), _boxes_prelabel_outcome(checked)
+    elif boxes is not None:
+        raise ServiceError(
+            "This project labels classes, not boxes: send 'label' (or 'labels' on multi-label projects)."
+        )
+    else:
+        answer = annotation_answer_check(project=project, label=label, labels=labels, classes=classes)
+        prelabel = _prelabel_outcome(item=item, project=project, answer=answer, classes=classes)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -82,7 +116,8 @@ def annotation_create(
                 item=item, user=user, prelabel=prelabel, client_token=client_token or None, duration_ms=duration_ms
             )
             annotation_answer_store(annotation_id=annotation.id, answer=answer)
-            if project.labels_per_item > 1:
+            annotation_boxes_store(annotation_id=annotation.id, boxes=checked)
+            if project.labels_per_item > 1 or kind.boxes:
                 fields, answer = item_consensus(item=item, now=now)
             else:  # one person's label is the item's (a review's, should there be one, is history now)
                 human = Annotation.objects.filter(item=OuterRef("pk"), active=True, source=Annotation.Source.HUMAN)

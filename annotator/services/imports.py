@@ -20,6 +20,7 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from annotator import paths
@@ -41,9 +42,11 @@ class ImportSummary:
     duplicates: int = 0
     labeled: int = 0
     rejected: list[dict[str, str]] = field(default_factory=list)
+    batch: int | None = None  # the import's number in the project, once it stored an item
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "batch": self.batch,
             "imported": self.imported,
             "duplicates": self.duplicates,
             "labeled": self.labeled,
@@ -128,6 +131,8 @@ def _import_chunk(project: Project, chunk: list[Candidate], user: User | None, s
         fresh.append(candidate)
     if not fresh:
         return
+    if summary.batch is None:
+        summary.batch = _next_batch(project.id)
     rows = ml_data.cache_append(paths.cache_path(project.id, project.input_size), np.stack(arrays))
     classes = {c.name: c.id for c in project.classes.all()}
     saved: list[str] = []
@@ -142,6 +147,7 @@ def _import_chunk(project: Project, chunk: list[Candidate], user: User | None, s
                 height=candidate.height,
                 sha256=candidate.sha256,
                 cache_row=row,
+                batch=summary.batch,
                 priority=random.random(),
             )
             given.append(classes.get(candidate.label) if candidate.label else None)
@@ -166,7 +172,7 @@ def _import_chunk(project: Project, chunk: list[Candidate], user: User | None, s
         # A concurrent import stored some of the same images; fall back to one by one.
         _delete_files(saved)
         for candidate in fresh:
-            summary_one = ImportSummary()
+            summary_one = ImportSummary(batch=summary.batch)
             _import_chunk_one(project, candidate, user, summary_one)
             summary.imported += summary_one.imported
             summary.duplicates += summary_one.duplicates
@@ -179,6 +185,12 @@ def _import_chunk(project: Project, chunk: list[Candidate], user: User | None, s
     summary.labeled += len(labeled)
     if summary.labeled:
         transaction.on_commit(lambda: training_maybe_request(project_id=project.id), robust=True)
+
+
+def _next_batch(project_id: int) -> int:
+    """A number for an import that stores items: the project's imports counted in one atomic update."""
+    Project.objects.filter(id=project_id).update(import_batches=F("import_batches") + 1)
+    return Project.objects.values_list("import_batches", flat=True).get(id=project_id)
 
 
 def _import_chunk_one(project: Project, candidate: Candidate, user: User | None, summary: ImportSummary) -> None:

@@ -51,6 +51,7 @@ def review_flags_publish(
     ranks as likely errors. Per item, on its current row:
 
     - a manager's decision on the answer it still has stands: never flagged again;
+    - an item a manager sent to review (reason ``manual``) stays flagged until it is decided;
     - several annotators who disagreed (agreement < 1): flagged, reason ``disagreement``;
     - judged by this scan with its current answer: flagged (``label_issue``) or cleared;
     - a decision on an earlier answer, or a flag on an item no longer labeled, is cleared;
@@ -79,6 +80,9 @@ def review_flags_publish(
             labeled = status == Item.Status.LABELED and (multi or bool(current))
             if labeled and r_status in _DECIDED and decided.get(item_id, ()) == current:
                 continue
+            if labeled and r_status == ReviewStatus.FLAGGED and model_fields[0] == ReviewReason.MANUAL:
+                n_flagged += 1
+                continue  # a manager sent it: it waits for a person, whatever the scan says
             k = scanned.get(item_id)
             judged = labeled and k is not None and tuple(answers[k]) == current
             reason, score, conf = model_fields
@@ -109,6 +113,22 @@ def review_flags_publish(
         item_answers_store(answers=suggestions, role=AnswerRole.SUGGESTED)
         Project.objects.filter(id=project_id).update(review_scanned_at=timezone.now())
     return n_flagged
+
+
+def items_send_to_review(*, project: Project, item_ids: Sequence[int]) -> int:
+    """Flag the project's labeled ``item_ids`` for review because a manager asked (reason ``manual``,
+    served first: label quality 0), decided ones again too; items already flagged keep their reason.
+    All or nothing: a 400-worthy ``ServiceError`` if one is not labeled. Returns how many were flagged."""
+    ids = list(dict.fromkeys(int(i) for i in item_ids))
+    with transaction.atomic():
+        rows = dict(Item.objects.select_for_update().filter(project=project, id__in=ids).values_list("id", "status"))
+        missing = [i for i in ids if rows.get(i) != Item.Status.LABELED]
+        if missing:
+            raise ServiceError(f"Only labeled items can be sent to review; not labeled: {missing[:10]}.")
+        fields = {"review_status": ReviewStatus.FLAGGED, "review_reason": ReviewReason.MANUAL, "review_score": 0.0}
+        sent = Item.objects.filter(id__in=ids).exclude(review_status=ReviewStatus.FLAGGED)
+        sent.update(**fields, review_action="")
+    return len(ids)
 
 
 def item_review(

@@ -21,6 +21,8 @@ from django.db.models import DateTimeField, Exists, Max, OuterRef, Q, Subquery, 
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotator import paths
+from annotator.formats.predictions import predictions_write
 from annotator.models import Item, ModelVersion, Project
 from annotator.selectors.classes import class_order
 from annotator.services.enqueue import COLD_START_PROJECT_TASK, TRAIN_PROJECT_TASK, enqueue, send
@@ -250,6 +252,14 @@ def model_version_publish(
         item.score, item.priority = float(scores[i]), float(priorities[i])
     labeled = predictions(*held_out) if held_out is not None else []
     predicted = ["pred_label", "pred_confidence", "pred_probs", "pred_version"]
+    if weights:  # kept for the items' histories: what this version guessed, per item
+        every = items + labeled
+        predictions_write(
+            paths.predictions_path(weights),
+            np.array([item.id for item in every], dtype=np.int64),
+            np.array([item.pred_label_id for item in every], dtype=np.int64),
+            np.array([item.pred_confidence for item in every], dtype=np.float32),
+        )
     with transaction.atomic():
         # The project row lock orders this against a cold start writing priorities.
         Project.objects.select_for_update().filter(id=version.project_id).first()

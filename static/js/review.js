@@ -10,7 +10,11 @@
   const config = JSON.parse(document.getElementById("review-config").textContent);
   const $ = (id) => document.getElementById(id);
   const buttons = Array.from(document.querySelectorAll(".class-button"));
-  const REASONS = { label_issue: "likely label error", disagreement: "annotators disagreed" };
+  const REASONS = {
+    label_issue: "likely label error",
+    disagreement: "annotators disagreed",
+    manual: "sent by a manager",
+  };
   const MULTI = Boolean(config.multi_label);
   const names = (list) => (list && list.length ? list.join(", ") : "none");
   const { request } = Api;

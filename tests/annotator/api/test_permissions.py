@@ -115,10 +115,13 @@ API = [
     ("get", "/api/docs/", None, (200, 200, 200, 200, 200)),
     ("get", "/api/items/{i}/", None, MEMBER_READ),
     ("get", "/api/items/{i}/image/", None, MEMBER_READ),
+    ("get", "/api/items/{i}/thumbnail/", None, MEMBER_READ),
     ("post", "/api/items/{i}/annotations/", {"label": "cat"}, (201, 201, 201, 404, 401)),
     ("post", "/api/items/{i}/skip/", None, MEMBER_READ),
     ("post", "/api/items/{i}/release/", None, MEMBER_READ),
     ("post", "/api/projects/{p}/release/", {"ids": [1]}, MEMBER_READ),
+    ("get", "/api/items/{l}/history/", None, MEMBER_READ),
+    ("post", "/api/projects/{p}/items/bulk/", {"items": ["{l}"], "action": "ambiguous"}, MANAGERS),
 ]
 PAGES = [
     ("get", "/", None, (200, 200, 200, 200, 302)),
@@ -133,6 +136,7 @@ PAGES = [
     ("get", "/projects/{p}/label/", None, (200, 200, 200, 404, 302)),
     ("get", "/projects/{p}/?partial=learning-curve", None, (200, 200, 403, 404, 302)),
     ("get", "/projects/{p}/review/", None, (200, 200, 403, 404, 302)),
+    ("get", "/projects/{p}/items/", None, (200, 200, 200, 404, 302)),
     ("post", "/projects/{p}/members/", {"username": "newcomer", "role": "annotator"}, (302, 302, 403, 404, 302)),
     ("post", "/projects/{p}/classes/", {"name": "bird"}, (302, 302, 403, 404, 302)),
     ("post", "/projects/{p}/upload/", upload, (302, 302, 403, 404, 302)),
@@ -207,6 +211,8 @@ def test_role_matrix(world, method, path, body, role, expected, api):
     path = path.format(a=world.users["annotator"].id, **ids)
     if isinstance(body, dict):
         body = {key: value.format(f=world.folder) if isinstance(value, str) else value for key, value in body.items()}
+        if body.get("items") == ["{l}"]:  # the bulk action's items: the labeled item
+            body["items"] = [world.labeled.id]
     before = snapshot(world)
 
     # When they call the endpoint

@@ -76,6 +76,12 @@ def test_an_item_with_a_prelabel_is_exactly_these_bytes(team):
         "prelabel": {"label": "dog", "confidence": 0.625, "model_version": 1, "probs": [0.375, 0.625], "unsure": True},
         "score": 0.5,
         "lease_until": None,
+        "thumbnail_url": f"/api/items/{item.id}/thumbnail/",
+        "review_status": "none",
+        "review_reason": "",
+        "agreement": None,
+        "batch": 1,
+        "created": item.created,
     }
     assert response.status_code == 200
     assert response.content == as_json(expected)

@@ -11,8 +11,6 @@ from annotator.formats.boxes import (
     Box,
     BoxAnswer,
     BoxFileError,
-    box_problem,
-    clip_box,
     coco_chunks,
     read_coco,
     read_label_studio,
@@ -38,19 +36,6 @@ def same_boxes(a: list[BoxAnswer], b: list[BoxAnswer], tolerance: float = 1e-6) 
         assert [box.label for box in x.boxes] == [box.label for box in y.boxes], x.filename
         for p, q in zip(x.boxes, y.boxes, strict=True):
             assert (p.x, p.y, p.w, p.h) == pytest.approx((q.x, q.y, q.w, q.h), abs=tolerance)
-
-
-def test_box_rules_refuse_unknown_classes_no_size_and_boxes_outside_and_clip_the_rest():
-    ok = {"width": 100, "height": 50, "classes": CLASSES}
-    assert box_problem(Box("car", 10, 10, 5, 5), **ok) is None
-    assert box_problem(Box("cat", 10, 10, 5, 5), **ok) == "unknown class 'cat'"
-    assert "no size" in box_problem(Box("car", 10, 10, 0, 5), **ok)
-    assert "finite numbers" in box_problem(Box("car", float("nan"), 10, 5, 5), **ok)
-    assert "outside the 100x50 image" in box_problem(Box("car", 100, 10, 5, 5), **ok)
-    assert "outside" in box_problem(Box("car", -20, 10, 20, 5), **ok)
-    # A box that sticks out is kept, cut to the image
-    assert box_problem(Box("car", 90, -5, 20, 10), **ok) is None
-    assert clip_box(Box("car", 90, -5, 20, 10), width=100, height=50) == Box("car", 90, 0, 10, 5)
 
 
 def test_coco_round_trip_loads_with_pycocotools(tmp_path):
