@@ -234,6 +234,7 @@ class Item(models.Model):
     batch = models.PositiveIntegerField(
         null=True, blank=True, help_text="The project's import that brought the item: 1, 2, ... in import order."
     )
+    n_boxes = models.PositiveIntegerField(null=True, blank=True, help_text="Box projects: the boxes of its answer.")
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNLABELED)
     # Every reference to a class is RESTRICT: a class that labels, pre-labels or reviews refer to is not
@@ -288,6 +289,7 @@ class Item(models.Model):
             models.Index(fields=["project", "score", "id"], name="item_score"),
             models.Index(fields=["project", "pred_confidence", "id"], name="item_confidence"),
             models.Index(fields=["project", "batch", "id"], name="item_batch"),
+            models.Index(fields=["project", "n_boxes", "id"], name="item_n_boxes"),
         ]
 
     def __str__(self) -> str:

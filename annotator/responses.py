@@ -6,15 +6,15 @@ import re
 import tempfile
 from typing import cast
 
-from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 
 from annotator.formats import exports, renditions
+from annotator.kinds import kind_of
 from annotator.models import Item, Project
-from annotator.selectors.classes import project_classes
-from annotator.selectors.exports import export_rows
+from annotator.services.exports import EXPORT_ENDINGS, export_rows_of, export_text_chunks, export_zip_write
 
 EXPORT_FORMATS = exports.EXPORT_FORMATS
+TEXT_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson", "coco": "application/json"}
 
 
 def _slug(name: str) -> str:
@@ -24,33 +24,24 @@ def _slug(name: str) -> str:
 def export_response(
     project: Project, fmt: str, *, include_ambiguous: bool = False
 ) -> HttpResponse | StreamingHttpResponse:
-    """The project's labeled items as a CSV, JSON Lines or COCO stream, or an ImageFolder zip
-    (items reviewed as ambiguous only with ``include_ambiguous``)."""
-    if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"Unknown export format {fmt!r}; valid formats: {', '.join(EXPORT_FORMATS)}.")
-    rows = export_rows(project=project, include_ambiguous=include_ambiguous)
-    base = f"{_slug(project.name)}-labels"
-    if fmt == "csv":
-        response = StreamingHttpResponse(exports.csv_lines(rows), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{base}.csv"'
-        return response
-    if fmt == "jsonl":
-        response = StreamingHttpResponse(exports.jsonl_lines(rows), content_type="application/x-ndjson")
-        response["Content-Disposition"] = f'attachment; filename="{base}.jsonl"'
-        return response
-    if fmt == "coco":
-        classes = [c.name for c in project_classes(project=project)]
-        response = StreamingHttpResponse(exports.coco_chunks(rows, classes), content_type="application/json")
-        response["Content-Disposition"] = f'attachment; filename="{base}-coco.json"'
+    """The project's labeled items as a CSV, JSON Lines or COCO stream, or a zip: ImageFolder on
+    classification projects, YOLO or Pascal VOC (labels only) on box projects (items reviewed as
+    ambiguous only with ``include_ambiguous``). A format the project's kind lacks is a ``ValueError``
+    naming the valid ones."""
+    problem = exports.export_format_problem(fmt, kind_of(project))
+    if problem is not None:
+        raise ValueError(problem)
+    rows = export_rows_of(project=project, include_ambiguous=include_ambiguous)
+    filename = f"{_slug(project.name)}-labels{EXPORT_ENDINGS[fmt]}"
+    if fmt in TEXT_CONTENT_TYPES:
+        chunks = export_text_chunks(project=project, fmt=fmt, rows=rows)
+        response = StreamingHttpResponse(chunks, content_type=TEXT_CONTENT_TYPES[fmt])
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the FileResponse
-    exports.write_imagefolder((exports.with_stored_suffix(r) for r in rows), spool, open_item_file)
+    export_zip_write(project=project, fmt=fmt, rows=rows, out=spool)
     spool.seek(0)
-    return FileResponse(spool, as_attachment=True, filename=f"{base}.zip", content_type="application/zip")
-
-
-def open_item_file(item: Item) -> FieldFile:
-    return item.file.open("rb")
+    return FileResponse(spool, as_attachment=True, filename=filename, content_type="application/zip")
 
 
 def item_image_response(item: Item) -> FileResponse:

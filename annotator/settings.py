@@ -182,7 +182,7 @@ SPECTACULAR_SETTINGS = {
     # Choice sets that share a field name ("kind", "status") are named after their model. (The values
     # of annotator.models' choices, which settings cannot import; tests/annotator/api checks them.)
     "ENUM_NAME_OVERRIDES": {
-        "TaskKindEnum": ["classification", "multi_label"],
+        "TaskKindEnum": ["classification", "multi_label", "boxes"],
         "JobKindEnum": ["import", "export"],
         "ItemStatusEnum": ["unlabeled", "labeled", "skipped"],
         "ModelVersionStatusEnum": ["training", "ready", "failed"],
@@ -254,6 +254,10 @@ TRAINING_RESEND_SECONDS = int(os.environ.get("TRAINING_RESEND_SECONDS", "60"))
 RECONCILE_SECONDS = int(os.environ.get("RECONCILE_SECONDS", "60"))
 # Where workers train and score: "auto" (CUDA when the host has it, else the CPU), "cpu", "cuda:0", ...
 TORCH_DEVICE = os.environ.get("TORCH_DEVICE", "auto")
+# Box projects' detector (annotator/services/detection_run.py): its square input side (a multiple
+# of 32) and the epochs of each head it trains.
+DETECTOR_INPUT_SIZE = int(os.environ.get("DETECTOR_INPUT_SIZE", "256"))
+DETECTOR_EPOCHS = int(os.environ.get("DETECTOR_EPOCHS", "30"))
 # Torch threads of a worker process (0: torch's default, one per core).
 TORCH_THREADS = int(os.environ.get("TORCH_THREADS", "0"))
 

@@ -57,6 +57,30 @@ def decode_image(src: str | os.PathLike | BinaryIO, size: int) -> np.ndarray:
     return np.array(canvas, dtype=np.uint8)
 
 
+def decode_displayed(src: str | os.PathLike | BinaryIO, max_side: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Decode an image as displayed (EXIF orientation applied, RGB as ``decode_image`` converts it),
+    shrunk, keeping its aspect ratio, so that its longer side is at most ``max_side``: (h, w, 3)
+    uint8, and the displayed image's full (width, height)."""
+    with Image.open(src) as img:
+        img.seek(0)
+        size = _displayed_size(img)  # from the header, before a JPEG draft shrinks what is decoded
+        if img.format == "JPEG":
+            img.draft("RGB", (max_side, max_side))
+        rgb = _to_rgb(ImageOps.exif_transpose(img))
+    w, h = rgb.size
+    scale = min(1.0, max_side / max(w, h))
+    if scale < 1.0:
+        new = (max(1, round(w * scale)), max(1, round(h * scale)))
+        rgb = rgb.resize(new, Image.Resampling.BILINEAR, reducing_gap=3.0)
+    return np.array(rgb, dtype=np.uint8), size
+
+
+def _displayed_size(img: Image.Image) -> tuple[int, int]:
+    """(width, height) of ``img`` as displayed: swapped for the EXIF orientations that turn it a quarter."""
+    w, h = img.size
+    return (h, w) if img.getexif().get(0x0112) in {5, 6, 7, 8} else (w, h)
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Convert a decoded image of any common Pillow mode to mode RGB."""
     mode = img.mode

@@ -11,8 +11,10 @@ from annotator.api import serializers as out
 from annotator.api.inputs import Pagination, query_id
 from annotator.api.permissions import IsProjectMember, ProjectApiView
 from annotator.auth import SignedInRequest
+from annotator.kinds import kind_of
 from annotator.models import Membership
 from annotator.selectors.answers import annotation_answer_names
+from annotator.selectors.boxes import undone_boxes
 from annotator.selectors.dashboard import annotation_stats
 from annotator.selectors.items import annotation_list, item_with_names
 from annotator.selectors.projects import project_role
@@ -77,7 +79,10 @@ class UndoApi(ProjectApiView):
             return Response(status=status.HTTP_204_NO_CONTENT)
         shown = item_with_names(item.id)
         context = {"project": project, "show_prelabel": project.show_prelabels}
-        return Response(out.ItemOut(shown, context=context).data)
+        data = out.ItemOut(shown, context=context).data
+        if kind_of(project).boxes:  # the undone answer's boxes, for the page to show them again
+            data["boxes"] = undone_boxes(item_id=item.id, user=request.user)
+        return Response(data)
 
 
 class AnnotationListApi(ProjectApiView):

@@ -1,5 +1,6 @@
-"""The labeled items as a file, streamed now (CSV, JSON Lines, COCO or an ImageFolder zip); managers
-only. ``jobs`` writes the same exports in the background."""
+"""The labeled items as a file, streamed now (CSV, JSON Lines, COCO, and an ImageFolder zip on
+classification projects, YOLO or Pascal VOC zips on box projects); managers only. ``jobs`` writes
+the same exports in the background."""
 
 from __future__ import annotations
 
@@ -14,7 +15,18 @@ from annotator.api.permissions import IsProjectManager, ProjectApiView
 from annotator.auth import SignedInRequest
 from annotator.responses import EXPORT_FORMATS, export_response
 
-EXPORT_FORMAT = OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), default="csv")
+EXPORT_FORMAT = OpenApiParameter(
+    "format",
+    str,
+    enum=list(EXPORT_FORMATS),
+    default="csv",
+    description=(
+        "csv, jsonl and coco for every project; imagefolder for classification and multi-label projects; "
+        "yolo and voc (zips of label files) for box projects. Box projects' csv has a row per box "
+        "(filename,width,height,label,x,y,w,h,annotator,created), their jsonl a line per image with its "
+        "boxes, their coco bbox annotations in pixels. A format the project's kind lacks is a 400."
+    ),
+)
 
 
 class ExportApi(ProjectApiView):

@@ -153,6 +153,8 @@ class ItemsApi(ProjectApiView):
         boxes = serializers.ChoiceField(
             choices=["none", "some"], required=False, help_text="Box projects: nothing here (labeled), or some boxes."
         )
+        min_boxes = serializers.IntegerField(min_value=0, max_value=100_000, required=False, help_text="Box projects.")
+        max_boxes = serializers.IntegerField(min_value=0, max_value=100_000, required=False, help_text="Box projects.")
         order = serializers.ChoiceField(choices=list(ORDERS), default="id")
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

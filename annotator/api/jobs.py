@@ -104,7 +104,11 @@ class JobExportApi(ProjectApiView):
     permission_classes = [IsProjectManager]
 
     class InputSerializer(serializers.Serializer):
-        format = serializers.ChoiceField(choices=JOB_EXPORT_FORMATS, default="csv")
+        format = serializers.ChoiceField(
+            choices=JOB_EXPORT_FORMATS,
+            default="csv",
+            help_text="csv, jsonl, coco for every project; imagefolder for class projects, yolo and voc for box ones.",
+        )
         images = serializers.BooleanField(default=False)
         only_reviewed = serializers.BooleanField(default=False)
         include_ambiguous = serializers.BooleanField(default=False)

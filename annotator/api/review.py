@@ -15,6 +15,7 @@ from annotator.api.permissions import IsProjectManager, ProjectApiView
 from annotator.auth import SignedInRequest
 from annotator.kinds import kind_of
 from annotator.models import Item, ReviewAction, ReviewReason, ReviewStatus
+from annotator.selectors.boxes import item_boxes_json, item_people_boxes
 from annotator.selectors.review import item_votes, review_answer_names, review_counts, review_next
 from annotator.services.review import item_review, review_scan_request
 
@@ -22,6 +23,12 @@ from annotator.services.review import item_review, review_scan_request
 class VoteOut(serializers.Serializer):
     label = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.label
     n = serializers.IntegerField()
+
+
+class PersonBoxesOut(serializers.Serializer):
+    user = serializers.CharField(allow_null=True)
+    source = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.source
+    boxes = out.BoxOut(many=True)
 
 
 class ReviewItemOut(serializers.Serializer):
@@ -33,6 +40,8 @@ class ReviewItemOut(serializers.Serializer):
     id = serializers.IntegerField()
     image_url = serializers.SerializerMethodField()
     filename = serializers.CharField(source="original_name")
+    width = serializers.IntegerField(help_text="Pixels of the displayed image (boxes are in these).")
+    height = serializers.IntegerField()
     label = serializers.SerializerMethodField()  # type: ignore[assignment]  # a declared field, not Field.label
     suggested = serializers.SerializerMethodField()
     labels = serializers.SerializerMethodField(help_text="Multi-label projects.")
@@ -47,6 +56,10 @@ class ReviewItemOut(serializers.Serializer):
     agreement = out.Number(allow_null=True)
     n_annotations = serializers.IntegerField()
     votes = serializers.SerializerMethodField()
+    boxes = serializers.SerializerMethodField(help_text="Box projects: the item's boxes; else null.")
+    annotations = serializers.SerializerMethodField(
+        help_text="Box projects: each person's boxes, as they drew them (rejected pre-boxes left out); else null."
+    )
 
     @extend_schema_field(serializers.CharField())
     def get_image_url(self, item: Item) -> str:
@@ -93,6 +106,18 @@ class ReviewItemOut(serializers.Serializer):
     @extend_schema_field(VoteOut(many=True))
     def get_votes(self, item: Item) -> Any:
         return VoteOut(item_votes(item=item), many=True).data
+
+    @extend_schema_field(out.BoxOut(many=True, allow_null=True))
+    def get_boxes(self, item: Item) -> list[dict[str, Any]] | None:
+        if not kind_of(item.project).boxes:
+            return None
+        return item_boxes_json(item_ids=[item.id]).get(item.id, [])
+
+    @extend_schema_field(PersonBoxesOut(many=True, allow_null=True))
+    def get_annotations(self, item: Item) -> list[dict[str, Any]] | None:
+        if not kind_of(item.project).boxes:
+            return None
+        return item_people_boxes(item=item)
 
 
 class ReviewCountsOut(serializers.Serializer):
@@ -150,6 +175,12 @@ class ItemReviewApi(ProjectApiView):
         label = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)  # type: ignore[assignment]  # a declared field, not Field.label
         labels = serializers.ListField(
             child=serializers.CharField(max_length=100), required=False, allow_null=True, max_length=500
+        )
+        boxes = serializers.ListField(
+            child=serializers.DictField(),
+            required=False,
+            max_length=1000,
+            help_text="Box projects, action change: the image's boxes, {label, x, y, w, h} each ([] nothing here).",
         )
 
     @extend_schema(request=InputSerializer, responses={200: ReviewItemOut, **out.ERRORS})

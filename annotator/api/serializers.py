@@ -60,7 +60,8 @@ class ClassOut(serializers.Serializer):
 
 class ClassNOut(serializers.Serializer):
     name = serializers.CharField()
-    n = serializers.IntegerField()
+    n = serializers.IntegerField(help_text="Labeled items with the class (box projects: images holding it).")
+    boxes = serializers.IntegerField(required=False, help_text="Box projects only: the class's boxes.")
 
 
 class ClassCountOut(serializers.Serializer):

@@ -1,6 +1,6 @@
 """Object boxes in the files other tools read and write: COCO JSON, YOLO text files with their
 ``classes.txt`` or ``data.yaml``, Pascal VOC XML and Label Studio's JSON export of
-``rectanglelabels``. No database and no HTTP here.
+``rectanglelabels``, and this tool's own CSV and JSON Lines. No database and no HTTP here.
 
 Everything is read into, and written from, one shape: a ``BoxAnswer`` per image (its file name,
 its size when the file says it, its boxes), a ``Box`` being a class name and ``x, y, w, h`` in
@@ -11,6 +11,8 @@ that names the image and the reason, so an import can reject that image alone.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import posixpath
@@ -234,7 +236,7 @@ def voc_xml(answer: BoxAnswer) -> bytes:
         bndbox = ElementTree.SubElement(obj, "bndbox")
         corners = (box.x, box.y, box.x + box.w, box.y + box.h)
         for key, corner in zip(("xmin", "ymin", "xmax", "ymax"), corners, strict=True):
-            ElementTree.SubElement(bndbox, key).text = f"{_round(corner):g}"
+            ElementTree.SubElement(bndbox, key).text = f"{_round(corner):.2f}".rstrip("0").rstrip(".")
     ElementTree.indent(root)
     return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
@@ -312,6 +314,69 @@ def _label_studio_answer(filename: str, results: list[Any]) -> BoxAnswer:
             )
         )
     return answer
+
+
+# --- this tool's CSV and JSON Lines --------------------------------------------------------------
+
+#: What a spreadsheet would run as a formula: the export quotes such a cell with a leading ``'``.
+_QUOTED = ("'=", "'+", "'-", "'@", "'\t", "'\r")
+
+
+def _unquoted(cell: str) -> str:
+    return cell[1:] if cell.startswith(_QUOTED) else cell
+
+
+def read_box_csv(data: bytes | str) -> tuple[list[BoxAnswer], list[BoxProblem]]:
+    """The CSV a box project exports: a header naming at least ``filename,width,height,label,x,y,w,h``
+    and a row per box, an image with nothing in it being one row with an empty label."""
+    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    reader = csv.DictReader(io.StringIO(text))
+    needed = ["filename", "width", "height", "label", "x", "y", "w", "h"]
+    missing = [name for name in needed if name not in (reader.fieldnames or [])]
+    if missing:
+        raise BoxFileError(f"a box CSV needs the columns {', '.join(needed)}; missing {', '.join(missing)}")
+    answers: dict[str, BoxAnswer] = {}
+    problems: list[BoxProblem] = []
+    for number, row in enumerate(reader, start=2):
+        filename = _unquoted(row["filename"] or "")
+        if not filename:
+            problems.append(BoxProblem("", f"line {number} names no file"))
+            continue
+        answer = answers.setdefault(
+            filename, BoxAnswer(filename, width=_int_or_none(row["width"]), height=_int_or_none(row["height"]))
+        )
+        label = _unquoted(row["label"] or "")
+        if not label:
+            continue  # nothing in this image
+        try:
+            answer.boxes.append(Box(label, *(float(row[k]) for k in ("x", "y", "w", "h"))))
+        except (TypeError, ValueError):
+            problems.append(BoxProblem(filename, f"line {number}: x, y, w, h are not numbers"))
+    return list(answers.values()), problems
+
+
+def read_box_jsonl(data: bytes | str) -> tuple[list[BoxAnswer], list[BoxProblem]]:
+    """The JSON Lines a box project exports: per line ``{"filename", "width", "height", "boxes":
+    [{"label", "x", "y", "w", "h"}]}`` (an empty list: nothing there)."""
+    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    answers, problems = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            answer = BoxAnswer(
+                str(record["filename"]),
+                width=_int_or_none(record.get("width")),
+                height=_int_or_none(record.get("height")),
+            )
+            for box in record.get("boxes") or []:
+                answer.boxes.append(Box(str(box["label"]), *(float(box[k]) for k in ("x", "y", "w", "h"))))
+        except (ValueError, KeyError, TypeError) as exc:
+            problems.append(BoxProblem("", f"line {number} is not an image with its boxes: {exc}"))
+            continue
+        answers.append(answer)
+    return answers, problems
 
 
 # --- shared ---------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""File formats out: CSV, JSON Lines, COCO JSON and ImageFolder zips of labeled items. No HTTP here.
+"""File formats out: CSV, JSON Lines, COCO JSON and ImageFolder zips of labeled items, and which
+formats each task kind offers (box projects' writers are in ``formats.box_exports``). No HTTP here.
 
 Text formats are generators of chunks so that a response can stream them with flat memory.
 """
@@ -16,14 +17,45 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from annotator.formats.zipstream import ZipWriter
+from annotator.kinds.base import Kind
 
-#: Every format the tool exports labels in, for downloads and background jobs alike.
-EXPORT_FORMATS = ("csv", "jsonl", "coco", "imagefolder")
+#: The formats of classification (and multi-label) projects: an image's classes.
+CLASS_EXPORT_FORMATS = ("csv", "jsonl", "coco", "imagefolder")
+#: The formats of box projects: an image's object boxes.
+BOX_EXPORT_FORMATS = ("csv", "jsonl", "coco", "yolo", "voc")
+#: Every format the tool exports labels in, for downloads and background jobs alike; which of them a
+#: project offers follows its kind (``export_formats``).
+EXPORT_FORMATS = tuple(dict.fromkeys(CLASS_EXPORT_FORMATS + BOX_EXPORT_FORMATS))
 #: How the pages name each format.
-EXPORT_FORMAT_NAMES = {"csv": "CSV", "jsonl": "JSON Lines", "coco": "COCO JSON", "imagefolder": "ImageFolder zip"}
+EXPORT_FORMAT_NAMES = {
+    "csv": "CSV",
+    "jsonl": "JSON Lines",
+    "coco": "COCO JSON",
+    "imagefolder": "ImageFolder zip",
+    "yolo": "YOLO zip",
+    "voc": "Pascal VOC zip",
+}
+#: The formats written as zips (the others are one text file, zipped only with the images).
+ZIP_FORMATS = frozenset({"imagefolder", "yolo", "voc"})
 CSV_COLUMNS = ["filename", "label", "annotator", "created"]
 #: A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def export_formats(kind: Kind) -> tuple[str, ...]:
+    """The formats a project of ``kind`` exports in: boxes in YOLO and Pascal VOC, classes in ImageFolder."""
+    return BOX_EXPORT_FORMATS if kind.boxes else CLASS_EXPORT_FORMATS
+
+
+def export_format_problem(fmt: str, kind: Kind) -> str | None:
+    """Why a project of ``kind`` cannot be exported as ``fmt`` (naming the formats it can), or ``None``."""
+    valid = export_formats(kind)
+    if fmt in valid:
+        return None
+    if fmt in EXPORT_FORMATS:
+        what = "box" if kind.boxes else "classification"
+        return f"Export format {fmt!r} is not for {what} projects; valid formats: {', '.join(valid)}."
+    return f"Unknown export format {fmt!r}; valid formats: {', '.join(valid)}."
 
 
 def csv_row(values: Iterable[Any]) -> list[str]:

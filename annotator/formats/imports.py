@@ -11,13 +11,14 @@ import io
 import os
 import warnings
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
+from annotator.kinds.boxes import Box
 from annotator.paths import is_under
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
@@ -48,6 +49,7 @@ class Candidate:
     height: int
     suffix: str
     label: str | None = None
+    boxes: list[Box] | None = None  # box projects: the boxes an annotation file gives it ([]: nothing there)
 
 
 @dataclass
@@ -114,7 +116,9 @@ def _label_from_path(path: PurePosixPath, labels: set[str]) -> str | None:
     return None
 
 
-def iter_zip(name: str, fileobj: BinaryIO, *, limits: Limits, labels: set[str]) -> Iterator[Candidate | Rejected]:
+def iter_zip(
+    name: str, fileobj: BinaryIO, *, limits: Limits, labels: set[str], skip: Callable[[str], bool] | None = None
+) -> Iterator[Candidate | Rejected]:
     """Yield the images in a zip archive, refusing unsafe or oversized members by name."""
     try:
         archive = zipfile.ZipFile(fileobj)
@@ -132,7 +136,7 @@ def iter_zip(name: str, fileobj: BinaryIO, *, limits: Limits, labels: set[str]) 
             if path.is_absolute() or ".." in path.parts:
                 yield Rejected(member_name, "unsafe path in zip archive")
                 continue
-            if _is_ignored(path):
+            if _is_ignored(path) or (skip is not None and skip(path.name)):
                 continue
             if path.suffix.lower() == ".zip":
                 yield Rejected(member_name, "nested zip archives are not imported")
@@ -156,27 +160,35 @@ def iter_zip(name: str, fileobj: BinaryIO, *, limits: Limits, labels: set[str]) 
 
 
 def iter_uploads(
-    files: Iterable[tuple[str, BinaryIO]], *, limits: Limits, labels: set[str]
+    files: Iterable[tuple[str, BinaryIO]],
+    *,
+    limits: Limits,
+    labels: set[str],
+    skip: Callable[[str], bool] | None = None,
 ) -> Iterator[Candidate | Rejected]:
-    """Yield checked images from uploaded files; ``.zip`` files are expanded."""
+    """Yield checked images from uploaded files; ``.zip`` files are expanded (members whose name
+    ``skip`` accepts left out: the annotation files a box import reads itself)."""
     for name, fileobj in files:
         name = os.path.basename(name.replace("\\", "/")) or "unnamed"
         if name.lower().endswith(".zip"):
-            yield from iter_zip(name, fileobj, limits=limits, labels=labels)
+            yield from iter_zip(name, fileobj, limits=limits, labels=labels, skip=skip)
             continue
         data = fileobj.read(limits.max_file_bytes + 1)
         yield check_image(name, data, limits=limits)
 
 
-def iter_folder(root: Path, *, limits: Limits, labels: set[str]) -> Iterator[Candidate | Rejected]:
-    """Yield checked images below ``root``; a file inside a folder named after a class gets that label."""
+def iter_folder(
+    root: Path, *, limits: Limits, labels: set[str], skip: Callable[[str], bool] | None = None
+) -> Iterator[Candidate | Rejected]:
+    """Yield checked images below ``root``; a file inside a folder named after a class gets that label
+    (files whose name ``skip`` accepts are left out)."""
     root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_PARTS and not d.startswith("."))
         for filename in sorted(filenames):
             path = Path(dirpath) / filename
             rel = PurePosixPath(path.relative_to(root).as_posix())
-            if _is_ignored(rel) or filename.startswith("."):
+            if _is_ignored(rel) or filename.startswith(".") or (skip is not None and skip(filename)):
                 continue
             if path.is_symlink():
                 yield Rejected(str(rel), "symbolic links are not followed")

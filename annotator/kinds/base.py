@@ -68,6 +68,8 @@ class Kind:
     multi_label: ClassVar[bool]
     #: Whether an answer is a list of object boxes (``kinds.boxes``), beside the set of classes present.
     boxes: ClassVar[bool] = False
+    #: Keys the kind's labeling page uses beyond skip and undo (no class may have them as hotkeys).
+    reserved_keys: ClassVar[frozenset[str]] = frozenset()
 
     def answer_check(self, *, label: Any, labels: Any, classes: ClassOrder) -> Answer:
         """The answer a client sent as ``label`` (a class name) or ``labels`` (a list of them); raises

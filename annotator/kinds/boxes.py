@@ -166,6 +166,8 @@ class Boxes(MultiLabel):
     name = "boxes"
     multi_label = True
     boxes = True
+    #: N: nothing here; A: accept the selected pre-box; X: reject it.
+    reserved_keys = frozenset({"n", "a", "x"})
 
     def answer_check(self, *, label: Any, labels: Any, classes: ClassOrder) -> Answer:
         raise AnswerError(

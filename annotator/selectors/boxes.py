@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from annotator.kinds.boxes import CheckedBox
-from annotator.models import AnnotationBox, BoxRole, ItemBox
+from annotator.models import Annotation, AnnotationBox, BoxRole, Item, ItemBox
 
 
 def annotation_boxes(*, annotation_ids: Iterable[int]) -> dict[int, list[CheckedBox]]:
@@ -18,6 +18,16 @@ def annotation_boxes(*, annotation_ids: Iterable[int]) -> dict[int, list[Checked
     for annotation_id, *box in rows.values_list(*fields):
         found.setdefault(annotation_id, []).append(CheckedBox(*box))
     return found
+
+
+def item_boxes(*, item_id: int, role: str = BoxRole.CONSENSUS) -> list[CheckedBox]:
+    """The item's ``role`` boxes as ``CheckedBox`` values (outcome ``drawn``; pre-boxes with their confidence)."""
+    rows = ItemBox.objects.filter(item_id=item_id, role=role).order_by("id")
+    fields = ("label_class_id", "x", "y", "w", "h", "confidence")
+    return [
+        CheckedBox(class_id, x, y, w, h, confidence=confidence)
+        for class_id, x, y, w, h, confidence in rows.values_list(*fields)
+    ]
 
 
 def item_boxes_json(
@@ -47,3 +57,34 @@ def annotation_boxes_json(*, annotation_ids: Iterable[int]) -> dict[int, list[di
         box = {"label": label, "x": x, "y": y, "w": w, "h": h, "outcome": outcome, "confidence": confidence}
         found.setdefault(annotation_id, []).append(box)
     return found
+
+
+def item_people_boxes(*, item: Item) -> list[dict[str, Any]]:
+    """Each active annotation's kept boxes, oldest first: ``[{"user", "source", "boxes": [...]}]``; two queries."""
+    annotations = list(
+        Annotation.objects.filter(item_id=item.id, active=True)
+        .order_by("id")
+        .values_list("id", "user__username", "source")
+    )
+    boxes = annotation_boxes_json(annotation_ids=[a for a, _, _ in annotations])
+    shown = []
+    for annotation_id, user, source in annotations:
+        kept = [
+            {key: box[key] for key in ("label", "x", "y", "w", "h")}
+            for box in boxes.get(annotation_id, [])
+            if box["outcome"] != "rejected"
+        ]
+        shown.append({"user": user, "source": source, "boxes": kept})
+    return shown
+
+
+def undone_boxes(*, item_id: int, user: Any) -> list[dict[str, Any]]:
+    """The kept boxes of ``user``'s latest inactive annotation of the item (the answer an undo just
+    took back), as the API shows boxes; ``[]`` when there is none. Two queries."""
+    latest = (
+        Annotation.objects.filter(item_id=item_id, user=user, active=False).order_by("-id").values_list("id", flat=True)
+    ).first()
+    if latest is None:
+        return []
+    boxes = annotation_boxes_json(annotation_ids=[latest]).get(latest, [])
+    return [{key: box[key] for key in ("label", "x", "y", "w", "h")} for box in boxes if box["outcome"] != "rejected"]

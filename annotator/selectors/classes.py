@@ -7,8 +7,8 @@ from typing import Any
 
 from django.db.models import Count
 
-from annotator.kinds import ClassOrder
-from annotator.models import AnnotationClass, AnswerRole, Item, ItemClass, LabelClass, Project
+from annotator.kinds import ClassOrder, kind_of
+from annotator.models import AnnotationClass, AnswerRole, BoxRole, Item, ItemBox, ItemClass, LabelClass, Project
 from ml.coverage import MIN_CLASS_LABELS
 
 
@@ -39,7 +39,8 @@ def label_class_uses(*, label_class: LabelClass) -> dict[str, int]:
 def labels_per_class(*, project: Project) -> list[dict[str, Any]]:
     """Labeled items per class (the item's final label: the consensus where several people label
     it; on multi-label projects an item counts once for each of its classes), every class in index
-    order, zeros included: ``{"name", "n"}``. One grouped query over the answers' class index."""
+    order, zeros included: ``{"name", "n"}``; on box projects ``n`` counts the images holding the class
+    and ``"boxes"`` its boxes. One grouped query over the answers' class index (two for boxes)."""
     classes = project_classes(project=project)
     counts = dict(
         ItemClass.objects.filter(
@@ -50,7 +51,16 @@ def labels_per_class(*, project: Project) -> list[dict[str, Any]]:
         .order_by()
         .values_list("label_class_id", "n")
     )
-    return [{"name": c.name, "n": counts.get(c.id, 0)} for c in classes]
+    if not kind_of(project).boxes:
+        return [{"name": c.name, "n": counts.get(c.id, 0)} for c in classes]
+    boxes = dict(  # box projects: n is the images holding the class; boxes, its boxes
+        ItemBox.objects.filter(label_class__project=project, role=BoxRole.CONSENSUS, item__status=Item.Status.LABELED)
+        .values("label_class_id")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("label_class_id", "n")
+    )
+    return [{"name": c.name, "n": counts.get(c.id, 0), "boxes": boxes.get(c.id, 0)} for c in classes]
 
 
 #: Classes get a coverage warning once the project has this many labeled items per class.

@@ -1,16 +1,22 @@
-"""The rows an export writes: one per labeled item with its final labels and who gave them."""
+"""The rows an export writes: one per labeled item with its final labels and who gave them, and on
+box projects its boxes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import groupby
+from itertools import groupby, islice
 from operator import itemgetter
 from typing import Any
 
 from django.db.models import OuterRef, Subquery
 
 from annotator.kinds import kind_of
-from annotator.models import Annotation, AnswerRole, Item, ItemClass, Project, ReviewStatus
+from annotator.kinds.boxes import Box
+from annotator.models import Annotation, AnswerRole, BoxRole, Item, ItemBox, ItemClass, Project, ReviewStatus
+
+#: Items whose boxes one query reads: their rows wait meanwhile, about 5 kB each (500 measured 2.5 MB
+#: more at 2,000 items than the classification export, 100 0.6 MB; 1,000 queries at 100,000 items).
+BOX_CHUNK = 100
 
 
 def export_rows(*, project: Project, include_ambiguous: bool = False) -> Iterator[dict[str, Any]]:
@@ -63,3 +69,28 @@ def _answers_in_item_order(project: Project) -> Iterator[tuple[int, list[str]]]:
     )
     for item_id, group in groupby(rows.iterator(chunk_size=2000), key=itemgetter(0)):
         yield item_id, [name for _, name in group]
+
+
+def export_box_rows(*, project: Project, include_ambiguous: bool = False) -> Iterator[dict[str, Any]]:
+    """``export_rows`` of a box project, each with ``boxes``: the item's consensus boxes as ``Box``
+    values (class names, pixels of the displayed image; empty: nothing here), read for
+    ``BOX_CHUNK`` items at a time, in one query each."""
+    rows = export_rows(project=project, include_ambiguous=include_ambiguous)
+    while chunk := list(islice(rows, BOX_CHUNK)):
+        boxes = _consensus_boxes(item_ids=[row["item"].id for row in chunk])
+        for row in chunk:
+            row["boxes"] = boxes.get(row["item"].id, [])
+            yield row
+
+
+def _consensus_boxes(*, item_ids: list[int]) -> dict[int, list[Box]]:
+    """``{item id: its consensus boxes}``, in the order they were stored; items without boxes are absent."""
+    rows = (
+        ItemBox.objects.filter(item_id__in=item_ids, role=BoxRole.CONSENSUS)
+        .order_by("item_id", "id")
+        .values_list("item_id", "label_class__name", "x", "y", "w", "h")
+    )
+    found: dict[int, list[Box]] = {}
+    for item_id, label, x, y, w, h in rows:
+        found.setdefault(item_id, []).append(Box(label, x, y, w, h))
+    return found

@@ -4,14 +4,12 @@ its annotations."""
 from __future__ import annotations
 
 from django.contrib.auth.models import User
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import F, QuerySet
 
 from annotator.models import (
     Annotation,
     AnswerRole,
-    BoxRole,
     Item,
-    ItemBox,
     ItemClass,
     LabelClass,
     ModelVersion,
@@ -64,6 +62,8 @@ def item_list(
     annotator: int | None = None,
     batch: int | None = None,
     boxes: str | None = None,
+    min_boxes: int | None = None,
+    max_boxes: int | None = None,
     order: str = "id",
 ) -> QuerySet[Item]:
     """A project's items that pass every filter given (each is optional), ordered as ``ORDERS[order]``
@@ -73,7 +73,8 @@ def item_list(
     ``*_score``: inclusive ranges of the guess's confidence and the strategy's score; ``disagreement``:
     annotators disagreed; ``flagged``: waiting for review; ``annotator``: a user id whose current
     label the item has; ``batch``: the number of the import that brought it; ``boxes`` (box
-    projects): ``none``, labeled items with nothing in them, or ``some``, items with boxes."""
+    projects): ``none``, labeled items with nothing in them, or ``some``, items with boxes; ``*_boxes``:
+    how many boxes a labeled item holds."""
     items = Item.objects.filter(project=project)
     if status:
         items = items.filter(status=status)
@@ -102,9 +103,13 @@ def item_list(
         items = items.filter(id__in=theirs.values("item_id"))
     if batch is not None:
         items = items.filter(batch=batch)
-    if boxes:  # one probe of the boxes' item index per item
-        has_boxes = Exists(ItemBox.objects.filter(item=OuterRef("pk"), role=BoxRole.CONSENSUS))
-        items = items.filter(has_boxes) if boxes == "some" else items.filter(~has_boxes, status=Item.Status.LABELED)
+    if boxes:
+        labeled = items.filter(status=Item.Status.LABELED)
+        items = labeled.filter(n_boxes=0) if boxes == "none" else labeled.filter(n_boxes__gt=0)
+    if min_boxes is not None:
+        items = items.filter(n_boxes__gte=min_boxes, status=Item.Status.LABELED)
+    if max_boxes is not None:
+        items = items.filter(n_boxes__lte=max_boxes, status=Item.Status.LABELED)
     return items.order_by(*ORDERS[order])
 
 

@@ -40,7 +40,8 @@ def model_version_confusion(*, version: ModelVersion) -> dict[str, Any] | None:
 def learning_curve(*, project: Project) -> list[dict[str, Any]]:
     """One point per ready version that measured a validation accuracy, in version order:
     ``{"number", "n_labels", "val_accuracy", "val_accuracy_low", "val_accuracy_high", "val_n"}``
-    (the estimate's 95% interval and the labels it rests on; ``None`` for versions without them)."""
+    (the estimate's 95% interval and the labels it rests on; ``None`` for versions without them).
+    A detector's version (box projects) is a point at its mAP@0.5 on held-out images, ``val_map50``."""
     rows = (
         ModelVersion.objects.filter(project=project, status=ModelVersion.Status.READY)
         .order_by("number")
@@ -49,6 +50,12 @@ def learning_curve(*, project: Project) -> list[dict[str, Any]]:
     points = []
     for row in rows:
         metrics = row["metrics"] or {}
+        if "val_map50" in metrics:  # a detector's point: its mAP@0.5 on held-out images, no interval
+            metrics = {
+                "val_accuracy": metrics["val_map50"],
+                "val_n": metrics.get("val_n"),
+                "val_map50": metrics["val_map50"],
+            }
         low, high, n = (metrics.get(k) for k in ("val_accuracy_low", "val_accuracy_high", "val_n"))
         if _is_number(metrics.get("val_accuracy")):
             points.append(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 
 from annotator.kinds import Answer, kind_of
 from annotator.models import (
@@ -84,7 +84,8 @@ def review_next(*, project: Project, exclude: Sequence[int] = ()) -> Item | None
     """The flagged item most likely mislabeled (lowest label quality first), not in ``exclude``, with
     its project; ``None`` when nothing is flagged."""
     items = Item.objects.filter(project=project, review_status=ReviewStatus.FLAGGED).exclude(id__in=list(exclude))
-    return items.select_related("project").order_by("review_score", "id").first()
+    # Unscored flags last on every database (PostgreSQL's default, which the review index follows).
+    return items.select_related("project").order_by(F("review_score").asc(nulls_last=True), "id").first()
 
 
 def review_item(*, item_id: int) -> Item:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from annotator.kinds.boxes import CheckedBox
-from annotator.models import AnnotationBox, BoxRole, ItemBox
+from annotator.models import AnnotationBox, BoxRole, Item, ItemBox
 
 
-def annotation_boxes_store(*, annotation_id: int, boxes: Sequence[CheckedBox]) -> None:
-    """The boxes of a new annotation, rejected pre-boxes included (each with its outcome)."""
-    AnnotationBox.objects.bulk_create(
+def annotations_boxes_store(*, boxes: Mapping[int, Sequence[CheckedBox]]) -> None:
+    """The boxes of new annotations (``{annotation id: boxes}``), rejected pre-boxes included (each
+    with its outcome); one insert however many annotations."""
+    rows = [
         AnnotationBox(
             annotation_id=annotation_id,
             label_class_id=b.class_id,
@@ -22,8 +23,15 @@ def annotation_boxes_store(*, annotation_id: int, boxes: Sequence[CheckedBox]) -
             outcome=b.outcome,
             confidence=b.confidence,
         )
-        for b in boxes
-    )
+        for annotation_id, annotation_boxes in boxes.items()
+        for b in annotation_boxes
+    ]
+    AnnotationBox.objects.bulk_create(rows, batch_size=1000)
+
+
+def annotation_boxes_store(*, annotation_id: int, boxes: Sequence[CheckedBox]) -> None:
+    """The boxes of a new annotation (``annotations_boxes_store``)."""
+    annotations_boxes_store(boxes={annotation_id: boxes})
 
 
 def item_boxes_store(
@@ -51,3 +59,9 @@ def item_boxes_store(
         if b.outcome != "rejected"
     ]
     ItemBox.objects.bulk_create(rows, batch_size=1000)
+    if role == BoxRole.CONSENSUS:  # the count the browser filters on, one update per distinct count
+        counts: dict[int, list[int]] = {}
+        for item_id, item_boxes in boxes.items():
+            counts.setdefault(sum(b.outcome != "rejected" for b in item_boxes), []).append(item_id)
+        for n, ids in counts.items():
+            Item.objects.filter(id__in=ids).update(n_boxes=n)

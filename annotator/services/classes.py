@@ -13,7 +13,8 @@ from django.db import transaction
 from django.db.models import Max
 
 from annotator.class_names import label_class_name_clean, label_class_name_key
-from annotator.models import LabelClass, Project
+from annotator.kinds import KINDS
+from annotator.models import LabelClass, Project, TaskKind
 from annotator.selectors.classes import class_order
 from annotator.services.errors import ServiceError
 
@@ -30,15 +31,25 @@ def class_name_checked(value: Any) -> str:
         raise ServiceError(exc.messages[0]) from exc
 
 
-def hotkey_checked(value: Any, *, name: str) -> str:
-    """The hotkey of the class ``name``: one letter or digit, not a reserved key."""
+def reserved_keys(kind: str) -> frozenset[str]:
+    """The keys the labeling page of a project of ``kind`` keeps for itself."""
+    return frozenset(RESERVED_KEYS) | KINDS[kind].reserved_keys
+
+
+def hotkey_checked(value: Any, *, name: str, kind: str = TaskKind.CLASSIFICATION) -> str:
+    """The hotkey of the class ``name``: one letter or digit, not a key the labeling page keeps."""
     hotkey = str(value).lower()
-    if len(hotkey) != 1 or not hotkey.isalnum() or hotkey in RESERVED_KEYS:
-        raise ServiceError(f"Hotkey {hotkey!r} for {name!r} must be one letter or digit other than s and z.")
+    reserved = reserved_keys(kind)
+    if len(hotkey) != 1 or not hotkey.isalnum() or hotkey in reserved:
+        *rest, last = sorted(reserved)
+        kept = f"{', '.join(rest)} and {last}" if rest else last
+        raise ServiceError(f"Hotkey {hotkey!r} for {name!r} must be one letter or digit other than {kept}.")
     return hotkey
 
 
-def label_classes_checked(labels: Sequence[str | dict[str, Any]]) -> list[tuple[str, str]]:
+def label_classes_checked(
+    labels: Sequence[str | dict[str, Any]], *, kind: str = TaskKind.CLASSIFICATION
+) -> list[tuple[str, str]]:
     """The ``(name, hotkey)`` of each class a new project is given (names, or ``{"name", "hotkey"}``),
     checked, in order; classes without a hotkey get the free ones in ``DEFAULT_HOTKEYS`` order."""
     if not labels:
@@ -54,13 +65,14 @@ def label_classes_checked(labels: Sequence[str | dict[str, Any]]) -> list[tuple[
         if label_class_name_key(name) in keys:
             raise ServiceError(f"Class label {name!r} is given twice (class names are unique whatever their case).")
         if hotkey is not None:
-            hotkey = hotkey_checked(hotkey, name=name)
+            hotkey = hotkey_checked(hotkey, name=name, kind=kind)
             if hotkey in wanted:
                 raise ServiceError(f"Hotkey {hotkey!r} is given twice.")
         names.append(name)
         keys.add(label_class_name_key(name))
         wanted.append(hotkey)
-    free = iter(k for k in DEFAULT_HOTKEYS if k not in wanted)
+    reserved = reserved_keys(kind)
+    free = iter(k for k in DEFAULT_HOTKEYS if k not in wanted and k not in reserved)
     return [(name, key if key is not None else next(free, "")) for name, key in zip(names, wanted, strict=False)]
 
 
@@ -85,9 +97,10 @@ def label_class_check(
         raise ServiceError(f"The project already has a class {name!r} (class names are unique whatever their case).")
     used = {k for _, k in existing}
     if hotkey in (None, ""):
-        free = (k for k in DEFAULT_HOTKEYS if k not in used)
+        reserved = reserved_keys(project.kind)
+        free = (k for k in DEFAULT_HOTKEYS if k not in used and k not in reserved)
         return name, "" if label_class is not None else next(free, "")
-    hotkey = hotkey_checked(hotkey, name=name)
+    hotkey = hotkey_checked(hotkey, name=name, kind=project.kind)
     if hotkey in used:
         raise ServiceError(f"Hotkey {hotkey!r} is already used by another class.")
     return name, hotkey

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -24,9 +24,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from annotator import paths
+from annotator.formats.box_imports import iter_box_folder, iter_box_uploads
 from annotator.formats.imports import Candidate, Limits, Rejected, iter_folder, iter_uploads
+from annotator.kinds import ClassOrder, kind_of
+from annotator.kinds.boxes import CheckedBox, clip_box
 from annotator.models import Annotation, AnnotationClass, Item, Project
+from annotator.selectors.classes import class_order
 from annotator.services.answers import item_answers_store
+from annotator.services.boxes import annotations_boxes_store, item_boxes_store
 from annotator.services.errors import ServiceError
 from annotator.services.training import cold_start_request, training_maybe_request
 from ml import data as ml_data
@@ -75,22 +80,40 @@ def import_folder_checked(folder: str) -> Path:
     return path.resolve()
 
 
+def upload_candidates(
+    *, project: Project, files: Iterable[tuple[str, BinaryIO]], limits: Limits
+) -> Iterator[Candidate | Rejected]:
+    """The images of uploads (and zips) as the project's kind reads them: with the class of the
+    folder they sit in, or on box projects with the boxes of the annotation files among them."""
+    classes = set(project.classes.values_list("name", flat=True))
+    if kind_of(project).boxes:
+        return iter_box_uploads(files, limits=limits, classes=classes)
+    return iter_uploads(files, limits=limits, labels=classes)
+
+
+def folder_candidates(*, project: Project, root: Path, limits: Limits) -> Iterator[Candidate | Rejected]:
+    """The images of a server folder as the project's kind reads them (``upload_candidates``)."""
+    classes = set(project.classes.values_list("name", flat=True))
+    if kind_of(project).boxes:
+        return iter_box_folder(root, limits=limits, classes=classes)
+    return iter_folder(root, limits=limits, labels=classes)
+
+
 def items_import_uploads(
     *, project: Project, files: Iterable[tuple[str, BinaryIO]], user: User | None
 ) -> ImportSummary:
-    """Import uploaded images and zip archives."""
-    labels = set(project.classes.values_list("name", flat=True))
-    return items_import(
-        project=project, candidates=iter_uploads(files, limits=import_limits(), labels=labels), user=user
-    )
+    """Import uploaded images and zip archives (on box projects, with their annotation files)."""
+    candidates = upload_candidates(project=project, files=files, limits=import_limits())
+    return items_import(project=project, candidates=candidates, user=user)
 
 
 def items_import_folder(*, project: Project, root: Path, user: User | None) -> ImportSummary:
-    """Import a server folder; subfolders named after classes bring their labels."""
+    """Import a server folder; subfolders named after classes bring their labels (on box projects,
+    its annotation files bring boxes)."""
     if not root.is_dir():
         raise ServiceError(f"{root} is not a folder.")
-    labels = set(project.classes.values_list("name", flat=True))
-    return items_import(project=project, candidates=iter_folder(root, limits=import_limits(), labels=labels), user=user)
+    candidates = folder_candidates(project=project, root=root, limits=import_limits())
+    return items_import(project=project, candidates=candidates, user=user)
 
 
 def items_import(*, project: Project, candidates: Iterable[Candidate | Rejected], user: User | None) -> ImportSummary:
@@ -135,9 +158,11 @@ def _import_chunk(project: Project, chunk: list[Candidate], user: User | None, s
         summary.batch = _next_batch(project.id)
     rows = ml_data.cache_append(paths.cache_path(project.id, project.input_size), np.stack(arrays))
     classes = {c.name: c.id for c in project.classes.all()}
+    order = class_order(project_id=project.id)
     saved: list[str] = []
     items: list[Item] = []
     given: list[int | None] = []  # (len(items),) the class each item is imported with
+    boxed: list[list[CheckedBox] | None] = []  # (len(items),) box projects: the boxes it is imported with
     try:
         for candidate, row in zip(fresh, rows, strict=False):
             item = Item(
@@ -151,7 +176,8 @@ def _import_chunk(project: Project, chunk: list[Candidate], user: User | None, s
                 priority=random.random(),
             )
             given.append(classes.get(candidate.label) if candidate.label else None)
-            if given[-1] is not None:
+            boxed.append(_checked(candidate, classes))
+            if given[-1] is not None or boxed[-1] is not None:
                 item.status, item.labeled_at = Item.Status.LABELED, timezone.now()
             # The stored suffix follows the detected format, never the uploaded name ("x.html").
             item.file.save(f"image{candidate.suffix}", ContentFile(candidate.data), save=False)
@@ -168,6 +194,8 @@ def _import_chunk(project: Project, chunk: list[Candidate], user: User | None, s
                 for annotation, (_, class_id) in zip(annotations, labeled, strict=True)
             )
             item_answers_store(answers={item.id: (class_id,) for item, class_id in labeled})
+            boxes = [(item, found) for item, found in zip(items, boxed, strict=True) if found is not None]
+            _store_imported_boxes(boxes, user, order)
     except IntegrityError:
         # A concurrent import stored some of the same images; fall back to one by one.
         _delete_files(saved)
@@ -182,9 +210,36 @@ def _import_chunk(project: Project, chunk: list[Candidate], user: User | None, s
         _delete_files(saved)
         raise
     summary.imported += len(items)
-    summary.labeled += len(labeled)
+    summary.labeled += len(labeled) + len(boxes)
     if summary.labeled:
         transaction.on_commit(lambda: training_maybe_request(project_id=project.id), robust=True)
+
+
+def _checked(candidate: Candidate, classes: dict[str, int]) -> list[CheckedBox] | None:
+    """The candidate's boxes (already checked against the image and the classes) as stored ones."""
+    if candidate.boxes is None:
+        return None
+    return [
+        CheckedBox(classes[b.label], round(b.x, 2), round(b.y, 2), round(b.w, 2), round(b.h, 2), "imported")
+        for b in (clip_box(box, width=candidate.width, height=candidate.height) for box in candidate.boxes)
+    ]
+
+
+def _store_imported_boxes(boxes: list[tuple[Item, list[CheckedBox]]], user: User | None, order: ClassOrder) -> None:
+    """Each imported item's boxes as an ``import`` annotation and as the item's answer (the classes present)."""
+    if not boxes:
+        return
+    annotations = Annotation.objects.bulk_create(
+        Annotation(item=item, user=user, source=Annotation.Source.IMPORT) for item, _ in boxes
+    )
+    AnnotationClass.objects.bulk_create(
+        AnnotationClass(annotation=annotation, label_class_id=class_id)
+        for annotation, (_, found) in zip(annotations, boxes, strict=True)
+        for class_id in order.answer([b.class_id for b in found])
+    )
+    annotations_boxes_store(boxes={a.id: found for a, (_, found) in zip(annotations, boxes, strict=True)})
+    item_boxes_store(boxes={item.id: found for item, found in boxes})
+    item_answers_store(answers={item.id: order.answer([b.class_id for b in found]) for item, found in boxes})
 
 
 def _next_batch(project_id: int) -> int:

@@ -18,16 +18,24 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotator import paths
-from annotator.formats.exports import EXPORT_FORMATS
-from annotator.formats.imports import Candidate, Rejected, iter_folder, iter_manifest, iter_uploads, read_manifest
+from annotator.formats.exports import EXPORT_FORMATS, export_format_problem
+from annotator.formats.imports import Candidate, Rejected, iter_manifest, read_manifest
+from annotator.kinds import kind_of
 from annotator.models import Job, Project
 from annotator.services.enqueue import EXPORT_JOB_TASK, IMPORT_JOB_TASK, enqueue
 from annotator.services.errors import ServiceError
 from annotator.services.exports import export_file_write
-from annotator.services.imports import import_folder_checked, import_limits, items_import
+from annotator.services.imports import (
+    folder_candidates,
+    import_folder_checked,
+    import_limits,
+    items_import,
+    upload_candidates,
+)
 
 logger = logging.getLogger(__name__)
 
+#: Every export format of every kind; a job is refused one its project's kind lacks (``export_formats``).
 JOB_EXPORT_FORMATS = EXPORT_FORMATS
 JOB_PROGRESS_EVERY_S = 0.5
 JOB_REJECTED_KEPT = 1000
@@ -81,9 +89,11 @@ def job_export_request(
     only_reviewed: bool = False,
     include_ambiguous: bool = False,
 ) -> Job:
-    """Queue an export to a file under ``DATA_DIR/exports/``; ``images`` zips the image files alongside."""
-    if fmt not in JOB_EXPORT_FORMATS:
-        raise ServiceError(f"Unknown export format {fmt!r}; valid formats: {', '.join(JOB_EXPORT_FORMATS)}.")
+    """Queue an export to a file under ``DATA_DIR/exports/``, in one of the formats of the project's
+    kind (``export_formats``); ``images`` zips the image files alongside."""
+    problem = export_format_problem(fmt, kind_of(project))
+    if problem is not None:
+        raise ServiceError(problem)
     params = {"format": fmt, "images": images, "only_reviewed": only_reviewed, "include_ambiguous": include_ambiguous}
     return _job_create(project=project, user=user, kind=Job.Kind.EXPORT, params=params)
 
@@ -171,9 +181,14 @@ def _job_import(job: Job) -> tuple[dict[str, Any], str]:
             staged = [(name, folder / str(n)) for n, name in enumerate(job.params.get("names", []))]
             total = sum(_upload_total(path, name) for name, path in staged)
             opened = [(name, stack.enter_context(path.open("rb"))) for name, path in staged]
-            candidates = iter_uploads(opened, limits=limits, labels=labels)
+            candidates = upload_candidates(project=job.project, files=opened, limits=limits)
         else:
             assert root is not None  # set whenever the job has no uploads
+            if manifest and kind_of(job.project).boxes:
+                raise ServiceError(
+                    "A manifest gives classes; a box project imports annotation files (COCO, YOLO, Pascal VOC "
+                    "or Label Studio JSON) with the images instead."
+                )
             if manifest:
                 with open(manifest, "rb") as fh:
                     total = sum(1 for _ in read_manifest(fh))
@@ -181,7 +196,7 @@ def _job_import(job: Job) -> tuple[dict[str, Any], str]:
                 candidates = iter_manifest(root, rows, limits=limits, labels=labels)
             else:
                 total = sum(len(files) for _, _, files in os.walk(root))
-                candidates = iter_folder(root, limits=limits, labels=labels)
+                candidates = folder_candidates(project=job.project, root=root, limits=limits)
         progress = _with_progress(candidates, job_id=job.id, total=total)
         summary = items_import(project=job.project, candidates=progress, user=job.created_by)
     if uploads:

@@ -38,6 +38,10 @@ def model_version_export(*, version: ModelVersion, fmt: str) -> Path:
         raise ValueError(f"Unknown model format {fmt!r}; valid formats: {', '.join(MODEL_EXPORT_FILES)}.")
     if version.status != ModelVersion.Status.READY or not version.weights:
         raise ServiceError(f"Model version {version.number} is not ready.")
+    if version.metrics.get("detector"):
+        raise ServiceError(
+            "A box project's detector cannot be downloaded yet: its TorchScript and ONNX files are still to come."
+        )
     weights = paths.model_path(version.weights)
     if not weights.is_file():
         raise ServiceError(f"The weights of model version {version.number} are missing; retrain to make new ones.")

@@ -93,7 +93,7 @@ def project_create(
     _check_prelabel_threshold(prelabel_threshold)
     instructions = _instructions_checked(instructions)
     kind = _kind_resolved(kind, multi_label)
-    pairs = label_classes_checked(labels)
+    pairs = label_classes_checked(labels, kind=kind)
     if kind == TaskKind.MULTI_LABEL and len(pairs) < 2:
         raise ServiceError("A multi-label project needs at least two classes.")
     project = Project.objects.create(

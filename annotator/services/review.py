@@ -3,7 +3,7 @@ disagreement flags, and a manager's decision on a flagged label (keep, change, a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -12,11 +12,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotator.kinds import Answer, kind_of
+from annotator.kinds.boxes import CheckedBox, boxes_answer
 from annotator.models import Annotation, AnswerRole, Item, Project, ReviewAction, ReviewReason, ReviewStatus
 from annotator.selectors.answers import item_answer, item_answers
+from annotator.selectors.boxes import item_boxes
+from annotator.selectors.classes import class_order
 from annotator.selectors.review import review_item
-from annotator.services.annotations import annotation_answer_check
+from annotator.services.annotations import annotation_answer_check, annotation_boxes_check
 from annotator.services.answers import annotation_answer_store, item_answer_store, item_answers_store
+from annotator.services.boxes import annotation_boxes_store, item_boxes_store
 from annotator.services.enqueue import REVIEW_PROJECT_TASK, enqueue
 from annotator.services.errors import ServiceError
 
@@ -132,12 +136,19 @@ def items_send_to_review(*, project: Project, item_ids: Sequence[int]) -> int:
 
 
 def item_review(
-    *, item: Item, user: User, action: str, label: str | None = None, labels: Sequence[str] | None = None
+    *,
+    item: Item,
+    user: User,
+    action: str,
+    label: str | None = None,
+    labels: Sequence[str] | None = None,
+    boxes: Sequence[Mapping[str, Any]] | None = None,
 ) -> Item:
     """Record a manager's decision on a labeled item's answer; returns the item as the review page shows it.
 
     ``keep``: the answer stands. ``change``: ``label`` (a class name; on multi-label projects ``labels``,
-    the class names) becomes the item's answer, stored as an active annotation with source ``review``
+    the class names; on box projects ``boxes``, as ``annotation_create`` takes them) becomes the
+    item's answer, stored as an active annotation with source ``review``
     that outvotes the annotators' (the reviewer's own earlier label on the item becomes history).
     ``ambiguous``: the item is left out of training and export. Either way the item is not flagged
     again unless its answer changes.
@@ -147,7 +158,13 @@ def item_review(
     if action not in ReviewAction.values:
         raise ServiceError(f"Unknown action {action!r}; valid actions: {', '.join(ReviewAction.values)}.")
     chosen: Answer | None = None
-    if action == ReviewAction.CHANGE:
+    chosen_boxes: list[CheckedBox] | None = None
+    if action == ReviewAction.CHANGE and kind.boxes:
+        if boxes is None:
+            raise ServiceError("A change needs 'boxes', the list of the image's boxes (may be empty).")
+        chosen_boxes = annotation_boxes_check(item=item, boxes=boxes, classes=class_order(project_id=project.id))
+        chosen = boxes_answer(chosen_boxes, class_order(project_id=project.id))
+    elif action == ReviewAction.CHANGE:
         if kind.multi_label and labels is None:
             raise ServiceError("A change needs 'labels', the list of class names (may be empty).")
         if not kind.multi_label and not label:
@@ -165,7 +182,19 @@ def item_review(
             "reviewed_at": timezone.now(),
         }
         decided = given
-        if chosen is not None:
+        if chosen_boxes is not None:
+            current = item_boxes(item_id=item.id)
+            if _same_boxes(current, chosen_boxes):
+                fields["review_action"] = ReviewAction.KEEP
+            else:
+                annotation_id = _review_annotation_store(item_id=item.id, user=user, answer=chosen or ())
+                annotation_boxes_store(annotation_id=annotation_id, boxes=chosen_boxes)
+                item_boxes_store(boxes={item.id: chosen_boxes})
+                human = Annotation.objects.filter(item_id=item.id, active=True, source=Annotation.Source.HUMAN)
+                fields["n_annotations"] = human.count()
+                item_answer_store(item_id=item.id, answer=chosen or ())
+                decided = chosen or ()
+        elif chosen is not None:
             if chosen == given:
                 fields["review_action"] = ReviewAction.KEEP  # "changed" to the answer it has
             else:
@@ -179,9 +208,20 @@ def item_review(
     return review_item(item_id=item.id)
 
 
-def _review_annotation_store(*, item_id: int, user: User, answer: Answer) -> None:
-    """The reviewer's answer as the item's active ``review`` annotation; their earlier one becomes history."""
+def _review_annotation_store(*, item_id: int, user: User, answer: Answer) -> int:
+    """The reviewer's answer as the item's active ``review`` annotation (its id); their earlier one
+    becomes history."""
     mine = Q(source=Annotation.Source.REVIEW) | Q(user=user)
     Annotation.objects.filter(item_id=item_id, active=True).filter(mine).update(active=False)
     annotation = Annotation.objects.create(item_id=item_id, user=user, source=Annotation.Source.REVIEW)
     annotation_answer_store(annotation_id=annotation.id, answer=answer)
+    return annotation.id
+
+
+def _same_boxes(a: Sequence[CheckedBox], b: Sequence[CheckedBox]) -> bool:
+    """Whether two box lists hold the same kept boxes (class and rectangle), in any order."""
+
+    def key(boxes: Sequence[CheckedBox]) -> list[tuple[int, float, float, float, float]]:
+        return sorted((box.class_id, box.x, box.y, box.w, box.h) for box in boxes if box.outcome != "rejected")
+
+    return key(a) == key(b)

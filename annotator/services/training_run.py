@@ -24,6 +24,7 @@ from annotator.selectors.classes import class_order
 from annotator.selectors.model_versions import model_version_current
 from annotator.selectors.review import ReviewData, review_data
 from annotator.selectors.training_data import TrainingData, training_data
+from annotator.services.detection_run import detector_round_publish
 from annotator.services.imports import items_ensure_cached
 from annotator.services.review import review_flags_publish, review_scan_request
 from annotator.services.training import (
@@ -169,6 +170,10 @@ def training_run(*, project_id: int) -> int | None:
     try:
         project = Project.objects.get(id=project_id)
         items_ensure_cached(project=project)
+        if kind_of(project).boxes:  # a detector, trained on the boxes
+            detector_round_publish(project=project, version=version, progress=_progress_reporter(version.id, 0.0, 1.0))
+            review_scan_request(project_id=project_id, version_number=version.number)
+            return version.number
         data = training_data(project=project)
         result, meta = _fit(project, version, data)
         selection = default_selection(version.model_family)
@@ -289,6 +294,8 @@ def review_scan_run(*, project_id: int, version_number: int | None = None) -> in
         newer = ModelVersion.objects.filter(project=project, status="ready", number__gt=version_number)
         if project.training_requested or newer.exists():
             return None
+    if kind_of(project).boxes:  # annotators' disagreements only; likely box errors come with issue 17
+        return review_flags_publish(project_id=project.id)
     items_ensure_cached(project=project)
     data = review_data(project=project)
     if len(data.labels) < SCAN_MIN_LABELS or len(np.unique(data.labels, axis=0)) < 2:

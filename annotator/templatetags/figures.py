@@ -19,8 +19,15 @@ def _number(value: object) -> TypeGuard[int | float]:
 def accuracy_text(metrics: Mapping[str, Any] | None) -> str:
     """A version's accuracy estimate from its ``metrics`` (or a learning-curve point): ``"0.78 ± 0.09
     (66 labels)"``, ± half its 95% interval and the count the labels it rests on; ``"0.78"`` for a
-    version without an interval; ``"–"`` without an estimate."""
+    version without an interval; ``"–"`` without an estimate. A detector's: ``"mAP@0.5 0.82 (40
+    held-out images)"``."""
     metrics = metrics or {}
+    if "val_map50" in metrics:  # a detector's: mAP by pycocotools on held-out images
+        found, n = metrics.get("val_map50"), metrics.get("val_n")
+        if not _number(found):
+            return "–"
+        images = f" ({n} held-out image{'' if n == 1 else 's'})" if _number(n) else ""
+        return f"mAP@0.5 {found:.2f}{images}"
     value, low, high, n = (metrics.get(k) for k in ("val_accuracy", "val_accuracy_low", "val_accuracy_high", "val_n"))
     if not _number(value):
         return "–"

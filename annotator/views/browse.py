@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 
 from annotator.auth import SignedInHttpRequest
+from annotator.kinds import kind_of
 from annotator.models import Item
 from annotator.selectors.browse import import_batches
 from annotator.selectors.classes import project_classes
@@ -49,6 +50,7 @@ def items_browser(request: SignedInHttpRequest, project_id: int) -> HttpResponse
         "orders": orders,
         "members": [m.user for m in membership_list(project=project)],
         "batches": import_batches(project=project),
+        "box_project": kind_of(project).boxes,
         "show_predictions": predictions,
         "manager": manager,
         "query": request.GET,

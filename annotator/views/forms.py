@@ -68,7 +68,8 @@ class ProjectForm(forms.Form):
         max_length=5000,
         label="Classes",
         help_text="Class names in order, separated by commas, each with its key after a colon if you choose "
-        "one: cat:c, dog:d, bird. Keys are one letter or digit other than s and z; classes without one get "
+        "one: cat:c, dog:d, bird. Keys are one letter or digit other than s and z (and a, n, x on box projects); "
+        "classes without one get "
         "1–9, then letters.",
         widget=forms.TextInput(attrs={"placeholder": "cat:c, dog:d, bird"}),
     )
@@ -77,7 +78,8 @@ class ProjectForm(forms.Form):
         required=False,
         initial=TaskKind.CLASSIFICATION,
         label="Task",
-        help_text="One class per image, or any number of classes per image (none is an answer too).",
+        help_text="One class per image, any number of classes per image (none is an answer too), or boxes "
+        "around the objects in each image (nothing there is an answer too).",
     )
     model_family = forms.ChoiceField(
         choices=ModelFamily.choices,

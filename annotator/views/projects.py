@@ -13,7 +13,8 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.auth import SignedInHttpRequest
-from annotator.formats.exports import EXPORT_FORMAT_NAMES, EXPORT_FORMATS
+from annotator.formats.exports import EXPORT_FORMAT_NAMES, export_formats
+from annotator.kinds import kind_of
 from annotator.models import (
     Membership,
     Project,
@@ -127,7 +128,7 @@ def project_detail(request: SignedInHttpRequest, project_id: int) -> HttpRespons
     context = {
         **_live_context(project, is_manager=is_manager),
         "settings_form": ProjectSettingsForm(initial=settings_initial(project)),
-        "export_formats": [(fmt, EXPORT_FORMAT_NAMES[fmt]) for fmt in EXPORT_FORMATS],
+        "export_formats": [(fmt, EXPORT_FORMAT_NAMES[fmt]) for fmt in export_formats(kind_of(project))],
     }
     if is_manager:
         context["members"] = list(membership_list(project=project).order_by("user__username"))

@@ -36,9 +36,36 @@
     return item.label ? [item.label] : [];
   }
 
+  // Box projects: a colour per class, in class order (the same on every tile and the large view)
+  const PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#469990", "#808000"];
+  const colourOf = (name) => PALETTE[Math.max(0, config.classes.indexOf(name)) % PALETTE.length];
+
+  /* An SVG of an item's boxes in its image pixels (viewBox W x H), to lay over the image; dashed with
+     their confidence for the model's pre-boxes. */
+  function boxesSvg(item, boxes, dashed) {
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", `0 0 ${item.width} ${item.height}`);
+    svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
+    svg.setAttribute("class", "browse-boxes");
+    svg.setAttribute("aria-hidden", "true");
+    for (const b of boxes) {
+      const rect = document.createElementNS(ns, "rect");
+      const attributes = { x: b.x, y: b.y, width: b.w, height: b.h, stroke: colourOf(b.label), "data-label": b.label };
+      for (const [key, value] of Object.entries(attributes)) rect.setAttribute(key, String(value));
+      if (dashed) rect.setAttribute("stroke-dasharray", "6 4");
+      const title = document.createElementNS(ns, "title");
+      title.textContent = dashed ? `${b.label} ${b.confidence.toFixed(2)}` : b.label;
+      rect.append(title);
+      svg.append(rect);
+    }
+    return svg;
+  }
+
   function labelText(item) {
     const given = names(item);
     if (given === null) return item.status;
+    if (Array.isArray(item.boxes)) return item.boxes.length ? `${item.boxes.length} boxes: ${given.join(", ")}` : "nothing here";
     return given.length ? given.join(", ") : "(none)";
   }
 
@@ -70,7 +97,11 @@
     if (item.review_status === "flagged") text += " · flagged";
     if (item.review_status === "ambiguous") text += " · ambiguous";
     caption.textContent = text;
-    open.append(img, caption);
+    const frame = document.createElement("span");
+    frame.className = "browse-thumb";
+    frame.append(img);
+    if (item.boxes && item.boxes.length) frame.append(boxesSvg(item, item.boxes, false));
+    open.append(frame, caption);
     open.addEventListener("click", () => show(item.id));
     li.append(box, open);
     return li;
@@ -112,6 +143,9 @@
       current = data.item;
       detail.hidden = false;
       viewer.show(current.image_url);
+      viewer.layer.querySelectorAll(".browse-boxes").forEach((old) => old.remove());
+      if (current.boxes && current.boxes.length) viewer.layer.append(boxesSvg(current, current.boxes, false));
+      if (current.preboxes && current.preboxes.length) viewer.layer.append(boxesSvg(current, current.preboxes, true));
       const info = [`${current.filename}`, `Label: ${labelText(current)}`];
       if (current.prelabel) {
         const p = current.prelabel;

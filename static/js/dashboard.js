@@ -63,7 +63,9 @@
       const bar = svgElement("svg", { class: "bar", viewBox: "0 0 100 1", preserveAspectRatio: "none", "aria-hidden": "true" });
       bar.append(svgElement("rect", { width: String(Math.round((c.n / most) * 100)), height: "1" }));
       const row = element("li");
-      row.append(element("span", c.name, { className: "bar-name" }), bar, element("span", String(c.n), { className: "bar-n" }));
+      // Box projects: images holding the class, and its boxes
+      const n = c.boxes === undefined ? String(c.n) : `${c.n} · ${c.boxes} boxes`;
+      row.append(element("span", c.name, { className: "bar-name" }), bar, element("span", n, { className: "bar-n" }));
       return row;
     });
     $("class-bars").replaceChildren(...rows);

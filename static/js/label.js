@@ -219,24 +219,5 @@
   keymap.bindElements();
   Stage.bindHelp(keymap, stage.viewer.helpRows());
 
-  setInterval(() => {
-    if (!document.hidden) refreshCounts();
-  }, REFRESH_MS);
-  document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) refreshCounts();
-  });
-  refreshCounts();
-  window.addEventListener("beforeunload", (event) => {
-    if (pending > 0) event.preventDefault();
-  });
-  // Closing the tab (or leaving the page) gives its prefetched items back to the queue at once,
-  // instead of after the lease time; coming back from the back-forward cache starts over.
-  window.addEventListener("pagehide", () => {
-    const ids = queue.giveBack();
-    if (ids.length) Api.beacon(`/projects/${config.project}/release/`, { ids });
-  });
-  window.addEventListener("pageshow", (event) => {
-    if (event.persisted) queue.restart();
-  });
-  queue.fill();
+  Stage.bindLifecycle({ queue, project: config.project, refreshCounts, refreshMs: REFRESH_MS, pending: () => pending });
 })();

@@ -4,6 +4,7 @@
      shows it in viewer.js's ImageViewer (zoom, pan, brightness and contrast);
    - createQueue(): the prefetch queue of the next items and the session's history, which
      Backspace walks back through to change an earlier answer;
+   - bindLifecycle(): counts refreshed, leases given back on pagehide, the first fill
    - bindHelp(): the keyboard help, a dialog listing the keymap's keys (and the viewer's gestures)
      that takes focus when it opens, keeps it while open and gives it back when it closes (? toggles
      it, Escape closes it);
@@ -286,5 +287,32 @@
     return { open, close };
   }
 
-  global.Stage = { status, choose, clearButtons, preload, createStage, createQueue, bindHelp };
+  /* The labeling pages' lifecycle: the counts refreshed every ``refreshMs`` while visible (and on
+     coming back), a warning before leaving with answers still being sent (``pending()`` > 0),
+     the prefetched items given back on pagehide (a beacon to the release endpoint), the queue
+     restarted when the page comes back from the back-forward cache, and the first fill. */
+  function bindLifecycle({ queue, project, refreshCounts, refreshMs, pending }) {
+    setInterval(() => {
+      if (!document.hidden) refreshCounts();
+    }, refreshMs);
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden) refreshCounts();
+    });
+    refreshCounts();
+    window.addEventListener("beforeunload", (event) => {
+      if (pending() > 0) event.preventDefault();
+    });
+    // Closing the tab (or leaving the page) gives its prefetched items back to the queue at once,
+    // instead of after the lease time; coming back from the back-forward cache starts over.
+    window.addEventListener("pagehide", () => {
+      const ids = queue.giveBack();
+      if (ids.length) Api.beacon(`/projects/${project}/release/`, { ids });
+    });
+    window.addEventListener("pageshow", (event) => {
+      if (event.persisted) queue.restart();
+    });
+    queue.fill();
+  }
+
+  global.Stage = { status, choose, clearButtons, preload, createStage, createQueue, bindHelp, bindLifecycle };
 })(window);

@@ -121,3 +121,44 @@ def test_browse_filter_open_relabel_and_send_to_review(
     page.keyboard.press("Escape")
     expect(detail).to_be_hidden()
     assert js_errors == []
+
+
+def test_box_projects_browse_with_their_boxes_drawn(
+    live_server: Any, page: Page, js_errors: list[str], artifacts: Any
+) -> None:
+    # Given a box project: one image with two boxes, one with nothing in it, one unlabeled
+    from annotator.services.annotations import annotation_create
+
+    annie = make_user("annie", can_create_projects=True)
+    project = make_project(annie, name="Street", labels=["car", "person"], kind="boxes")
+    files = [(f"{i}.png", io.BytesIO(png_bytes(90 + i, size=64))) for i in range(3)]
+    items_import_uploads(project=project, files=files, user=annie)
+    busy, empty, _ = Item.objects.filter(project=project).order_by("id").select_related("project")
+    car, person = (
+        {"label": "car", "x": 4, "y": 4, "w": 20, "h": 30},
+        {"label": "person", "x": 30, "y": 10, "w": 30, "h": 40},
+    )
+    annotation_create(item=busy, user=annie, boxes=[car, person])
+    annotation_create(item=empty, user=annie, boxes=[])
+    log_in(page, live_server.url, "annie", f"/projects/{project.id}/items/?order=id")
+
+    # Then the busy image's tile draws its two boxes over the thumbnail, in the classes' colours
+    rects = tile(page, busy).locator("svg.browse-boxes rect")
+    expect(rects).to_have_count(2)
+    assert [rects.nth(i).get_attribute("data-label") for i in range(2)] == ["car", "person"]
+    expect(tile(page, busy)).to_contain_text("2 boxes: car, person")
+    expect(tile(page, empty)).to_contain_text("nothing here")
+    page.screenshot(path=str(artifacts / "data-browser-boxes.png"), full_page=True)
+
+    # When the filter asks for images with nothing in them
+    page.locator("select[name=boxes]").select_option("none")
+    page.get_by_role("button", name="Filter").click()
+
+    # Then only the empty one is listed; opened, it shows no boxes
+    expect(page.locator("#browse-count")).to_have_text("1 item")
+    expect(page.locator(".browse-tile")).to_have_count(1)
+    # And the busy one, opened, draws its boxes over the large image
+    page.goto(f"{live_server.url}/projects/{project.id}/items/?label=person")
+    tile(page, busy).locator(".browse-open").click()
+    expect(page.locator("#detail-frame svg.browse-boxes rect")).to_have_count(2)
+    assert js_errors == []

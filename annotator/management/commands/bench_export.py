@@ -23,8 +23,8 @@ from django.db import connection
 from django.utils import timezone
 
 from annotator import benchdata
+from annotator.formats.exports import CLASS_EXPORT_FORMATS
 from annotator.models import Project
-from annotator.services.jobs import JOB_EXPORT_FORMATS
 
 MB = 1024 * 1024
 
@@ -69,7 +69,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--items", type=int, default=100_000)
-        parser.add_argument("--formats", default=",".join(JOB_EXPORT_FORMATS))
+        parser.add_argument("--formats", default=",".join(CLASS_EXPORT_FORMATS))
         parser.add_argument("--images", action="store_true", help="Zip the image files alongside the text formats.")
         parser.add_argument("--keep", action="store_true", help="Keep the projects and export files.")
         parser.add_argument("--json", dest="json_path", help="Write the results here as JSON.")
@@ -77,9 +77,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         n_items = options["items"]
         formats = [f.strip() for f in options["formats"].split(",") if f.strip()]
-        unknown = [f for f in formats if f not in JOB_EXPORT_FORMATS]
+        unknown = [f for f in formats if f not in CLASS_EXPORT_FORMATS]
         if unknown or not formats:
-            raise CommandError(f"Unknown formats {unknown}; valid: {', '.join(JOB_EXPORT_FORMATS)}.")
+            raise CommandError(f"Unknown formats {unknown}; valid: {', '.join(CLASS_EXPORT_FORMATS)}.")
         if n_items < 10:
             raise CommandError("--items must be at least 10.")
         tag = timezone.now().strftime("%Y-%m-%d %H:%M:%S")

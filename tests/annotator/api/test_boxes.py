@@ -97,6 +97,11 @@ def test_nothing_here_is_an_answer_and_an_indexed_query(api, street):
     assert listed["results"][0]["boxes"] == [{"label": "car", "x": 1.0, "y": 1.0, "w": 5.0, "h": 5.0}]
     nothing = api.get(f"/api/projects/{project.id}/items/", {"boxes": "none"}).json()
     assert [row["id"] for row in nothing["results"]] == [empty.id]
+    some = api.get(f"/api/projects/{project.id}/items/", {"boxes": "some"}).json()
+    assert [row["id"] for row in some["results"]] == [turned.id]
+    ranged = api.get(f"/api/projects/{project.id}/items/", {"min_boxes": 1, "max_boxes": 1}).json()
+    assert [row["id"] for row in ranged["results"]] == [turned.id]
+    assert api.get(f"/api/projects/{project.id}/items/", {"max_boxes": 0}).json()["count"] == 1
 
 
 @pytest.mark.parametrize(
@@ -160,6 +165,51 @@ def test_two_peoples_boxes_add_up_by_matching_them(user, street):
 def test_undo_takes_the_items_boxes_away(api, street):
     project, (turned, _, _) = street
     post(api, turned, {"boxes": [{"label": "car", "x": 1, "y": 1, "w": 5, "h": 5}]})
-    assert api.post(f"/api/projects/{project.id}/undo/", {}, format="json").status_code == 200
+    undone = api.post(f"/api/projects/{project.id}/undo/", {}, format="json")
+    assert undone.status_code == 200  # with the boxes taken back, for the page to show them again
+    assert undone.json()["boxes"] == [{"label": "car", "x": 1.0, "y": 1.0, "w": 5.0, "h": 5.0}]
     assert not ItemBox.objects.filter(item=turned).exists()
     assert api.get(f"/api/items/{turned.id}/").json()["boxes"] is None
+
+
+def test_box_projects_keep_n_a_and_x_for_the_labeling_page(api):
+    refused = api.post(
+        "/api/projects/", {"name": "S", "labels": [{"name": "car", "hotkey": "n"}], "kind": "boxes"}, format="json"
+    )
+    assert refused.status_code == 400 and "other than a, n, s, x and z" in str(refused.json())
+    letters = [f"c{i}" for i in range(14)]  # past the digits 1-9, into the letters
+    made = api.post("/api/projects/", {"name": "S", "labels": letters, "kind": "boxes"}, format="json").json()
+    keys = [c["hotkey"] for c in api.get(f"/api/projects/{made['id']}/labels/").json()]
+    assert keys[9:] == ["b", "c", "d", "e", "f"] and not {"a", "n", "x"} & set(keys)
+
+
+def test_a_review_shows_each_persons_boxes_and_can_set_others(user, street):
+    project, (_, item, _) = street
+    Project.objects.filter(id=project.id).update(labels_per_item=2)
+    bob = make_user("bob")
+    membership_add(project=project, user=bob)
+    car = {"label": "car", "x": 10, "y": 10, "w": 20, "h": 20}
+    post(client_for(user), item, {"boxes": [car]})
+    post(client_for(bob), item, {"boxes": []})
+    Item.objects.filter(id=item.id).update(review_status="flagged", review_reason="disagreement")
+    api = client_for(user)
+    shown = api.get(f"/api/projects/{project.id}/review/next/").json()
+    assert shown["id"] == item.id and shown["reason"] == "disagreement"
+    assert [(p["user"], len(p["boxes"])) for p in shown["annotations"]] == [("alice", 1), ("bob", 0)]
+    # The manager keeps bob's answer (nothing here) by sending it as the change
+    person = {"label": "person", "x": 2, "y": 3, "w": 4, "h": 5}
+    decided = api.post(f"/api/items/{item.id}/review/", {"action": "change", "boxes": [person]}, format="json")
+    assert decided.status_code == 200, decided.json()
+    assert decided.json()["boxes"] == [{"label": "person", "x": 2.0, "y": 3.0, "w": 4.0, "h": 5.0}]
+    assert api.get(f"/api/items/{item.id}/").json()["labels"] == ["person"]
+    missing = api.post(f"/api/items/{item.id}/review/", {"action": "change"}, format="json")
+    assert missing.status_code == 400 and "needs 'boxes'" in missing.json()["detail"]
+
+
+def test_the_dashboard_counts_images_and_boxes_per_class(api, street):
+    project, (turned, empty, _) = street
+    car = {"label": "car", "x": 1, "y": 1, "w": 5, "h": 5}
+    post(api, turned, {"boxes": [car, {**car, "x": 10}, {**car, "label": "person"}]})
+    post(api, empty, {"boxes": []})
+    classes = api.get(f"/api/projects/{project.id}/dashboard/").json()["classes"]
+    assert classes == [{"name": "car", "n": 1, "boxes": 2}, {"name": "person", "n": 1, "boxes": 1}]

@@ -82,6 +82,8 @@ def test_an_item_with_a_prelabel_is_exactly_these_bytes(team):
         "agreement": None,
         "batch": 1,
         "created": item.created,
+        "boxes": None,
+        "preboxes": None,
     }
     assert response.status_code == 200
     assert response.content == as_json(expected)

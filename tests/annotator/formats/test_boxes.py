@@ -157,3 +157,28 @@ def test_label_studio_rectangles_in_percent_become_pixels():
         ("c.jpg", "rotated rectangle (30°) of 'dog'"),
         ("", "task 5 has no data.image"),
     ]
+
+
+def test_this_tools_box_csv_and_json_lines_read_back():
+    from annotator.formats.boxes import read_box_csv, read_box_jsonl
+
+    text = (
+        "filename,width,height,label,x,y,w,h,annotator,created\n"
+        "a.png,80,60,car,1,2,3,4,ann,2026-01-01\n"
+        "a.png,80,60,person,5.5,6,7,8,ann,2026-01-01\n"
+        "'=b.png,80,60,,,,,,ann,2026-01-01\n"
+        "c.png,80,60,car,x,2,3,4,ann,2026-01-01\n"
+    )
+    answers, problems = read_box_csv(text)
+    assert [(a.filename, [(b.label, b.x, b.y, b.w, b.h) for b in a.boxes]) for a in answers] == [
+        ("a.png", [("car", 1, 2, 3, 4), ("person", 5.5, 6, 7, 8)]),
+        ("=b.png", []),  # the formula quote taken off; nothing here
+        ("c.png", []),
+    ]
+    assert problems[0].filename == "c.png" and "not numbers" in problems[0].error
+    with pytest.raises(BoxFileError, match="missing h"):
+        read_box_csv("filename,width,height,label,x,y,w\n")
+    box = '{"label": "car", "x": 1, "y": 2, "w": 3, "h": 4}'
+    lines = f'{{"filename": "a.png", "width": 8, "height": 6, "boxes": [{box}]}}\n\nnot json\n'
+    answers, problems = read_box_jsonl(lines)
+    assert [(a.filename, a.width, len(a.boxes)) for a in answers] == [("a.png", 8, 1)] and len(problems) == 1
