@@ -88,7 +88,12 @@ def calibrator(
     if len(scores) < 20 or len(np.unique(right)) < 2:
         return lambda s: np.clip(np.asarray(s, dtype=np.float64), 0.0, 1.0)
     model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, right)
-    return lambda s: model.predict(np.asarray(s, dtype=np.float64))
+
+    def calibrate(s: np.ndarray) -> np.ndarray:
+        values = np.asarray(s, dtype=np.float64)
+        return model.predict(values) if len(values) else values  # an image without boxes has none to map
+
+    return calibrate
 
 
 def presence(detections: Sequence[Detections], confidence: Sequence[np.ndarray], n_classes: int) -> np.ndarray:

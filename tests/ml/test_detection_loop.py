@@ -79,4 +79,5 @@ def test_calibration_maps_scores_to_how_often_such_boxes_were_right():
     ]
     calibrate = calibrator(found, truth, labels)
     assert calibrate(np.array([0.6]))[0] == pytest.approx(1.0) and calibrate(np.array([0.3]))[0] == pytest.approx(0.0)
+    assert calibrate(np.zeros(0)).shape == (0,)  # an image where nothing was found
     assert presence(found[:1], [np.array([0.9, 0.2])], 2).tolist() == [[0.9, 0.0]]

@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from annotator import gunicorn_process
-from annotator.models import Annotation, Item, ModelVersion
+from annotator.models import Annotation, Item, ModelVersion, Project
 from annotator.services.annotations import annotation_create
 from annotator.services.imports import items_import_uploads
 from annotator.services.members import membership_add
@@ -62,6 +62,9 @@ def test_fifty_annotators_while_a_worker_retrains(broker):
             annotation_create(item=item, user=manager, label="cat" if item.id % 2 else "dog")
         request_training(project)
         wait_for(lambda: ModelVersion.objects.filter(project=project, status="ready").exists(), 120, "version 1")
+        # (and the label-error scan that follows it, which the one worker runs before any retrain)
+        scanned = Project.objects.filter(id=project.id, review_scanned_at__isnull=False)
+        wait_for(scanned.exists, 120, "version 1's review scan")
 
         # When 50 people label at once until the queue is empty
         began = timezone.now()
