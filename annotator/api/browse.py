@@ -117,20 +117,19 @@ class ItemsBulkApi(ProjectApiView):
             missing = sorted(set(ids) - {item.id for item in items})[:10]
             raise ValidationError({"items": [f"Not items of this project: {missing}."]})
         action = data["action"]
-        if action == "relabel" and ("labels" if self.project.multi_label else "label") not in data:
-            wanted = "labels" if self.project.multi_label else "label"
+        wanted = "labels" if self.project.multi_label else "label"
+        if action == "relabel" and wanted not in data:
             raise ValidationError({wanted: [f"Relabeling needs '{wanted}' on this project."]})
         try:
             with transaction.atomic():
                 if action == "review":
                     items_send_to_review(project=self.project, item_ids=ids)
-                for item in items if action != "review" else []:
-                    if action == "relabel":
-                        annotation_create(
-                            item=item, user=request.user, label=data.get("label"), labels=data.get("labels")
-                        )
-                    else:
+                elif action == "relabel":
+                    for item in items:
+                        annotation_create(item=item, user=request.user, **{wanted: data[wanted]})
+                else:
+                    for item in items:
                         item_review(item=item, user=request.user, action=ReviewAction.AMBIGUOUS)
         except ServiceError as exc:
             raise ValidationError({"items": [str(exc)]}) from exc
-        return Response(BulkOut({"action": data["action"], "changed": len(items)}).data)
+        return Response(BulkOut({"action": action, "changed": len(items)}).data)

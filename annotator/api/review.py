@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from annotator.api import serializers as out
+from annotator.api.box_serializers import BoxOut
 from annotator.api.inputs import EXCLUDE, query_ids
 from annotator.api.permissions import IsProjectManager, ProjectApiView
 from annotator.auth import SignedInRequest
@@ -28,7 +29,7 @@ class VoteOut(serializers.Serializer):
 class PersonBoxesOut(serializers.Serializer):
     user = serializers.CharField(allow_null=True)
     source = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.source
-    boxes = out.BoxOut(many=True)
+    boxes = BoxOut(many=True)
 
 
 class ReviewItemOut(serializers.Serializer):
@@ -107,7 +108,7 @@ class ReviewItemOut(serializers.Serializer):
     def get_votes(self, item: Item) -> Any:
         return VoteOut(item_votes(item=item), many=True).data
 
-    @extend_schema_field(out.BoxOut(many=True, allow_null=True))
+    @extend_schema_field(BoxOut(many=True, allow_null=True))
     def get_boxes(self, item: Item) -> list[dict[str, Any]] | None:
         if not kind_of(item.project).boxes:
             return None

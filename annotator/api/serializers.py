@@ -14,11 +14,11 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
+from annotator.api.box_serializers import AnnotationBoxFields, ItemBoxFields
+from annotator.api.fields import Number
 from annotator.kinds import kind_of
 from annotator.models import (
     Annotation,
-    BoxOutcome,
-    BoxRole,
     Item,
     LabelClass,
     Membership,
@@ -28,17 +28,9 @@ from annotator.models import (
     TaskKind,
 )
 from annotator.selectors.answers import annotation_answer_names, item_answer_names
-from annotator.selectors.boxes import annotation_boxes_json, item_boxes_json
 from annotator.selectors.classes import class_coverage, project_classes
 from annotator.selectors.model_versions import model_version_confusion, model_version_current, retrain_status
 from annotator.selectors.projects import project_counts
-
-
-class Number(serializers.FloatField):
-    """A number in the schema; in the response, the value unchanged (an int stays an int)."""
-
-    def to_representation(self, value: Any) -> Any:
-        return value
 
 
 def item_image_url(item_id: int) -> str:
@@ -239,21 +231,7 @@ class AnswerFields:
         return self._json(instance)["labels"]
 
 
-class BoxOut(serializers.Serializer):
-    """An object box in pixels of the displayed image (after EXIF rotation): top-left ``x, y``, size ``w, h``."""
-
-    label = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.label
-    x = Number()
-    y = Number()
-    w = Number()
-    h = Number()
-
-
-class PreboxOut(BoxOut):
-    confidence = Number(help_text="The model's calibrated confidence that this box is right, 0..1.")
-
-
-class ItemOut(AnswerFields, serializers.Serializer):
+class ItemOut(AnswerFields, ItemBoxFields, serializers.Serializer):
     """An item as served to annotators; ``prelabel`` and ``score`` only where the caller may see the model's guesses."""
 
     # From an item carrying the names set by selectors.item_with_names (or item_list). context: the
@@ -298,28 +276,6 @@ class ItemOut(AnswerFields, serializers.Serializer):
     @extend_schema_field(serializers.CharField())
     def get_thumbnail_url(self, item: Item) -> str:
         return reverse("api-item-thumbnail", args=[item.id])
-
-    @extend_schema_field(BoxOut(many=True, allow_null=True))
-    def get_boxes(self, item: Item) -> list[dict[str, Any]] | None:
-        # context "boxes": {item id: boxes} for the instances shown (read here, one query, when absent)
-        if not kind_of(self.context["project"]).boxes or item.status != Item.Status.LABELED:
-            return None
-        found = self.context.get("boxes")
-        if found is None:
-            found = item_boxes_json(item_ids=[item.id])
-        return found.get(item.id, [])
-
-    @extend_schema_field(PreboxOut(many=True, allow_null=True))
-    def get_preboxes(self, item: Item) -> list[dict[str, Any]] | None:
-        # context "preboxes": as "boxes", for the model's pre-boxes
-        project = self.context["project"]
-        if not kind_of(project).boxes or not self.context["show_prelabel"]:
-            return None
-        found = self.context.get("preboxes")
-        if found is None:
-            threshold = project.prelabel_threshold
-            found = item_boxes_json(item_ids=[item.id], role=BoxRole.PREDICTED, min_confidence=threshold)
-        return found.get(item.id, [])
 
     @extend_schema_field(PrelabelOut(allow_null=True))
     def get_prelabel(self, item: Item) -> Any:
@@ -372,12 +328,7 @@ class AnnotationAnswerFields(AnswerFields):
         return answers.get(instance.id, [])
 
 
-class AnnotationBoxOut(BoxOut):
-    outcome = serializers.ChoiceField(choices=BoxOutcome.values, help_text="How the box came to be.")
-    confidence = Number(allow_null=True, help_text="The pre-box's confidence, if it was one.")
-
-
-class AnnotationOut(AnnotationAnswerFields, serializers.Serializer):
+class AnnotationOut(AnnotationAnswerFields, AnnotationBoxFields, serializers.Serializer):
     # context: the "project", and "answers" (``AnswerFields``).
     id = serializers.IntegerField()
     item = serializers.IntegerField(source="item_id")
@@ -387,12 +338,6 @@ class AnnotationOut(AnnotationAnswerFields, serializers.Serializer):
     prelabel = serializers.ChoiceField(choices=Annotation.Prelabel.values)
     duration_ms = serializers.IntegerField(allow_null=True)
     created = serializers.DateTimeField()
-
-    @extend_schema_field(AnnotationBoxOut(many=True, allow_null=True))
-    def get_boxes(self, annotation: Annotation) -> list[dict[str, Any]] | None:
-        if not kind_of(self.context["project"]).boxes:
-            return None
-        return annotation_boxes_json(annotation_ids=[annotation.id]).get(annotation.id, [])
 
 
 class AnnotationRowOut(AnnotationAnswerFields, serializers.Serializer):

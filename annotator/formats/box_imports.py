@@ -30,7 +30,7 @@ from annotator.formats.boxes import (
     read_yolo,
     read_yolo_classes,
 )
-from annotator.formats.imports import Candidate, Limits, Rejected, iter_folder, iter_uploads
+from annotator.formats.imports import Candidate, Limits, Rejected, iter_folder, iter_uploads, zip_member_problem
 from annotator.kinds.boxes import Box, box_problem
 
 #: Files an import of a box project reads as annotations rather than as images.
@@ -223,22 +223,29 @@ def with_boxes(candidates: Iterable[Candidate | Rejected], index: BoxIndex) -> I
         yield Rejected(left.name, left.error)
 
 
-def _zip_annotation_files(name: str, fileobj: BinaryIO, limits: Limits) -> list[tuple[str, bytes]]:
-    """The annotation files inside the zip upload ``name`` (read before its images; left at the start)."""
+def _zip_annotation_files(
+    name: str, fileobj: BinaryIO, limits: Limits
+) -> tuple[list[tuple[str, bytes]], list[Rejected]]:
+    """The annotation files inside the zip upload ``name`` (read before its images; the file is left
+    at its start), and those refused as its images would be (too large, a zip bomb)."""
     found: list[tuple[str, bytes]] = []
+    refused: list[Rejected] = []
     try:
         with zipfile.ZipFile(fileobj) as archive:
             for info in archive.infolist():
                 path = PurePosixPath(info.filename.replace("\\", "/"))
-                unsafe = path.is_absolute() or ".." in path.parts or info.is_dir()
-                if unsafe or not is_annotation_file(path.name) or info.file_size > limits.max_file_bytes:
+                if path.is_absolute() or ".." in path.parts or info.is_dir() or not is_annotation_file(path.name):
+                    continue  # unsafe paths are the image pass's to report
+                problem = zip_member_problem(info, limits)
+                if problem is not None:
+                    refused.append(Rejected(f"{name}/{info.filename}", problem))
                     continue
                 with archive.open(info) as member:
                     found.append((str(path), member.read(limits.max_file_bytes + 1)))
     except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError):
         pass  # the image pass says why the archive cannot be read
     fileobj.seek(0)
-    return found
+    return found, refused
 
 
 def iter_box_uploads(
@@ -248,16 +255,20 @@ def iter_box_uploads(
     read first, then each image with its boxes."""
     files = list(files)
     annotations: list[tuple[str, bytes]] = []
+    refused: list[Rejected] = []
     images: list[tuple[str, BinaryIO]] = []
     for name, fileobj in files:
         base = posixpath.basename(name.replace("\\", "/"))
         if base.lower().endswith(".zip"):
-            annotations += _zip_annotation_files(base, fileobj, limits)
+            found, problems = _zip_annotation_files(base, fileobj, limits)
+            annotations += found
+            refused += problems
             images.append((name, fileobj))
         elif is_annotation_file(base):
             annotations.append((base, fileobj.read(limits.max_file_bytes + 1)))
         else:
             images.append((name, fileobj))
+    yield from refused
     index = box_index(annotations, classes=classes)
     yield from with_boxes(iter_uploads(images, limits=limits, labels=set(), skip=is_annotation_file), index)
 

@@ -116,6 +116,15 @@ def _label_from_path(path: PurePosixPath, labels: set[str]) -> str | None:
     return None
 
 
+def zip_member_problem(info: zipfile.ZipInfo, limits: Limits) -> str | None:
+    """Why a zip member is not read (too large, or expanding like a zip bomb), or ``None``."""
+    if info.file_size > limits.max_file_bytes:
+        return f"file is larger than {limits.max_file_bytes // (1024 * 1024)} MB"
+    if info.compress_size and info.file_size / info.compress_size > limits.max_zip_ratio:
+        return f"compression ratio above {limits.max_zip_ratio}:1 (possible zip bomb)"
+    return None
+
+
 def iter_zip(
     name: str, fileobj: BinaryIO, *, limits: Limits, labels: set[str], skip: Callable[[str], bool] | None = None
 ) -> Iterator[Candidate | Rejected]:
@@ -141,11 +150,9 @@ def iter_zip(
             if path.suffix.lower() == ".zip":
                 yield Rejected(member_name, "nested zip archives are not imported")
                 continue
-            if info.file_size > limits.max_file_bytes:
-                yield Rejected(member_name, f"file is larger than {limits.max_file_bytes // (1024 * 1024)} MB")
-                continue
-            if info.compress_size and info.file_size / info.compress_size > limits.max_zip_ratio:
-                yield Rejected(member_name, f"compression ratio above {limits.max_zip_ratio}:1 (possible zip bomb)")
+            problem = zip_member_problem(info, limits)
+            if problem is not None:
+                yield Rejected(member_name, problem)
                 continue
             try:
                 with archive.open(info) as member:

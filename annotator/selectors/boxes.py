@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from annotator.kinds.boxes import CheckedBox
+from annotator.kinds.boxes import KEPT, CheckedBox
 from annotator.models import Annotation, AnnotationBox, BoxRole, Item, ItemBox
 
 
@@ -67,15 +67,10 @@ def item_people_boxes(*, item: Item) -> list[dict[str, Any]]:
         .values_list("id", "user__username", "source")
     )
     boxes = annotation_boxes_json(annotation_ids=[a for a, _, _ in annotations])
-    shown = []
-    for annotation_id, user, source in annotations:
-        kept = [
-            {key: box[key] for key in ("label", "x", "y", "w", "h")}
-            for box in boxes.get(annotation_id, [])
-            if box["outcome"] != "rejected"
-        ]
-        shown.append({"user": user, "source": source, "boxes": kept})
-    return shown
+    return [
+        {"user": user, "source": source, "boxes": _kept(boxes.get(annotation_id, []))}
+        for annotation_id, user, source in annotations
+    ]
 
 
 def undone_boxes(*, item_id: int, user: Any) -> list[dict[str, Any]]:
@@ -86,5 +81,9 @@ def undone_boxes(*, item_id: int, user: Any) -> list[dict[str, Any]]:
     ).first()
     if latest is None:
         return []
-    boxes = annotation_boxes_json(annotation_ids=[latest]).get(latest, [])
-    return [{key: box[key] for key in ("label", "x", "y", "w", "h")} for box in boxes if box["outcome"] != "rejected"]
+    return _kept(annotation_boxes_json(annotation_ids=[latest]).get(latest, []))
+
+
+def _kept(boxes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An annotation's boxes (``annotation_boxes_json``) that are part of its answer, as items show boxes."""
+    return [{key: box[key] for key in ("label", "x", "y", "w", "h")} for box in boxes if box["outcome"] in KEPT]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from annotator.kinds.boxes import CheckedBox
+from annotator.kinds.boxes import KEPT, CheckedBox
 from annotator.models import AnnotationBox, BoxRole, Item, ItemBox
 
 
@@ -42,6 +42,7 @@ def item_boxes_store(
     if not boxes:
         return
     ItemBox.objects.filter(role=role, item_id__in=list(boxes)).delete()
+    kept = {item_id: [b for b in item_boxes if b.outcome in KEPT] for item_id, item_boxes in boxes.items()}
     rows = [
         ItemBox(
             item_id=item_id,
@@ -54,14 +55,13 @@ def item_boxes_store(
             confidence=b.confidence,
             version_id=version_id,
         )
-        for item_id, item_boxes in boxes.items()
+        for item_id, item_boxes in kept.items()
         for b in item_boxes
-        if b.outcome != "rejected"
     ]
     ItemBox.objects.bulk_create(rows, batch_size=1000)
     if role == BoxRole.CONSENSUS:  # the count the browser filters on, one update per distinct count
-        counts: dict[int, list[int]] = {}
-        for item_id, item_boxes in boxes.items():
-            counts.setdefault(sum(b.outcome != "rejected" for b in item_boxes), []).append(item_id)
-        for n, ids in counts.items():
+        by_count: dict[int, list[int]] = {}
+        for item_id, item_boxes in kept.items():
+            by_count.setdefault(len(item_boxes), []).append(item_id)
+        for n, ids in by_count.items():
             Item.objects.filter(id__in=ids).update(n_boxes=n)

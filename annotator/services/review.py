@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotator.kinds import Answer, kind_of
-from annotator.kinds.boxes import CheckedBox, boxes_answer
+from annotator.kinds.boxes import KEPT, CheckedBox, boxes_answer
 from annotator.models import Annotation, AnswerRole, Item, Project, ReviewAction, ReviewReason, ReviewStatus
 from annotator.selectors.answers import item_answer, item_answers
 from annotator.selectors.boxes import item_boxes
@@ -222,6 +222,6 @@ def _same_boxes(a: Sequence[CheckedBox], b: Sequence[CheckedBox]) -> bool:
     """Whether two box lists hold the same kept boxes (class and rectangle), in any order."""
 
     def key(boxes: Sequence[CheckedBox]) -> list[tuple[int, float, float, float, float]]:
-        return sorted((box.class_id, box.x, box.y, box.w, box.h) for box in boxes if box.outcome != "rejected")
+        return sorted((box.class_id, box.x, box.y, box.w, box.h) for box in boxes if box.outcome in KEPT)
 
     return key(a) == key(b)

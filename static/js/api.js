@@ -1,5 +1,6 @@
-/* The JSON API as the pages call it: the session's CSRF token, and a request helper that answers
-   null for 204 and throws an Error (with .status) carrying the server's reason otherwise. */
+/* The JSON API as the pages call it: the session's CSRF token, a request helper that answers
+   null for 204 and throws an Error (with .status) carrying the server's reason otherwise, a POST
+   retried on network errors for idempotent calls, and client tokens for them. */
 (function (global) {
   "use strict";
 
@@ -36,5 +37,26 @@
     return Boolean(navigator.sendBeacon && navigator.sendBeacon(`/api${path}`, form));
   }
 
-  global.Api = { beacon, csrfToken, request };
+  /* A fresh client_token: what makes a retried label or undo answered once. */
+  function newToken() {
+    if (global.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return `${Date.now()}-${Math.random().toString(16).slice(2)}`;
+  }
+
+  /* POST, retried on network errors and 5xx (up to 5 times, backing off): only for requests that
+     are safe to repeat. A label and an undo carry a client_token (the same one on every retry) so
+     that the server answers a repeat without doing it twice; skip and release do nothing more the
+     second time. */
+  async function postRetried(path, body, attempt = 0) {
+    try {
+      return await request("POST", path, body);
+    } catch (error) {
+      if (error.status && error.status < 500) throw error;
+      if (attempt >= 5) throw error;
+      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+      return postRetried(path, body, attempt + 1);
+    }
+  }
+
+  global.Api = { beacon, csrfToken, request, newToken, postRetried };
 })(window);

@@ -12,7 +12,7 @@
 
   const config = JSON.parse(document.getElementById("label-config").textContent);
   const $ = (id) => document.getElementById(id);
-  const { request } = Api;
+  const { request, postRetried } = Api;
   const setStatus = Stage.status;
 
   let pending = 0; // answers still being sent: the page asks before it is left
@@ -88,24 +88,6 @@
 
   /* ------------------------------------------------------------------ saving */
 
-  function newToken() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return `${Date.now()}-${Math.random().toString(16).slice(2)}`;
-  }
-
-  /* POST, retried on network errors and 5xx: only for requests that are safe to repeat (an answer
-     and an undo carry a client_token, the same on every retry; skip does nothing more twice). */
-  async function post(path, body, attempt) {
-    try {
-      return await request("POST", path, body);
-    } catch (error) {
-      if (error.status && error.status < 500) throw error;
-      if (attempt >= 5) throw error;
-      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
-      return post(path, body, attempt + 1);
-    }
-  }
-
   /* Enter (nothing = false) or N (nothing = true: every suggestion rejected, no boxes). */
   function submit(nothing) {
     if (!queue.current || editor.busy) return;
@@ -115,14 +97,14 @@
     editor.acceptAll(); // suggestions left as they were: accepted
     const body = {
       boxes: editor.answer(),
-      client_token: newToken(),
+      client_token: Api.newToken(),
       duration_ms: Math.max(1, Math.round(performance.now() - shownAt)),
     };
     const kept = w.boxes.length;
     const what = kept ? `${kept} box${kept === 1 ? "" : "es"}` : "“nothing here”";
     pending += 1;
     queue.advance(() =>
-      post(`/items/${item.id}/annotations/`, body, 0)
+      postRetried(`/items/${item.id}/annotations/`, body)
         .then(() => {
           setStatus(`Saved ${what} for ${item.filename}.`);
           bumpCounts();
@@ -135,7 +117,7 @@
   function skip() {
     if (!queue.current) return;
     queue.advance((item) =>
-      post(`/items/${item.id}/skip/`, {}, 0).catch((e) => setStatus(`Skip failed: ${e.message}`, "error"))
+      postRetried(`/items/${item.id}/skip/`, {}).catch((e) => setStatus(`Skip failed: ${e.message}`, "error"))
     );
   }
 
@@ -155,7 +137,7 @@
   }
 
   function undo() {
-    post(`/projects/${config.project}/undo/`, { client_token: newToken() }, 0)
+    postRetried(`/projects/${config.project}/undo/`, { client_token: Api.newToken() })
       .then((item) => {
         if (!item) {
           setStatus("Nothing to undo.", "warn");

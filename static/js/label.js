@@ -7,7 +7,7 @@
   const config = JSON.parse(document.getElementById("label-config").textContent);
   const $ = (id) => document.getElementById(id);
   const buttons = Array.from(document.querySelectorAll(".class-button"));
-  const { request } = Api;
+  const { request, postRetried } = Api;
   const setStatus = Stage.status;
   let pending = 0; // labels still being sent: the page asks before it is left
 
@@ -101,29 +101,10 @@
     queue.show(Stage.preload(item), false);
   }
 
-  function newToken() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return `${Date.now()}-${Math.random().toString(16).slice(2)}`;
-  }
-
-  /* POST, retried on network errors and 5xx: only for requests that are safe to repeat. A label
-     and an undo carry a client_token (the same one on every retry) so that the server answers a
-     repeat without doing it twice; skip and release do nothing more the second time. */
-  async function post(path, body, attempt) {
-    try {
-      return await request("POST", path, body);
-    } catch (error) {
-      if (error.status && error.status < 500) throw error;
-      if (attempt >= 5) throw error;
-      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
-      return post(path, body, attempt + 1);
-    }
-  }
-
   function submit(labelName) {
     if (!queue.current) return;
     const { item, shownAt } = queue.current;
-    const body = { client_token: newToken(), duration_ms: Math.round(performance.now() - shownAt) };
+    const body = { client_token: Api.newToken(), duration_ms: Math.round(performance.now() - shownAt) };
     if (config.multi_label) {
       const order = config.classes.map((c) => c.name);
       item.labels = order.filter((name) => item.selected.has(name));
@@ -135,7 +116,7 @@
     item.label = labelName;
     pending += 1;
     queue.advance(() =>
-      post(`/items/${item.id}/annotations/`, body, 0)
+      postRetried(`/items/${item.id}/annotations/`, body)
         .then(() => {
           setStatus(`Saved “${labelName}” for ${item.filename}.`);
           bumpCounts();
@@ -149,7 +130,7 @@
     if (!queue.current) return;
     queue.current.item.label = null;
     queue.advance((item) =>
-      post(`/items/${item.id}/skip/`, {}, 0).catch((e) => setStatus(`Skip failed: ${e.message}`, "error"))
+      postRetried(`/items/${item.id}/skip/`, {}).catch((e) => setStatus(`Skip failed: ${e.message}`, "error"))
     );
   }
 
@@ -203,7 +184,7 @@
     .on("skip", skip)
     .on("back", queue.back)
     .on("undo", () => {
-      post(`/projects/${config.project}/undo/`, { client_token: newToken() }, 0)
+      postRetried(`/projects/${config.project}/undo/`, { client_token: Api.newToken() })
         .then((item) => {
           if (!item) {
             setStatus("Nothing to undo.", "warn");
