@@ -423,6 +423,16 @@ class BoxRole(models.TextChoices):
 
     CONSENSUS = "consensus", "The item's boxes (its annotations' consensus, or a review)"
     PREDICTED = "predicted", "The served model's pre-boxes"
+    SUGGESTED = "suggested", "The review scan's suggested boxes"
+
+
+class BoxIssueKind(models.TextChoices):
+    """The likely error a suggested box shows (``ml.detection.label_errors``: cleanlab's swap,
+    badloc and overlooked subtypes); blank on a suggested box that shows none."""
+
+    WRONG_CLASS = "wrong_class", "A given box of the wrong class"
+    BADLY_PLACED = "badly_placed", "A given box badly placed"
+    UNBOXED = "unboxed", "An object left unboxed"
 
 
 # A box is a class and x, y, w, h in pixels of the displayed image (after EXIF rotation): an
@@ -456,6 +466,9 @@ class ItemBox(models.Model):
     h = models.FloatField()
     confidence = models.FloatField(null=True, blank=True, help_text="Pre-boxes: the model's confidence.")
     version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    issue = models.CharField(
+        max_length=16, choices=BoxIssueKind.choices, blank=True, help_text="Suggested boxes: the likely error it shows."
+    )
 
     class Meta:
         ordering = ["id"]

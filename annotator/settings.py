@@ -258,6 +258,8 @@ TORCH_DEVICE = os.environ.get("TORCH_DEVICE", "auto")
 # of 32) and the epochs of each head it trains.
 DETECTOR_INPUT_SIZE = int(os.environ.get("DETECTOR_INPUT_SIZE", "256"))
 DETECTOR_EPOCHS = int(os.environ.get("DETECTOR_EPOCHS", "30"))
+# ... and the fewest batches of each (ml.detection.loop.MIN_STEPS: the first small sets train longer).
+DETECTOR_MIN_STEPS = int(os.environ.get("DETECTOR_MIN_STEPS", "200"))
 # Torch threads of a worker process (0: torch's default, one per core).
 TORCH_THREADS = int(os.environ.get("TORCH_THREADS", "0"))
 

@@ -272,7 +272,14 @@ def export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> P
     return write_path_atomically(Path(path), lambda tmp: traced.save(str(tmp)))
 
 
-def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, *, opset: int = ONNX_OPSET) -> Path:
+def export_onnx(
+    model: nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    *,
+    opset: int = ONNX_OPSET,
+    output_names: Sequence[str] = (OUTPUT_NAME,),
+) -> Path:
     """Export ``model`` (eval mode) as ONNX to ``path`` atomically, with a dynamic batch axis.
 
     Uses torch's TorchScript-based exporter (``dynamo=False``; the newer one would need
@@ -288,6 +295,8 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, *, opset: i
     path : Path
     opset : int
         The ONNX opset.
+    output_names : sequence of str
+        A name for each output of ``model``, each with a dynamic first (batch) axis.
 
     Returns
     -------
@@ -308,8 +317,8 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, *, opset: i
                 dynamo=False,
                 opset_version=opset,
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
+                output_names=list(output_names),
+                dynamic_axes={name: {0: "N"} for name in (INPUT_NAME, *output_names)},
             )
 
     return write_path_atomically(Path(path), write)

@@ -15,9 +15,15 @@ from annotator.api.inputs import EXCLUDE, query_ids
 from annotator.api.permissions import IsProjectManager, ProjectApiView
 from annotator.auth import SignedInRequest
 from annotator.kinds import kind_of
-from annotator.models import Item, ReviewAction, ReviewReason, ReviewStatus
+from annotator.models import BoxIssueKind, Item, ReviewAction, ReviewReason, ReviewStatus
 from annotator.selectors.boxes import item_boxes_json, item_people_boxes
-from annotator.selectors.review import item_votes, review_answer_names, review_counts, review_next
+from annotator.selectors.review import (
+    item_votes,
+    review_answer_names,
+    review_counts,
+    review_next,
+    review_suggested_boxes,
+)
 from annotator.services.review import item_review, review_scan_request
 
 
@@ -30,6 +36,16 @@ class PersonBoxesOut(serializers.Serializer):
     user = serializers.CharField(allow_null=True)
     source = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.source
     boxes = BoxOut(many=True)
+
+
+class SuggestedBoxOut(BoxOut):
+    confidence = out.Number(allow_null=True, help_text="The out-of-fold detector's score of the box, 0..1.")
+    issue = serializers.ChoiceField(
+        choices=BoxIssueKind.values,
+        allow_null=True,
+        help_text="The likely error the box shows: a given box of the wrong class or badly placed under it, "
+        "or an object left unboxed; null: a box the scan agrees with.",
+    )
 
 
 class ReviewItemOut(serializers.Serializer):
@@ -60,6 +76,10 @@ class ReviewItemOut(serializers.Serializer):
     boxes = serializers.SerializerMethodField(help_text="Box projects: the item's boxes; else null.")
     annotations = serializers.SerializerMethodField(
         help_text="Box projects: each person's boxes, as they drew them (rejected pre-boxes left out); else null."
+    )
+    suggested_boxes = serializers.SerializerMethodField(
+        help_text="Box projects: the boxes the last scan's out-of-fold detector found, each with the likely "
+        "error it shows (worst first); [] before a scan; else null."
     )
 
     @extend_schema_field(serializers.CharField())
@@ -119,6 +139,12 @@ class ReviewItemOut(serializers.Serializer):
         if not kind_of(item.project).boxes:
             return None
         return item_people_boxes(item=item)
+
+    @extend_schema_field(SuggestedBoxOut(many=True, allow_null=True))
+    def get_suggested_boxes(self, item: Item) -> list[dict[str, Any]] | None:
+        if not kind_of(item.project).boxes:
+            return None
+        return review_suggested_boxes(item=item)
 
 
 class ReviewCountsOut(serializers.Serializer):

@@ -14,7 +14,9 @@ from annotator.kinds import Answer, kind_of
 from annotator.models import (
     AnnotationClass,
     AnswerRole,
+    BoxRole,
     Item,
+    ItemBox,
     ItemClass,
     Project,
     ReviewAction,
@@ -106,6 +108,17 @@ def review_answer_names(*, item: Item) -> dict[str, list[str] | None]:
     for role, name in rows:
         (given if role == AnswerRole.CONSENSUS else suggested).append(name)
     return {"given": given, "suggested": suggested if item.review_confidence is not None else None}
+
+
+def review_suggested_boxes(*, item: Item) -> list[dict[str, Any]]:
+    """The box scan's suggested boxes of an item: ``[{"label", "x", "y", "w", "h", "confidence",
+    "issue"}]``, the likely error each shows (``BoxIssueKind``) or ``None``, worst first; one query."""
+    rows = ItemBox.objects.filter(item_id=item.id, role=BoxRole.SUGGESTED).order_by("id")
+    fields = ("label_class__name", "x", "y", "w", "h", "confidence", "issue")
+    return [
+        {"label": label, "x": x, "y": y, "w": w, "h": h, "confidence": confidence, "issue": issue or None}
+        for label, x, y, w, h, confidence, issue in rows.values_list(*fields)
+    ]
 
 
 def item_votes(*, item: Item) -> list[dict[str, Any]]:

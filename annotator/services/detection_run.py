@@ -102,6 +102,7 @@ def detector_round_publish(*, project: Project, version: ModelVersion, progress:
         strategy=version.strategy,
         allow_flips=project.allow_flips,
         epochs=int(settings.DETECTOR_EPOCHS),
+        min_steps=int(settings.DETECTOR_MIN_STEPS),
         seed=version.number,
         progress=lambda f: progress(0.3 + 0.65 * f),
     )

@@ -1,6 +1,7 @@
 """Model files: what a ready model version is downloaded as (TorchScript, ONNX, a JSON card, a zip of
 all with a README), built once from the served weights and written whole or not at all; and the
-accuracy estimate the card and the README state."""
+accuracy estimate the card and the README state. A classification project's version is its
+classifier (``ml.export``), a box project's its detector (``ml.detection.export``)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from annotator import paths
 from annotator.models import ModelFamily, ModelVersion
 from annotator.selectors.classes import project_classes
 from annotator.services.errors import ServiceError
 from annotator.templatetags.figures import accuracy_text
+
+if TYPE_CHECKING:
+    from torch import nn
 
 #: Download formats of a model version and the file each one is.
 MODEL_EXPORT_FILES = {"zip": "model.zip", "torchscript": "model.pt", "onnx": "model.onnx", "json": "model.json"}
@@ -38,10 +42,6 @@ def model_version_export(*, version: ModelVersion, fmt: str) -> Path:
         raise ValueError(f"Unknown model format {fmt!r}; valid formats: {', '.join(MODEL_EXPORT_FILES)}.")
     if version.status != ModelVersion.Status.READY or not version.weights:
         raise ServiceError(f"Model version {version.number} is not ready.")
-    if version.metrics.get("detector"):
-        raise ServiceError(
-            "A box project's detector cannot be downloaded yet: its TorchScript and ONNX files are still to come."
-        )
     weights = paths.model_path(version.weights)
     if not weights.is_file():
         raise ServiceError(f"The weights of model version {version.number} are missing; retrain to make new ones.")
@@ -56,6 +56,38 @@ def model_version_export(*, version: ModelVersion, fmt: str) -> Path:
 
 def _model_version_build_exports(version: ModelVersion, weights: Path, folder: Path) -> None:
     from ml import export  # torch: imported only when a version is first downloaded
+
+    build = _detector_network if version.metrics.get("detector") else _classifier_network
+    network, input_size, card, usage, output_names = build(version, weights)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        example = export.example_input(input_size)
+        traced = export.trace(network, example)
+        export.export_torchscript(traced, example, tmp / MODEL_EXPORT_FILES["torchscript"])
+        export.export_onnx(traced, example, tmp / MODEL_EXPORT_FILES["onnx"], output_names=output_names)
+        (tmp / MODEL_EXPORT_FILES["json"]).write_text(json.dumps(card, indent=2) + "\n")
+        with zipfile.ZipFile(tmp / MODEL_EXPORT_FILES["zip"], "w", zipfile.ZIP_DEFLATED) as bundle:
+            for fmt in ("torchscript", "onnx", "json"):
+                bundle.write(tmp / MODEL_EXPORT_FILES[fmt], MODEL_EXPORT_FILES[fmt])
+            bundle.writestr("README.txt", model_readme(version) + usage)
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, folder)
+        except OSError:
+            if not folder.is_dir():
+                raise  # not another request finishing first: a real failure
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: What a build step hands to the writer: the network, its input side, the card, the README's usage
+#: text and the ONNX output names.
+_Build = tuple["nn.Module", int, dict[str, Any], str, tuple[str, ...]]
+
+
+def _classifier_network(version: ModelVersion, weights: Path) -> _Build:
+    """A classification project's version: the served classifier, images in, probabilities out."""
+    from ml import export
     from ml.embeddings import load_backbone
     from ml.models.files import load_model
 
@@ -84,25 +116,35 @@ def _model_version_build_exports(version: ModelVersion, weights: Path, folder: P
         "accuracy": model_accuracy(version.metrics),
         "files": {"torchscript": MODEL_EXPORT_FILES["torchscript"], "onnx": MODEL_EXPORT_FILES["onnx"]},
     }
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        example = export.example_input(input_size)
-        traced = export.trace(network, example)
-        export.export_torchscript(traced, example, tmp / MODEL_EXPORT_FILES["torchscript"])
-        export.export_onnx(traced, example, tmp / MODEL_EXPORT_FILES["onnx"])
-        (tmp / MODEL_EXPORT_FILES["json"]).write_text(json.dumps(card, indent=2) + "\n")
-        with zipfile.ZipFile(tmp / MODEL_EXPORT_FILES["zip"], "w", zipfile.ZIP_DEFLATED) as bundle:
-            for fmt in ("torchscript", "onnx", "json"):
-                bundle.write(tmp / MODEL_EXPORT_FILES[fmt], MODEL_EXPORT_FILES[fmt])
-            bundle.writestr("README.txt", model_readme(version) + export.USAGE)
-        os.chmod(tmp, 0o755)
-        try:
-            os.rename(tmp, folder)
-        except OSError:
-            if not folder.is_dir():
-                raise  # not another request finishing first: a real failure
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return network, input_size, card, export.USAGE, (export.OUTPUT_NAME,)
+
+
+def _detector_network(version: ModelVersion, weights: Path) -> _Build:
+    """A box project's version: the frozen MobileNetV2 and the trained head, letterboxed images in,
+    each image's best peaks out (``ml.detection.export``)."""
+    from ml.detection import export as detector
+    from ml.mobilenet import load_mobilenet_v2
+
+    head, meta = detector.load_head(weights)
+    input_size = int(meta["input_size"])
+    network = detector.image_detector(head, load_mobilenet_v2(), input_size)
+    metrics = version.metrics
+    card = {
+        "project": version.project.name,
+        "model_version": version.number,
+        "kind": "boxes",
+        "detector": meta.get("detector", "centernet"),
+        "classes": list(meta["classes"]),  # the class order the head was trained on
+        **detector.detector_card(input_size=input_size, top_k=network.top_k),
+        "metrics": {
+            "val_map50": metrics.get("val_map50"),
+            "val_map": metrics.get("val_map"),
+            "val_n": metrics.get("val_n"),
+            "n_labels": version.n_labels,
+        },
+        "files": {"torchscript": MODEL_EXPORT_FILES["torchscript"], "onnx": MODEL_EXPORT_FILES["onnx"]},
+    }
+    return network, input_size, card, detector.usage(network.top_k), detector.OUTPUT_NAMES
 
 
 def model_accuracy(metrics: dict[str, Any] | None) -> dict[str, Any]:
@@ -114,8 +156,16 @@ def model_accuracy(metrics: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def model_readme(version: ModelVersion) -> str:
-    """The head of the download's README.txt: which version, and its accuracy in the pages' words."""
+    """The head of the download's README.txt: which version, and its accuracy (a detector's mAP) in the
+    pages' words."""
     head = f"{version.project.name}, model v{version.number}, trained on {version.n_labels} labels\n"
+    if (version.metrics or {}).get("detector"):
+        if (version.metrics or {}).get("val_map50") is None:
+            return head + "mAP: not measured for this version.\n\n"
+        return head + (
+            f"{accuracy_text(version.metrics)}: the detector's mean average precision at IoU 0.5 on labeled\n"
+            'images it did not train on, by pycocotools (in model.json: "metrics").\n\n'
+        )
     if model_accuracy(version.metrics)["estimate"] is None:
         return head + "Accuracy: not measured for this version.\n\n"
     return head + (

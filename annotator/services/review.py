@@ -4,6 +4,7 @@ disagreement flags, and a manager's decision on a flagged label (keep, change, a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -13,7 +14,17 @@ from django.utils import timezone
 
 from annotator.kinds import Answer, kind_of
 from annotator.kinds.boxes import KEPT, CheckedBox, boxes_answer
-from annotator.models import Annotation, AnswerRole, Item, Project, ReviewAction, ReviewReason, ReviewStatus
+from annotator.models import (
+    Annotation,
+    AnswerRole,
+    BoxRole,
+    Item,
+    ItemBox,
+    Project,
+    ReviewAction,
+    ReviewReason,
+    ReviewStatus,
+)
 from annotator.selectors.answers import item_answer, item_answers
 from annotator.selectors.boxes import item_boxes
 from annotator.selectors.classes import class_order
@@ -38,6 +49,15 @@ def review_scan_request(*, project_id: int, version_number: int | None = None) -
     enqueue(REVIEW_PROJECT_TASK, project_id, version_number, meanwhile=meanwhile)
 
 
+@dataclass(frozen=True)
+class SuggestedBox:
+    """A box a scan suggests: its class and rectangle (``box``, with the detector's score as its
+    confidence) and the likely error it shows (a ``BoxIssueKind`` value; "" for none)."""
+
+    box: CheckedBox
+    issue: str = ""
+
+
 def review_flags_publish(
     *,
     project_id: int,
@@ -45,14 +65,16 @@ def review_flags_publish(
     answers: Sequence[Answer] = (),
     quality: Sequence[float] = (),
     suggested: Sequence[Answer] = (),
-    confidence: Sequence[float] = (),
+    confidence: Sequence[float | None] = (),
     flagged: Iterable[int] = (),
+    suggested_boxes: Sequence[Sequence[SuggestedBox]] = (),
 ) -> int:
     """Store a scan's verdicts; returns how many items are flagged now.
 
     The scan judged the (N,) ``item_ids`` with the ``answers`` they had, giving label ``quality`` in
-    0..1, the model's ``suggested`` answer and its ``confidence``; ``flagged`` lists the ids cleanlab
-    ranks as likely errors. Per item, on its current row:
+    0..1, the model's ``suggested`` answer and its ``confidence`` (``None``: no suggestion); ``flagged``
+    lists the ids cleanlab ranks as likely errors. A box scan also gives (N,) ``suggested_boxes``,
+    which replace the judged items' earlier ones. Per item, on its current row:
 
     - a manager's decision on the answer it still has stands: never flagged again;
     - an item a manager sent to review (reason ``manual``) stays flagged until it is decided;
@@ -78,6 +100,7 @@ def review_flags_publish(
         )
         changed: list[Item] = []
         suggestions: dict[int, Answer] = {}
+        box_suggestions: dict[int, Sequence[SuggestedBox]] = {}
         n_flagged = 0
         for item_id, status, agreement, n_people, r_status, *model_fields in rows.iterator(2000):
             current = given.get(item_id, ())
@@ -92,7 +115,10 @@ def review_flags_publish(
             reason, score, conf = model_fields
             suggestion = stored.get(item_id, ())
             if judged and k is not None:  # (judged implies k is not None)
-                score, conf, suggestion = float(quality[k]), float(confidence[k]), tuple(suggested[k])
+                score, suggestion = float(quality[k]), tuple(suggested[k])
+                conf = None if confidence[k] is None else float(confidence[k])  # type: ignore[arg-type]
+                if suggested_boxes:
+                    box_suggestions[item_id] = suggested_boxes[k]
             if not labeled:
                 reason = ""
             elif n_people > 1 and agreement is not None and agreement < 1:
@@ -115,8 +141,32 @@ def review_flags_publish(
             suggestions[item_id] = suggestion
         Item.objects.bulk_update(changed, [*_REVIEW_FIELDS, "review_action"], batch_size=500)
         item_answers_store(answers=suggestions, role=AnswerRole.SUGGESTED)
+        _suggested_boxes_store(boxes=box_suggestions)
         Project.objects.filter(id=project_id).update(review_scanned_at=timezone.now())
     return n_flagged
+
+
+def _suggested_boxes_store(*, boxes: Mapping[int, Sequence[SuggestedBox]]) -> None:
+    """Replace the ``suggested`` boxes of each item in ``boxes`` (one delete, one insert)."""
+    if not boxes:
+        return
+    ItemBox.objects.filter(role=BoxRole.SUGGESTED, item_id__in=list(boxes)).delete()
+    rows = [
+        ItemBox(
+            item_id=item_id,
+            role=BoxRole.SUGGESTED,
+            label_class_id=s.box.class_id,
+            x=s.box.x,
+            y=s.box.y,
+            w=s.box.w,
+            h=s.box.h,
+            confidence=s.box.confidence,
+            issue=s.issue,
+        )
+        for item_id, suggested in boxes.items()
+        for s in suggested
+    ]
+    ItemBox.objects.bulk_create(rows, batch_size=1000)
 
 
 def items_send_to_review(*, project: Project, item_ids: Sequence[int]) -> int:

@@ -24,6 +24,7 @@ from annotator.selectors.classes import class_order
 from annotator.selectors.model_versions import model_version_current
 from annotator.selectors.review import ReviewData, review_data
 from annotator.selectors.training_data import TrainingData, training_data
+from annotator.services.detection_review import box_review_scan_run
 from annotator.services.detection_run import detector_round_publish
 from annotator.services.imports import items_ensure_cached
 from annotator.services.review import review_flags_publish, review_scan_request
@@ -285,7 +286,8 @@ def review_scan_run(*, project_id: int, version_number: int | None = None) -> in
     The out-of-fold probabilities come from the latest version's training run, which computed
     them anyway (no model is trained here); labels that arrived since it wait for the next
     version. Without such a version (older files), the folds are trained here
-    (``ml.review.scan_label_issues``).
+    (``ml.review.scan_label_issues``). Box projects train their fold heads here, on the kept
+    backbone maps (``detection_review.box_review_scan_run``).
     """
     project = Project.objects.filter(id=project_id).first()
     if project is None:
@@ -294,9 +296,9 @@ def review_scan_run(*, project_id: int, version_number: int | None = None) -> in
         newer = ModelVersion.objects.filter(project=project, status="ready", number__gt=version_number)
         if project.training_requested or newer.exists():
             return None
-    if kind_of(project).boxes:  # annotators' disagreements only; likely box errors come with issue 17
-        return review_flags_publish(project_id=project.id)
     items_ensure_cached(project=project)
+    if kind_of(project).boxes:  # likely box errors, from out-of-fold detections
+        return box_review_scan_run(project=project)
     data = review_data(project=project)
     if len(data.labels) < SCAN_MIN_LABELS or len(np.unique(data.labels, axis=0)) < 2:
         return review_flags_publish(project_id=project.id)  # disagreements only

@@ -205,22 +205,27 @@ def train_head(
     batch_size: int = 16,
     lr: float = 3e-3,
     allow_flips: bool = True,
+    min_steps: int = 0,
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
 ) -> CenterNetHead:
     """Train a head on the labeled images' features (one-cycle AdamW; half of the batches mirrored
-    when ``allow_flips``); "nothing here" images are all negative cells."""
+    when ``allow_flips``); "nothing here" images are all negative cells. ``epochs`` passes, or
+    ``min_steps`` batches when that is more (``ml.detection.loop.MIN_STEPS``)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     head = CenterNetHead(n_classes)
-    steps = epochs * max(1, -(-len(features) // batch_size))
+    per_epoch = max(1, -(-len(features) // batch_size))
+    steps = max(epochs * per_epoch, min_steps)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
     head.train()
     done = 0
-    for _epoch in range(epochs):
+    for _epoch in range(-(-steps // per_epoch)):
         order = rng.permutation(len(features))
         for start in range(0, len(order), batch_size):
+            if done == steps:
+                break
             rows = torch.as_tensor(order[start : start + batch_size])
             maps = tuple(m[rows].float() for m in features.maps)
             batch = Targets(targets.heat[rows], targets.box[rows], targets.mask[rows])

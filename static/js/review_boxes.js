@@ -1,7 +1,10 @@
 /* The box review page (review_boxes.html): the flagged images of a box project, worst first, each
    large in viewer.js's ImageViewer with the item's boxes (its current answer, solid, editable with
    box_editor.js's BoxEditor as on the labeling page) and each person's boxes as a read-only dashed
-   layer of its own, listed beside the image with their number. A manager decides, keyboard first:
+   layer of its own, listed beside the image with their number, and, after a scan, the boxes its
+   out-of-fold detector suggests as one more (dotted, orange) layer listed after the people: those
+   showing a likely error tagged with it (wrong class, badly placed, unboxed), the errors also named
+   under the verdict; its digit takes them into the editor too. A manager decides, keyboard first:
    K keeps the answer; a digit takes that person's boxes into the editor (the same digit again: back
    to the item's), Enter saves the boxes shown as the answer (a change, or a keep when they are the
    item's), the class keys, Delete and the arrows edit them first; N saves "nothing here"; the
@@ -18,7 +21,7 @@
   const keys = config.keys || {};
   const personKeys = config.person_keys || [];
   const REASONS = {
-    label_issue: "likely label error",
+    label_issue: "likely box error",
     disagreement: "annotators disagreed",
     manual: "sent by a manager",
   };
@@ -26,6 +29,14 @@
   // Each person's layer: a colour that reads on photos and apart from the classes' (the answer's), and a dash.
   const PEOPLE = ["#ffffff", "#ff3df5", "#39ff14", "#00e5ff", "#ffe14d", "#ff6b6b", "#b388ff", "#ffa94d", "#63e6be"];
   const DASHES = ["8 4", "3 3", "12 4 3 4", "6 6"];
+  // The scan's suggested boxes: a colour of their own and a dotted line; the tag names the likely error.
+  const SUGGESTED = { color: "#ff8c1a", dash: "2 3" };
+  const ISSUES = { wrong_class: "wrong class?", badly_placed: "badly placed?", unboxed: "unboxed?" };
+  const ISSUE_TEXT = {
+    wrong_class: (label) => `a box likely of the wrong class (the scan sees “${label}”)`,
+    badly_placed: (label) => `a “${label}” box likely badly placed`,
+    unboxed: (label) => `a “${label}” likely left unboxed`,
+  };
   const SVG = "http://www.w3.org/2000/svg";
   const WORDS = { box: "boxes", person: "people" };
   const plural = (n, word) => `${n} ${n === 1 ? word : WORDS[word] || `${word}s`}`;
@@ -47,7 +58,7 @@
     onShow: paint,
     onEmpty: () => {
       ["reason", "agreement"].forEach((id) => ($(id).textContent = "–"));
-      ["score", "people-n"].forEach((id) => ($(id).textContent = ""));
+      ["score", "people-n", "issues"].forEach((id) => ($(id).textContent = ""));
       $("people").replaceChildren();
       editor.setLayers([]);
       editor.clear();
@@ -58,9 +69,10 @@
 
   /* ------------------------------------------------------------------ the image on screen */
 
-  /* Each active annotation as a person: a name, their boxes, their layer's style. */
+  /* Each active annotation as a person: a name, their boxes, their layer's style; then the scan's
+     suggested boxes, listed and taken as a person's are. */
   function peopleOf(item) {
-    return (item.annotations || []).map((a, i) => {
+    const people = (item.annotations || []).map((a, i) => {
       const who = a.user || (a.source === "import" ? "imported" : "someone");
       return {
         name: a.source === "review" ? `${who} (review)` : who,
@@ -71,11 +83,45 @@
         shown: true,
       };
     });
+    const suggested = item.suggested_boxes || [];
+    if (suggested.length) {
+      people.push({
+        name: "the scan",
+        boxes: suggested.map(({ label, x, y, w, h }) => ({ label, x, y, w, h })),
+        issues: suggested.map((b) => b.issue),
+        ...SUGGESTED,
+        key: personKeys[people.length] || "",
+        shown: true,
+      });
+    }
+    return people;
+  }
+
+  /* The scan's layer as the editor draws it: one layer per likely error, its name the tag. */
+  function suggestionLayers(person) {
+    const groups = new Map();
+    person.boxes.forEach((box, i) => {
+      const name = ISSUES[person.issues[i]] || "suggested";
+      if (!groups.has(name)) groups.set(name, []);
+      groups.get(name).push(box);
+    });
+    return Array.from(groups, ([name, boxes]) => ({ ...person, name, boxes }));
   }
 
   /* The people's layers as the editor draws them: the person taken into the editor is drawn there. */
   function layersOf(view) {
-    return view.people.map((p, i) => ({ ...p, shown: p.shown && i !== view.taken }));
+    return view.people.flatMap((p, i) => {
+      const layer = { ...p, shown: p.shown && i !== view.taken };
+      return p.issues ? suggestionLayers(layer) : [layer];
+    });
+  }
+
+  /* Under the verdict: the likely box errors the scan names, worst first. */
+  function describeIssues(item) {
+    const named = (item.suggested_boxes || []).filter((b) => b.issue);
+    $("issues").textContent = named.length
+      ? `The scan: ${named.map((b) => ISSUE_TEXT[b.issue](b.label)).join("; ")}.`
+      : "";
   }
 
   /* Put ``boxes`` (the item's, or a person's) into the editor, as the boxes given. */
@@ -93,8 +139,9 @@
     $("score").textContent =
       item.reason === "label_issue" && item.score != null ? `(label quality ${percent(item.score)})` : "";
     $("agreement").textContent = item.agreement == null ? "–" : percent(item.agreement);
-    const n = item.n_annotations || view.people.length;
+    const n = item.n_annotations || view.people.filter((p) => !p.issues).length;
     $("people-n").textContent = n > 1 ? `between ${plural(n, "person")}` : n === 1 ? "(one person)" : "";
+    describeIssues(item);
     renderPeople();
   }
 
@@ -177,7 +224,8 @@
     const person = view.people[index];
     if (!person) {
       const key = personKeys[index] || index + 1;
-      setStatus(`No person ${key} on this image: ${plural(view.people.length, "person")} labeled it.`, "warn");
+      const people = plural(view.people.filter((p) => !p.issues).length, "person");
+      setStatus(`No person ${key} on this image: ${people} labeled it.`, "warn");
       return;
     }
     view.taken = view.taken === index ? -1 : index;

@@ -32,6 +32,7 @@ def test_a_round_estimates_on_held_out_images_and_scores_the_pool(scenes):
         input_size=64,
         strategy="entropy",
         epochs=10,
+        min_steps=0,  # the machinery under test, not the figures
         seed=0,
         progress=done.append,
     )
@@ -58,6 +59,7 @@ def test_a_round_estimates_on_held_out_images_and_scores_the_pool(scenes):
             input_size=64,
             strategy=strategy,
             epochs=2,
+            min_steps=0,
             seed=1,
         )
         assert again.metrics["val_n"] == 0 and again.metrics["val_map50"] is None  # under 10 labeled: no estimate

@@ -1,10 +1,21 @@
 """``manage.py bench_label_errors``: plant label noise, run the product's scan (``ml.review.scan_label_issues``,
-as the worker runs it on a ``cnn`` project), report precision and recall."""
+as the worker runs it on a ``cnn`` project), report precision and recall.
+
+``--task boxes``: generated scenes (``ml.evaluation.scenes``, the images of ``make_shapes --boxes``
+with the same ``--seed`` and ``--size``), a share of the boxes relabeled to another class and a share
+removed (``ml.evaluation.box_noise``), then the box projects' scan as the worker runs it
+(``ml.detection.label_errors.scan_box_issues`` with ``detection_review.box_scan_config``, on the
+backbone maps at ``DETECTOR_INPUT_SIZE``). A planted error is found when an issue of its image points
+at it: an issue on the relabeled box itself, or an issue whose suggested box overlaps the removed
+box at IoU >= 0.5 (``box_noise.evaluate_box_issues``); precision is over the issues (boxes shown as
+wrong), ``image_precision`` over the flagged images."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +62,14 @@ class Command(BaseCommand):
     help = "Flip a fraction of labels, run the likely-label-error detector, report precision and recall."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--task", choices=["classes", "boxes"], default="classes", help="Labels of items, or boxes in scenes."
+        )
         parser.add_argument("--dataset", default="digits", help="digits, mnist, or an ImageFolder directory")
         parser.add_argument("--noise", type=float, default=0.05)
         parser.add_argument("--noise-kind", choices=["uniform", "pairs"], default="uniform")
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--folds", type=int, default=5)
+        parser.add_argument("--folds", type=int, default=None, help="Default 5; with --task boxes, the product's (4).")
         parser.add_argument("--input-size", type=int, default=32)
         parser.add_argument("--limit", type=int, default=None, help="Use only the first N items.")
         parser.add_argument(
@@ -66,9 +80,20 @@ class Command(BaseCommand):
             help="Judge sets of A classes per item instead (attributes of the dataset's classes); the noise "
             "adds or leaves out one class of an item.",
         )
+        boxes = parser.add_argument_group("--task boxes")
+        boxes.add_argument("--images", type=int, default=600, help="Scenes, every one labeled.")
+        boxes.add_argument("--size", type=int, default=128, help="Scene side in pixels.")
+        boxes.add_argument("--swap", type=float, default=0.05, help="Share of the boxes relabeled to another class.")
+        boxes.add_argument("--remove", type=float, default=0.05, help="Share of the boxes removed.")
         parser.add_argument("--json", type=Path, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["task"] == "boxes":
+            result = bench_boxes(options, self.stdout.write)
+            if options["json"]:
+                options["json"].write_text(json.dumps(result, indent=2) + "\n")
+            return
+        options["folds"] = options["folds"] or 5
         if not 0 <= options["noise"] < 1:
             raise CommandError("--noise is a fraction in [0, 1)")
         started = time.perf_counter()
@@ -107,3 +132,67 @@ class Command(BaseCommand):
         )
         if options["json"]:
             options["json"].write_text(json.dumps(result, indent=2) + "\n")
+
+
+def bench_boxes(options: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
+    """Plant box errors in generated scenes, scan them as the product does, and measure what is found
+    (the module docstring says how)."""
+    from django.conf import settings
+
+    from annotator.services.detection_review import box_scan_config
+    from ml.detection.centernet import extract_features
+    from ml.detection.label_errors import scan_box_issues
+    from ml.evaluation.box_noise import evaluate_box_issues, plant_box_noise
+    from ml.evaluation.scenes import draw_scene
+    from ml.evaluation.shapes import CLASSES
+    from ml.mobilenet import load_mobilenet_v2
+
+    if options["images"] < 8 or options["size"] < 32:
+        raise CommandError("--images is at least 8 and --size at least 32")
+    started = time.perf_counter()
+    rng = np.random.default_rng(options["seed"])  # write_scenes' sequence: make_shapes --boxes's images
+    scenes = [draw_scene(options["size"], rng) for _ in range(options["images"])]
+    try:
+        noise = plant_box_noise(
+            [s.boxes for s in scenes],
+            [s.labels for s in scenes],
+            len(CLASSES),
+            swap=options["swap"],
+            remove=options["remove"],
+            seed=options["seed"],
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    config = box_scan_config()
+    if options["folds"]:
+        config = replace(config, folds=options["folds"])
+    input_size = int(settings.DETECTOR_INPUT_SIZE)
+    log(
+        f"scenes: {len(scenes)} of {options['size']} px, {sum(len(s.labels) for s in scenes)} boxes; "
+        f"{len(noise.swapped)} relabeled, {len(noise.removed_image)} removed; the product's box scan "
+        f"({config.folds} folds, {config.epochs} epochs, maps at {input_size} px)…"
+    )
+    features = extract_features(load_mobilenet_v2(), [s.pixels for s in scenes], input_size=input_size)
+    found = scan_box_issues(
+        features, noise.boxes, noise.labels, len(CLASSES), input_size=input_size, config=config, seed=options["seed"]
+    )
+    result: dict[str, Any] = {
+        "task": "boxes",
+        "seed": options["seed"],
+        "size": options["size"],
+        "input_size": input_size,
+        "swap": options["swap"],
+        "remove": options["remove"],
+        "folds": config.folds,
+        "epochs": config.epochs,
+        "found_when": "an issue on the relabeled box itself; an issue whose suggested box overlaps the "
+        "removed box at IoU >= 0.5",
+        **evaluate_box_issues(noise, found),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    log(
+        "flagged {n_flagged_images} of {n_images} images, {n_issues} boxes; recall {recall:.3f} (relabeled "
+        "{recall_swapped:.3f}, removed {recall_removed:.3f}), precision {precision:.3f} (images "
+        "{image_precision:.3f}); {seconds} s".format(**result)
+    )
+    return result

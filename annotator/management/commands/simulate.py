@@ -13,6 +13,7 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotator.management.box_simulation import add_box_arguments, simulate_boxes_command
 from ml.embeddings import load_backbone
 from ml.evaluation.datasets import load_for_simulation
 from ml.evaluation.simulate import INITIAL_SELECTIONS, THRESHOLDS, Data, Settings, simulate
@@ -44,7 +45,18 @@ class Command(BaseCommand):
     help = "Simulate active learning with the true labels as the oracle; learning curves per strategy."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--dataset", default="digits", help="digits, mnist, or an ImageFolder directory")
+        parser.add_argument(
+            "--task",
+            choices=["classification", "boxes"],
+            default="classification",
+            help="boxes: the detector's loop in annotator seconds (see --dataset shapes and the cost flags)",
+        )
+        parser.add_argument(
+            "--dataset",
+            default=None,
+            help="digits (default), mnist, or an ImageFolder directory; with --task boxes: shapes (default) "
+            "or a folder with images and a COCO file",
+        )
         parser.add_argument("--strategies", default="random,entropy,margin,bald")
         parser.add_argument("--model", choices=["cnn", "pretrained", "torchscript"], default="cnn")
         parser.add_argument("--backbone", default=None, help="TorchScript backbone file for --model torchscript")
@@ -57,7 +69,9 @@ class Command(BaseCommand):
             "with the true labels (Gal et al.), or random",
         )
         parser.add_argument("--batch", type=int, default=10, help="labels acquired per round")
-        parser.add_argument("--budget", type=int, default=300, help="labels acquired after the initial ones")
+        parser.add_argument(
+            "--budget", type=int, default=None, help="labels acquired after the initial ones (300; 150 for boxes)"
+        )
         parser.add_argument("--repeats", type=int, default=3)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--selection", choices=["auto", "topk", "diverse"], default="auto")
@@ -71,12 +85,18 @@ class Command(BaseCommand):
         parser.add_argument("--test-fraction", type=float, default=0.2)
         parser.add_argument("--json", type=Path, default=None)
         parser.add_argument("--plot", type=Path, default=None)
+        add_box_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         strategies = [s.strip() for s in options["strategies"].split(",") if s.strip()]
         unknown = [s for s in strategies if s not in SCORERS]
         if unknown or not strategies:
             raise CommandError(f"unknown strategies {unknown}; valid: {', '.join(sorted(SCORERS))}")
+        if options["task"] == "boxes":
+            simulate_boxes_command(options, strategies, self.stdout.write)
+            return
+        options["dataset"] = options["dataset"] or "digits"
+        options["budget"] = 300 if options["budget"] is None else options["budget"]
         model = options["model"]
         try:
             (px, py), (tx, ty), classes = load_for_simulation(

@@ -54,3 +54,21 @@ def test_bench_label_errors_multi_label(tmp_path):
     # Measured: 19 of the 20 changed sets among the 34 flagged (precision 0.559, recall 0.950), 14 of 20 among
     # the 20 lowest-quality (0.700); a margin of about two items on each
     assert result["recall"] >= 0.85 and result["precision"] >= 0.47 and result["precision_at_k"] >= 0.6
+
+
+def test_bench_label_errors_boxes(tmp_path, settings, capsys):
+    # A tiny run of the box bench: its JSON and its figures' ranges (the figures themselves are
+    # docs/benchmarks.md's, at 600 scenes)
+    settings.DETECTOR_INPUT_SIZE, settings.DETECTOR_EPOCHS = 64, 4
+    out = tmp_path / "boxes.json"
+    call_command("bench_label_errors", "--task", "boxes", "--images", "24", "--size", "64", "--json", str(out))
+    result = json.loads(out.read_text())
+    expected = {"n_images", "n_boxes_given", "n_swapped", "n_removed", "n_flagged_images", "n_issues", "found_when"}
+    expected |= {"recall", "recall_swapped", "recall_removed", "precision", "image_precision", "folds", "input_size"}
+    assert expected <= set(result)
+    assert (result["task"], result["n_images"], result["folds"], result["input_size"]) == ("boxes", 24, 4, 64)
+    assert result["n_swapped"] == result["n_removed"] >= 1  # 5% each of the scenes' boxes
+    assert all(
+        0 <= result[k] <= 1 for k in ("recall", "recall_swapped", "recall_removed", "precision", "image_precision")
+    )
+    assert "recall" in capsys.readouterr().out

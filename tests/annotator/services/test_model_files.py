@@ -1,4 +1,5 @@
-"""Taking the model away: managers download the current version as TorchScript, ONNX, JSON or a zip."""
+"""Taking the model away: managers download the current version as TorchScript, ONNX, JSON or a zip;
+a box project's version is its detector."""
 
 from __future__ import annotations
 
@@ -10,18 +11,24 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from PIL import Image
 from rest_framework.test import APIClient
 
 from annotator import paths
-from annotator.models import Item, ModelVersion, Project
+from annotator.models import BoxRole, Item, ItemBox, ModelVersion, Project
+from annotator.selectors.classes import class_order
 from annotator.services.annotations import annotation_create
 from annotator.services.classes import label_class_add
-from annotator.services.imports import items_import_uploads
+from annotator.services.imports import items_import_folder, items_import_uploads
 from annotator.services.members import membership_add
 from annotator.services.model_files import MODEL_EXPORT_FILES, model_accuracy, model_readme
 from annotator.services.training import training_request
 from annotator.tasks import train_project_task
-from ml.data import cache_read
+from ml.data import cache_read, decode_displayed
+from ml.detection.export import OUTPUT_NAMES, letterbox_numpy, postprocess
+from ml.detection.loop import MAX_PREBOXES, MIN_PREBOX_SCORE
+from ml.evaluation.scenes import write_scenes
+from ml.evaluation.shapes import CLASSES as SHAPES
 from ml.models.cnn import build_model
 from ml.models.files import save_model
 from tests.annotator.helpers import client_for, served_probs
@@ -92,6 +99,78 @@ def test_manager_downloads_files_that_predict_what_is_served(user, monkeypatch, 
     for probs in (from_ts, from_onnx):
         np.testing.assert_array_equal(probs.argmax(axis=1), served.argmax(axis=1))
         np.testing.assert_allclose(probs, served, atol=1e-4)
+
+
+def test_a_box_project_downloads_its_detector_which_finds_the_served_pre_boxes(user, tmp_path, settings):
+    # Given a box project of generated scenes, 10 with their boxes and 3 unlabeled ones (wide, tall,
+    # square), and version 1 published by the real training task
+    settings.DETECTOR_INPUT_SIZE, settings.DETECTOR_EPOCHS = 64, 3  # a fast round: the files are under test
+    settings.DETECTOR_MIN_STEPS = 0
+    write_scenes(tmp_path / "labeled", n_images=10, size=64, seed=5)
+    write_scenes(tmp_path / "pool", n_images=3, size=96, seed=6)
+    (tmp_path / "pool" / "annotations.json").unlink()  # these come in unlabeled
+    crops = [(0, 0, 96, 60), (20, 0, 70, 96), (0, 0, 96, 96)]
+    for png, crop in zip(sorted((tmp_path / "pool" / "images").glob("*.png")), crops, strict=True):
+        with Image.open(png) as img:
+            cropped = img.crop(crop)
+        cropped.save(png)
+    project = make_project(user, labels=list(SHAPES), kind="boxes", retrain_every=4)
+    items_import_folder(project=project, root=tmp_path / "labeled", user=user)
+    items_import_folder(project=project, root=tmp_path / "pool", user=user)
+    Project.objects.filter(id=project.id).update(training_requested=True)
+    assert train_project_task(project.id) == 1
+    version = ModelVersion.objects.get(project=project)
+    assert version.status == "ready" and version.metrics["val_n"] == 5, version.error
+    manager = client_for(user)
+    # And the project page offers the detector's downloads
+    page = APIClient()
+    page.force_login(user)
+    html = page.get(f"/projects/{project.id}/").content.decode()
+    assert f"/api/projects/{project.id}/model/?format=onnx" in html and "classes, input and post-processing" in html
+
+    # When a manager downloads the zip bundle, then each file on its own
+    bundle = zipfile.ZipFile(io.BytesIO(download(manager, project, "zip")))
+    assert sorted(bundle.namelist()) == ["README.txt", "model.json", "model.onnx", "model.pt"]
+    files = {fmt: download(manager, project, fmt) for fmt in ("torchscript", "onnx", "json")}
+    assert files["onnx"] == bundle.read("model.onnx") and files["json"] == bundle.read("model.json")
+
+    # Then the card names the classes, the letterboxed input, the outputs, the post-processing and the mAP
+    card = json.loads(files["json"])
+    assert card["kind"] == "boxes" and card["classes"] == list(SHAPES) and card["model_version"] == 1
+    assert card["input_size"] == 64 and card["input_shape"] == ["N", 3, 64, 64]
+    assert list(card["outputs"]) == list(OUTPUT_NAMES) and card["outputs"]["boxes"]["shape"] == ["N", 100, 4]
+    assert card["postprocessing"]["preboxes"] == {"top_k": MAX_PREBOXES, "min_score": MIN_PREBOX_SCORE}
+    assert card["metrics"]["val_map50"] == version.metrics["val_map50"]
+    # And the README states the mAP as the pages do and carries the post-processing
+    readme = bundle.read("README.txt").decode()
+    assert readme.startswith(f"Pets, model v1, trained on {version.n_labels} labels\nmAP@0.5 ")
+    assert "(5 held-out images): the detector's" in readme and "def postprocess(" in readme
+
+    # And TorchScript and ONNX, on the pool's images letterboxed and post-processed as the README and the
+    # card say, find the pre-boxes the tool serves for them
+    pool = list(Item.objects.filter(project=project, status="unlabeled").order_by("id"))
+    placed = []
+    for item in pool:
+        with item.file.open("rb") as fh:
+            placed.append(letterbox_numpy(decode_displayed(fh, 2 * 64)[0], 64))
+    assert {info[1:3] for _, info in placed} >= {(0.0, 12.0), (15.0, 0.0)}  # bars above and below, left and right
+    x = np.stack([pixels for pixels, _ in placed])
+    with torch.no_grad():
+        from_ts = [t.numpy() for t in torch.jit.load(io.BytesIO(files["torchscript"]))(torch.from_numpy(x))]
+    session = ort.InferenceSession(files["onnx"], providers=["CPUExecutionProvider"])
+    from_onnx = session.run(list(OUTPUT_NAMES), {card["input_name"]: x})
+    ids = class_order(project_id=project.id).ids
+    n_served = 0
+    for outputs in (from_ts, from_onnx):
+        for i, item in enumerate(pool):
+            peaks = (output[i][:MAX_PREBOXES] for output in outputs)
+            boxes, _, classes = postprocess(*peaks, placed[i][1], min_score=MIN_PREBOX_SCORE)
+            served = ItemBox.objects.filter(item=item, role=BoxRole.PREDICTED).order_by("id")
+            assert [ids[int(c)] for c in classes] == list(served.values_list("label_class_id", flat=True))
+            xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1).reshape(-1, 4)
+            np.testing.assert_allclose(xywh, np.array(served.values_list("x", "y", "w", "h")).reshape(-1, 4), atol=0.02)
+            n_served += len(classes)
+    assert n_served > 0
 
 
 def test_only_managers_and_only_a_ready_model_and_a_known_format(user):
