@@ -44,6 +44,12 @@ def add_box_arguments(parser: CommandParser) -> None:
         "run each uncertainty strategy once per aggregate, named strategy/aggregate",
     )
     parser.add_argument(
+        "--other-thresholds",
+        default="",
+        help="boxes: display thresholds to charge the same runs at besides the project's 0.5, e.g. 0.2,0.3 "
+        "(each point's seconds_at)",
+    )
+    parser.add_argument(
         "--stop-at-target", action="store_true", help="boxes: end each run once its model reached --target-map"
     )
     parser.add_argument(
@@ -61,6 +67,12 @@ def simulate_boxes_command(options: dict[str, Any], strategies: list[str], log: 
     aggregates = [a.strip() for a in options["aggregates"].split(",") if a.strip()]
     if not aggregates or any(a not in AGGREGATES for a in aggregates):
         raise CommandError(f"--aggregates takes {', '.join(AGGREGATES)}; got {options['aggregates']!r}")
+    try:
+        thresholds = tuple(float(t) for t in options["other_thresholds"].split(",") if t.strip())
+    except ValueError as exc:
+        raise CommandError(f"--other-thresholds takes numbers separated by commas: {exc}") from exc
+    if any(not 0 <= t <= 1 for t in thresholds):
+        raise CommandError("--other-thresholds are between 0 and 1")
     size = options["detector_input"] or int(settings.DETECTOR_INPUT_SIZE)
     if size % 32 or size < 64:
         raise CommandError("--detector-input must be a multiple of 32, at least 64")
@@ -109,6 +121,7 @@ def simulate_boxes_command(options: dict[str, Any], strategies: list[str], log: 
             aggregate=aggregate,
             target_map=options["target_map"],
             stop_at_target=options["stop_at_target"],
+            other_thresholds=thresholds,
             cost=cost,
         )
         result = simulate_boxes(data, sim, log=log)

@@ -15,18 +15,15 @@ import logging
 import numpy as np
 from django.conf import settings
 
-from annotator import paths
 from annotator.kinds.boxes import CheckedBox
 from annotator.models import Project
 from annotator.selectors.classes import class_order
 from annotator.selectors.model_versions import model_version_current
 from annotator.selectors.review import review_data
-from annotator.services.detection_run import _labeled_boxes, _loader, _rounded, detector_input_size
+from annotator.services.detection_run import detector_input_size, detector_maps_ensure, labeled_boxes, rounded_box
 from annotator.services.review import SuggestedBox, review_flags_publish
-from ml.data import cache_len
-from ml.detection.feature_cache import features_ensure, features_read
+from ml.detection.feature_cache import features_read
 from ml.detection.label_errors import BoxLabelIssues, BoxScanConfig, scan_box_issues
-from ml.mobilenet import load_mobilenet_v2
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +51,7 @@ def suggested_boxes(found: BoxLabelIssues, i: int, class_ids: list[int]) -> list
         SuggestedBox(
             CheckedBox(
                 class_ids[int(detections.labels[m])],
-                *_rounded(detections.boxes[m]),
+                *rounded_box(detections.boxes[m]),
                 confidence=round(float(detections.scores[m]), 4),
             ),
             kinds.get(m, ""),
@@ -81,13 +78,9 @@ def box_review_scan_run(*, project: Project) -> int:
         return review_flags_publish(project_id=project.id)
     order = class_order(project_id=project.id)
     size = detector_input_size()
-    cache = paths.cache_path(project.id, project.input_size)
-    # The rounds computed the maps of the images they saw; those imported since are computed here.
-    features_ensure(
-        cache, cache_len(cache, project.input_size), _loader(project, size), load_mobilenet_v2(), input_size=size
-    )
+    cache = detector_maps_ensure(project)  # the maps of images imported since the last round, too
     features = features_read(cache, data.rows, input_size=size)
-    boxes, labels = _labeled_boxes(data.item_ids, order.position_of_id)
+    boxes, labels = labeled_boxes(data.item_ids, order.position_of_id)
     version = model_version_current(project=project)
     found = scan_box_issues(
         features,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import BinaryIO, cast
 
 import numpy as np
@@ -57,7 +58,19 @@ def _loader(project: Project, input_size: int) -> Callable[[int], tuple[np.ndarr
     return load
 
 
-def _labeled_boxes(item_ids: np.ndarray, positions: dict[int, int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def detector_maps_ensure(project: Project, *, progress: Callable[[float], None] | None = None) -> Path:
+    """Compute the detector's maps of the project's cached images not done yet (``ml.detection.
+    feature_cache``, at ``detector_input_size()``); returns the image cache they sit beside."""
+    size = detector_input_size()
+    cache = paths.cache_path(project.id, project.input_size)
+    loader = _loader(project, size)
+    features_ensure(
+        cache, cache_len(cache, project.input_size), loader, load_mobilenet_v2(), input_size=size, progress=progress
+    )
+    return cache
+
+
+def labeled_boxes(item_ids: np.ndarray, positions: dict[int, int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Each labeled item's consensus boxes, (K, 4) ``x, y, w, h`` and (K,) class positions; one query."""
     found: dict[int, list[tuple[float, float, float, float, int]]] = {int(i): [] for i in item_ids}
     rows = ItemBox.objects.filter(item_id__in=[int(i) for i in item_ids], role=BoxRole.CONSENSUS)
@@ -69,7 +82,7 @@ def _labeled_boxes(item_ids: np.ndarray, positions: dict[int, int]) -> tuple[lis
     return boxes, labels
 
 
-def _rounded(box: np.ndarray) -> tuple[float, float, float, float]:
+def rounded_box(box: np.ndarray) -> tuple[float, float, float, float]:
     x, y, w, h = (round(float(v), 2) for v in box)
     return x, y, w, h
 
@@ -79,19 +92,10 @@ def detector_round_publish(*, project: Project, version: ModelVersion, progress:
     data = training_data(project=project)
     order = class_order(project_id=project.id)
     size = detector_input_size()
-    cache = paths.cache_path(project.id, project.input_size)
-    backbone = load_mobilenet_v2()
-    features_ensure(
-        cache,
-        cache_len(cache, project.input_size),
-        _loader(project, size),
-        backbone,
-        input_size=size,
-        progress=lambda f: progress(0.3 * f),
-    )
+    cache = detector_maps_ensure(project, progress=lambda f: progress(0.3 * f))
     labeled = features_read(cache, data.labeled_rows, input_size=size)
     pool = features_read(cache, data.pool_rows, input_size=size)
-    boxes, labels = _labeled_boxes(data.labeled_ids, order.position_of_id)
+    boxes, labels = labeled_boxes(data.labeled_ids, order.position_of_id)
     result = detector_round(
         labeled,
         boxes,
@@ -113,7 +117,7 @@ def detector_round_publish(*, project: Project, version: ModelVersion, progress:
     torch.save({"state_dict": result.head.state_dict(), "meta": meta, "n_classes": len(order)}, target)
     preboxes = {
         int(item_id): [
-            CheckedBox(order.ids[int(c)], *_rounded(box), confidence=round(float(p), 4))
+            CheckedBox(order.ids[int(c)], *rounded_box(box), confidence=round(float(p), 4))
             for box, c, p in zip(found.boxes, found.labels, sure, strict=True)
         ]
         for item_id, found, sure in zip(data.pool_ids, result.pool, result.confidence, strict=True)

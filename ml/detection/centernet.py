@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -241,6 +242,22 @@ def train_head(
         if progress is not None:
             progress(done / steps)
     return head.eval()
+
+
+def train_on_boxes(
+    features: FeatureMaps,
+    boxes: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    n_classes: int,
+    *,
+    input_size: int,
+    **options: Any,
+) -> CenterNetHead:
+    """``train_head`` on N images' maps and their boxes ((K_i, 4) ``x, y, w, h`` each) and classes
+    ((K_i,) each; empty for "nothing here"), encoded as targets first; ``options`` are
+    ``train_head``'s."""
+    targets = encode_targets(boxes, labels, features.boxes_in, input_size=input_size, n_classes=n_classes)
+    return train_head(features, targets, n_classes, **options)
 
 
 @dataclass

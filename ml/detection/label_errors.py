@@ -35,7 +35,7 @@ from functools import partial
 import numpy as np
 
 from ml.boxes import iou_matrix
-from ml.detection.centernet import Detections, FeatureMaps, detect, encode_targets, train_head
+from ml.detection.centernet import Detections, FeatureMaps, detect, train_on_boxes
 
 #: The issue kinds, as the product names them: cleanlab's swap, badloc and overlooked subtypes.
 WRONG_CLASS, BADLY_PLACED, UNBOXED = "wrong_class", "badly_placed", "unboxed"
@@ -142,18 +142,12 @@ def out_of_fold_detections(
     found: list[Detections | None] = [None] * n
     splits = KFold(n_splits=folds, shuffle=True, random_state=seed).split(np.arange(n))
     for k, (train, held) in enumerate(splits):
-        fold = features.take(train)
-        targets = encode_targets(
+        head = train_on_boxes(
+            features.take(train),
             [boxes[i] for i in train],
             [labels[i] for i in train],
-            fold.boxes_in,
-            input_size=input_size,
-            n_classes=n_classes,
-        )
-        head = train_head(
-            fold,
-            targets,
             n_classes,
+            input_size=input_size,
             epochs=epochs,
             allow_flips=allow_flips,
             seed=seed + k,

@@ -29,8 +29,7 @@ from ml.detection.centernet import (
     FeatureMaps,
     detect,
     detect_samples,
-    encode_targets,
-    train_head,
+    train_on_boxes,
 )
 from ml.detection.evaluation import coco_map
 from ml.detection.scoring import image_scores, mc_disagreement
@@ -155,18 +154,12 @@ def detector_round(
     calibrate: Callable[[np.ndarray], np.ndarray] = lambda s: np.clip(np.asarray(s, np.float64), 0, 1)  # noqa: E731
     held_presence = np.zeros((len(held), n_classes))
     if len(held):
-        fold = labeled.take(train)
-        targets = encode_targets(
+        estimate = train_on_boxes(
+            labeled.take(train),
             [boxes[i] for i in train],
             [labels[i] for i in train],
-            fold.boxes_in,
-            input_size=input_size,
-            n_classes=n_classes,
-        )
-        estimate = train_head(
-            fold,
-            targets,
             n_classes,
+            input_size=input_size,
             epochs=epochs,
             min_steps=min_steps,
             allow_flips=allow_flips,
@@ -181,12 +174,13 @@ def detector_round(
         metrics.update(val_map50=round(figures["map50"], 4), val_map=round(figures["map"], 4))
         calibrate = calibrator(on_held, [boxes[i] for i in held], [labels[i] for i in held])
         held_presence = presence(on_held, [calibrate(d.scores) for d in on_held], n_classes)
-    targets = encode_targets(boxes, labels, labeled.boxes_in, input_size=input_size, n_classes=n_classes)
     start = 0.4 if len(held) else 0.0
-    head = train_head(
+    head = train_on_boxes(
         labeled,
-        targets,
+        boxes,
+        labels,
         n_classes,
+        input_size=input_size,
         epochs=epochs,
         min_steps=min_steps,
         allow_flips=allow_flips,

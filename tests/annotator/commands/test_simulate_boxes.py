@@ -17,7 +17,7 @@ def test_simulate_boxes_writes_curves_and_seconds(tmp_path, settings):
     call_command(
         "simulate", "--task", "boxes", "--dataset", "shapes", "--images", "150", "--detector-input", "96",
         "--strategies", "random,entropy", "--batch", "20", "--budget", "40", "--repeats", "1",
-        "--target-map", "0.05", "--json", str(out), "--plot", str(png),
+        "--target-map", "0.05", "--other-thresholds", "0.3", "--json", str(out), "--plot", str(png),
     )  # fmt: skip
     report = json.loads(out.read_text())
     assert {"task", "cost_model", "target_map50", "seconds_to_map", "ratios", "strategies", "runs"} <= set(report)
@@ -35,6 +35,7 @@ def test_simulate_boxes_writes_curves_and_seconds(tmp_path, settings):
         # Without pre-boxes every image costs a look and a drawn box per object
         drawn = [1.0 + 7.0 * len(scenes.boxes[pool[i]]) for i in run["order"]]
         assert [p["seconds_without"] for p in run["curve"]] == pytest.approx([sum(drawn[:n]) for n in (20, 40, 60)])
+        assert all(set(p["seconds_at"]) == {"0.3"} for p in run["curve"])  # the same runs at another threshold
         first = run["curve"][0]
         assert first["seconds_with"] == first["seconds_without"]  # the cold start has no model yet
         assert 0 <= summary["final_map50"] <= 1
@@ -56,5 +57,7 @@ def test_simulate_boxes_refuses_bad_flags(tmp_path, settings):
     settings.DATA_DIR = tmp_path
     with pytest.raises(CommandError, match="aggregates"):
         call_command("simulate", "--task", "boxes", "--aggregates", "median")
+    with pytest.raises(CommandError, match="other-thresholds"):
+        call_command("simulate", "--task", "boxes", "--other-thresholds", "0.3,high")
     with pytest.raises(CommandError, match="COCO"):
         call_command("simulate", "--task", "boxes", "--dataset", str(tmp_path))
