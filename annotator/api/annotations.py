@@ -8,7 +8,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from annotator.api import serializers as out
-from annotator.api.inputs import Pagination, query_id
+from annotator.api.inputs import EXCLUDE, Pagination, query_id
+from annotator.api.leased import NEXT, AnnotationNextOut, next_item_data, next_wanted
 from annotator.api.permissions import IsProjectMember, ProjectApiView
 from annotator.auth import SignedInRequest
 from annotator.kinds import kind_of
@@ -42,14 +43,30 @@ class AnnotationCreateApi(ProjectApiView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: out.AnnotationOut, 200: out.AnnotationOut, **out.ERRORS, 409: out.CONFLICT},
+        parameters=[NEXT, EXCLUDE],
+        responses={
+            201: AnnotationNextOut,
+            200: AnnotationNextOut,
+            204: OpenApiResponse(description="?next=1: the answer is stored, and nothing is left to label."),
+            **out.ERRORS,
+            409: out.CONFLICT,
+        },
     )
     def post(self, request: SignedInRequest, item_id: int) -> Response:
+        """Store the caller's answer (a retry with the same ``client_token`` returns the first one,
+        200); with ``?next=1`` the response also carries their next item, leased."""
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        exclude = next_wanted(request)
         annotation, created = annotation_create(item=self.item, user=request.user, **serializer.validated_data)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(out.AnnotationOut(annotation, context={"project": self.project}).data, status=code)
+        data = dict(out.AnnotationOut(annotation, context={"project": self.project}).data)
+        if exclude is not None:
+            following = next_item_data(request, self.project, exclude, answered=self.item.id)
+            if following is None:
+                return Response(status=status.HTTP_204_NO_CONTENT)
+            data["next"] = following
+        return Response(data, status=code)
 
 
 class UndoApi(ProjectApiView):

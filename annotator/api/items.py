@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from annotator.api import serializers as out
 from annotator.api.inputs import EXCLUDE, ID_MAX, Pagination, query_ids
+from annotator.api.leased import NEXT, SkipNextOut, next_item_data, next_wanted
 from annotator.api.permissions import IsProjectManagerOrReadOnly, IsProjectMember, ProjectApiView
 from annotator.auth import SignedInRequest
 from annotator.kinds import kind_of
@@ -26,7 +27,7 @@ from annotator.selectors.classes import class_order
 from annotator.selectors.items import ORDERS, PREDICTION_ORDERS, item_list, item_with_names, items_name
 from annotator.selectors.projects import prelabels_visible
 from annotator.services.imports import items_import_uploads
-from annotator.services.leasing import item_lease_next, item_release, item_skip, items_release_mine
+from annotator.services.leasing import item_release, item_skip, items_release_mine
 
 
 class ImportIn(serializers.Serializer):
@@ -41,13 +42,10 @@ class NextItemApi(ProjectApiView):
         responses={200: out.ItemOut, 204: OpenApiResponse(description="Nothing left to label."), **out.ERRORS},
     )
     def get(self, request: SignedInRequest, project_id: int) -> Response:
-        project = self.project
-        exclude = query_ids(request, "exclude")
-        item = item_lease_next(project=project, user=request.user, exclude=exclude)
-        if item is None:
+        data = next_item_data(request, self.project, query_ids(request, "exclude"))
+        if data is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        context = {"project": project, "show_prelabel": project.show_prelabels}
-        return Response(out.ItemOut(item, context=context).data)
+        return Response(data)
 
 
 class ItemDetailApi(ProjectApiView):
@@ -81,10 +79,26 @@ class ItemThumbnailApi(ProjectApiView):
 class ItemSkipApi(ProjectApiView):
     permission_classes = [IsProjectMember]
 
-    @extend_schema(request=None, responses={200: out.SkipOut, **out.ERRORS, 409: out.CONFLICT})
+    @extend_schema(
+        request=None,
+        parameters=[NEXT, EXCLUDE],
+        responses={
+            200: SkipNextOut,
+            204: OpenApiResponse(description="?next=1: skipped, and nothing left to label."),
+            **out.ERRORS,
+            409: out.CONFLICT,
+        },
+    )
     def post(self, request: SignedInRequest, item_id: int) -> Response:
+        exclude = next_wanted(request)
         item_skip(item=self.item, user=request.user)
-        return Response(out.SkipOut({"id": self.item.id, "status": "skipped"}).data)
+        data = dict(out.SkipOut({"id": self.item.id, "status": "skipped"}).data)
+        if exclude is not None:
+            following = next_item_data(request, self.project, exclude, answered=self.item.id)
+            if following is None:
+                return Response(status=status.HTTP_204_NO_CONTENT)
+            data["next"] = following
+        return Response(data)
 
 
 class ItemReleaseApi(ProjectApiView):

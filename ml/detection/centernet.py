@@ -105,8 +105,9 @@ def extract_features(
 
 
 class CenterNetHead(nn.Module):
-    """Three maps, merged at stride 8 -> a class heat map (B, C, G, G) of logits and (B, 4, G, G):
-    log width, log height (in cells) and the centre's offset within its cell (x, y)."""
+    """Three maps, merged at stride 8 (the coarser ones upsampled bilinearly) -> a class heat map
+    (B, C, G, G) of logits and (B, 4, G, G): log width, log height (in cells) and the centre's offset
+    within its cell (x, y)."""
 
     def __init__(self, n_classes: int, width: int = 64, dropout: float = 0.1) -> None:
         super().__init__()
@@ -127,7 +128,7 @@ class CenterNetHead(nn.Module):
         size = s8.shape[-2:]
         merged = self.reduce[0](s8)
         for reduce, coarse in zip(self.reduce[1:], (s16, s32), strict=True):
-            merged = merged + F.interpolate(reduce(coarse), size=size, mode="nearest")
+            merged = merged + F.interpolate(reduce(coarse), size=size, mode="bilinear", align_corners=False)
         x = self.body(F.relu(merged))
         return self.heat(x), self.box(x)
 
@@ -212,10 +213,19 @@ def train_head(
 ) -> CenterNetHead:
     """Train a head on the labeled images' features (one-cycle AdamW; half of the batches mirrored
     when ``allow_flips``); "nothing here" images are all negative cells. ``epochs`` passes, or
-    ``min_steps`` batches when that is more (``ml.detection.loop.MIN_STEPS``)."""
+    ``min_steps`` batches when that is more (``ml.detection.loop.MIN_STEPS``). The size outputs start
+    at the labeled boxes' mean log size: started at one cell, a short schedule left every box too
+    small (on generated scenes by 1.5 px of 26, median IoU with the truth 0.78 instead of 0.84)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     head = CenterNetHead(n_classes)
+    centres = targets.mask.bool()
+    if centres.any():  # sizes start at the labeled boxes' mean (log cells), not at one cell: no shrunk boxes
+        bias = head.box.bias
+        assert bias is not None
+        with torch.no_grad():
+            bias[:2] = targets.box.permute(0, 2, 3, 1)[centres][:, :2].mean(0)
+            bias[2:] = 0.5
     per_epoch = max(1, -(-len(features) // batch_size))
     steps = max(epochs * per_epoch, min_steps)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-4)

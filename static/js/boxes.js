@@ -29,6 +29,7 @@
 
   const queue = Stage.createQueue({
     ahead: 3,
+    answerBringsNext: true,
     next: (held) => request("GET", `/projects/${config.project}/next/?exclude=${held.join(",")}`),
     stage,
     onShow: paint,
@@ -103,11 +104,12 @@
     const kept = w.boxes.length;
     const what = kept ? `${kept} box${kept === 1 ? "" : "es"}` : "“nothing here”";
     pending += 1;
-    queue.advance(() =>
-      postRetried(`/items/${item.id}/annotations/`, body)
-        .then(() => {
+    queue.advance((_, query) =>
+      postRetried(`/items/${item.id}/annotations/${query}`, body)
+        .then((response) => {
           setStatus(`Saved ${what} for ${item.filename}.`);
           bumpCounts();
+          return response;
         })
         .catch((error) => setStatus(`The boxes of ${item.filename} were NOT saved: ${error.message}`, "error"))
         .finally(() => (pending -= 1))
@@ -116,8 +118,8 @@
 
   function skip() {
     if (!queue.current) return;
-    queue.advance((item) =>
-      postRetried(`/items/${item.id}/skip/`, {}).catch((e) => setStatus(`Skip failed: ${e.message}`, "error"))
+    queue.advance((item, query) =>
+      postRetried(`/items/${item.id}/skip/${query}`, {}).catch((e) => setStatus(`Skip failed: ${e.message}`, "error"))
     );
   }
 

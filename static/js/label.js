@@ -14,6 +14,7 @@
   const stage = Stage.createStage();
   const queue = Stage.createQueue({
     ahead: 3,
+    answerBringsNext: true,
     next: (held) => request("GET", `/projects/${config.project}/next/?exclude=${held.join(",")}`),
     stage,
     onShow: paint,
@@ -115,11 +116,12 @@
     }
     item.label = labelName;
     pending += 1;
-    queue.advance(() =>
-      postRetried(`/items/${item.id}/annotations/`, body)
-        .then(() => {
+    queue.advance((_, query) =>
+      postRetried(`/items/${item.id}/annotations/${query}`, body)
+        .then((response) => {
           setStatus(`Saved “${labelName}” for ${item.filename}.`);
           bumpCounts();
+          return response;
         })
         .catch((error) => setStatus(`Label for ${item.filename} was NOT saved: ${error.message}`, "error"))
         .finally(() => (pending -= 1))
@@ -129,8 +131,8 @@
   function skip() {
     if (!queue.current) return;
     queue.current.item.label = null;
-    queue.advance((item) =>
-      postRetried(`/items/${item.id}/skip/`, {}).catch((e) => setStatus(`Skip failed: ${e.message}`, "error"))
+    queue.advance((item, query) =>
+      postRetried(`/items/${item.id}/skip/${query}`, {}).catch((e) => setStatus(`Skip failed: ${e.message}`, "error"))
     );
   }
 

@@ -97,9 +97,11 @@
      none), stage, onShow(item, revising) (paints the rest of the page; queue.current is set),
      onEmpty() (clears it), holdHistory (the history's items are held too), maxHeld (the most ids
      sent as held), retryMs (a failed fetch is tried again this much later), recheckMs (with nothing
-     left, ask again this often: leases expire, images arrive, a retrain reorders). */
+     left, ask again this often: leases expire, images arrive, a retrain reorders), answerBringsNext
+     (an answer's request can bring the next item: advance's send gets the query that asks for it). */
   function createQueue(options) {
     const { ahead, next, stage, onShow, onEmpty, holdHistory = false, maxHeld = Infinity } = options;
+    const { answerBringsNext = false } = options;
     const { retryMs = 2000, recheckMs = 5000 } = options;
     const queue = {
       current: null, // {item, revising, shownAt}
@@ -107,6 +109,7 @@
       history: [], // items done in this session, newest last
       forward: [], // items to come back to after revising an earlier one
       posting: new Set(), // ids of items whose answer is still being sent: still held by this page
+      incoming: 0, // answers in flight that asked for the next item (one round trip per label)
       fetching: false,
       exhausted: false,
       fill,
@@ -131,7 +134,7 @@
       if (queue.fetching || queue.exhausted) return;
       queue.fetching = true;
       try {
-        while (queue.upcoming.length < ahead && !queue.exhausted) {
+        while (queue.upcoming.length + queue.incoming < ahead && !queue.exhausted) {
           const item = await next(heldIds());
           if (!item) {
             queue.exhausted = true;
@@ -183,14 +186,41 @@
       fill();
     }
 
-    /* Move on from the current item: it joins the history and stays held while send(item), the
-       request that records the answer, is in flight; the next item shows at once. */
+    /* An item that came with an answer's response: prefetched, unless the page already holds it. */
+    function receive(item) {
+      const held = queue.upcoming.concat(queue.forward, queue.current ? [queue.current.item] : []);
+      if (held.some((i) => i.id === item.id) || queue.posting.has(item.id)) return;
+      queue.upcoming.push(preload(item));
+      if (!queue.current) showNext();
+    }
+
+    /* Move on from the current item: it joins the history and stays held while send(item, query),
+       the request that records the answer, is in flight; the next item shows at once. With
+       answerBringsNext, while the prefetch queue is short, ``query`` asks the same request for the
+       next item (``?next=1&exclude=`` the held ids; "" otherwise) and what send resolves to (the
+       response, null for 204: nothing left) refills the queue, so a label costs one round trip. */
     function advance(send) {
       if (!queue.current) return;
       const { item } = queue.current;
+      const after = queue.upcoming.length - (queue.forward.length ? 0 : 1); // prefetched once the next shows
+      const ask = answerBringsNext && !queue.exhausted && after + queue.incoming < ahead;
+      const query = ask ? `?next=1&exclude=${heldIds().join(",")}` : "";
       queue.history.push(item);
       queue.posting.add(item.id);
-      send(item).finally(() => queue.posting.delete(item.id));
+      if (ask) queue.incoming += 1;
+      send(item, query)
+        .then((response) => {
+          if (!ask) return;
+          if (response === null) queue.exhausted = true;
+          else if (response && response.next) receive(response.next);
+        })
+        .finally(() => {
+          queue.posting.delete(item.id);
+          if (!ask) return;
+          queue.incoming -= 1;
+          if (!queue.current) showNext();
+          else fill();
+        });
       showNext();
     }
 
