@@ -39,7 +39,7 @@ def test_a_label_with_next_returns_the_callers_next_item_leased(user):
 
 def test_next_honours_exclude_and_never_hands_out_anothers_lease(user):
     project = make_project(user)
-    items = make_items(project, 5)
+    make_items(project, 5)
     bob = make_user("bob")
     membership_add(project=project, user=bob, role="annotator")
     bobs = client_for(bob).get(f"/api/projects/{project.id}/next/").json()["id"]  # bob holds items[0]
