@@ -226,6 +226,9 @@ class Item(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
     file = models.FileField(upload_to=item_upload_to, max_length=300)
+    display = models.CharField(
+        max_length=320, null=True, blank=True, help_text="The display rendition's name; blank: the file itself."
+    )
     original_name = models.CharField(max_length=500)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()

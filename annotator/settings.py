@@ -244,6 +244,16 @@ PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", str(3 * 24
 #: Password-reset requests per address or per email address within LOGIN_FAILURE_WINDOW, before 429.
 PASSWORD_RESET_MAX_REQUESTS = int(os.environ.get("PASSWORD_RESET_MAX_REQUESTS", "5"))
 
+# Images: the longest side of the display rendition made on import, and who sends image files:
+# "django" streams them through Python; behind nginx "x-accel-redirect" hands nginx the internal
+# location SENDFILE_URL + the file's name under MEDIA_ROOT; "x-sendfile" (Apache mod_xsendfile,
+# lighttpd, Caddy) the file's path. The web process checks membership first either way.
+DISPLAY_MAX_SIDE = int(os.environ.get("DISPLAY_MAX_SIDE", "1600"))
+SENDFILE = os.environ.get("SENDFILE", "django").lower()
+SENDFILE_URL = os.environ.get("SENDFILE_URL", "/protected-media/")
+if SENDFILE not in {"django", "x-accel-redirect", "x-sendfile"}:
+    raise ImproperlyConfigured(f"SENDFILE is django, x-accel-redirect or x-sendfile, not {SENDFILE!r}")
+
 # Active learning
 LEASE_SECONDS = int(os.environ.get("LEASE_SECONDS", "300"))
 # A run renews its project's training lock as it reports progress; a lock not renewed for this

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from annotator.api import serializers as out
-from annotator.api.inputs import EXCLUDE, ID_MAX, Pagination, query_ids
+from annotator.api.inputs import EXCLUDE, ID_MAX, Pagination, flag_param, query_ids
 from annotator.api.leased import NEXT, SkipNextOut, next_item_data, next_wanted
 from annotator.api.permissions import IsProjectManagerOrReadOnly, IsProjectMember, ProjectApiView
 from annotator.auth import SignedInRequest
@@ -61,9 +61,15 @@ class ItemDetailApi(ProjectApiView):
 class ItemImageApi(ProjectApiView):
     permission_classes = [IsProjectMember]
 
-    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY, 404: out.NOT_FOUND})
-    def get(self, request: SignedInRequest, item_id: int) -> FileResponse:
-        return item_image_response(self.item)
+    """What the pages show (the display rendition made on import, or the file itself); ``?original=1``
+    the file as uploaded, as a download."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("original", bool, description="1: the file as uploaded, as an attachment.")],
+        responses={(200, "image/*"): OpenApiTypes.BINARY, 404: out.NOT_FOUND},
+    )
+    def get(self, request: SignedInRequest, item_id: int) -> HttpResponse | FileResponse:
+        return item_image_response(self.item, original=flag_param(request, "original"))
 
 
 class ItemThumbnailApi(ProjectApiView):
@@ -72,7 +78,7 @@ class ItemThumbnailApi(ProjectApiView):
     permission_classes = [IsProjectMember]
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: out.NOT_FOUND})
-    def get(self, request: SignedInRequest, item_id: int) -> FileResponse:
+    def get(self, request: SignedInRequest, item_id: int) -> HttpResponse | FileResponse:
         return item_thumbnail_response(self.item)
 
 

@@ -84,7 +84,7 @@ class ReviewItemOut(serializers.Serializer):
 
     @extend_schema_field(serializers.CharField())
     def get_image_url(self, item: Item) -> str:
-        return out.item_image_url(item.id)
+        return out.item_image_url(item)
 
     def _answers(self, item: Item) -> dict[str, Any]:
         """``{"label", "labels", "suggested", "suggested_labels"}``, read once per item."""

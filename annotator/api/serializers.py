@@ -33,8 +33,9 @@ from annotator.selectors.model_versions import model_version_confusion, model_ve
 from annotator.selectors.projects import project_counts
 
 
-def item_image_url(item_id: int) -> str:
-    return reverse("api-item-image", args=[item_id])
+def item_image_url(item: Item) -> str:
+    """The item's image URL, named by its content (``?v=``): browsers keep what they saw (immutable)."""
+    return f"{reverse('api-item-image', args=[item.id])}?v={item.sha256[:16]}"
 
 
 class DetailOut(serializers.Serializer):
@@ -271,11 +272,11 @@ class ItemOut(AnswerFields, ItemBoxFields, serializers.Serializer):
 
     @extend_schema_field(serializers.CharField())
     def get_image_url(self, item: Item) -> str:
-        return item_image_url(item.id)
+        return item_image_url(item)
 
     @extend_schema_field(serializers.CharField())
     def get_thumbnail_url(self, item: Item) -> str:
-        return reverse("api-item-thumbnail", args=[item.id])
+        return f"{reverse('api-item-thumbnail', args=[item.id])}?v={item.sha256[:16]}"
 
     @extend_schema_field(PrelabelOut(allow_null=True))
     def get_prelabel(self, item: Item) -> Any:

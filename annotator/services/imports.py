@@ -24,6 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from annotator import paths
+from annotator.formats import renditions
 from annotator.formats.box_imports import iter_box_folder, iter_box_uploads
 from annotator.formats.imports import Candidate, Limits, Rejected, iter_folder, iter_uploads
 from annotator.kinds import ClassOrder, kind_of
@@ -182,6 +183,7 @@ def _import_chunk(project: Project, chunk: list[Candidate], user: User | None, s
             # The stored suffix follows the detected format, never the uploaded name ("x.html").
             item.file.save(f"image{candidate.suffix}", ContentFile(candidate.data), save=False)
             saved.append(cast(str, item.file.name))  # named by the save just above
+            item.display = _renditions_made(item, candidate, saved)
             items.append(item)
         with transaction.atomic():
             Item.objects.bulk_create(items)
@@ -254,6 +256,34 @@ def _import_chunk_one(project: Project, candidate: Candidate, user: User | None,
             _import_chunk(project, [candidate], user, summary)
     except IntegrityError:
         summary.duplicates += 1
+
+
+def _renditions_made(item: Item, candidate: Candidate, saved: list[str]) -> str:
+    """Store the display rendition (if the image needs one) and the thumbnail of a new item, adding
+    their names to ``saved``; what browsers are sent (``Item.display``). An image Pillow decoded for
+    the cache but cannot re-encode keeps its original for display."""
+    name = cast(str, item.file.name)
+    try:
+        display, written = renditions.display_store(
+            item.file.storage, name, candidate.data, max_side=int(settings.DISPLAY_MAX_SIDE)
+        )
+    except (OSError, ValueError) as exc:
+        logger.warning("no display rendition of %s: %s", candidate.name, exc)
+        return ""
+    saved.extend(written)
+    return display
+
+
+def item_display_ensure(item: Item) -> str:
+    """The name of the item's display rendition, "" when its file is shown as it is: made on import,
+    or now (once) for an item imported before renditions were made there."""
+    if item.display is None:
+        storage = item.file.storage
+        item.display = renditions.display_ensure(
+            storage, cast(str, item.file.name), max_side=int(settings.DISPLAY_MAX_SIDE)
+        )
+        Item.objects.filter(id=item.id).update(display=item.display)
+    return item.display
 
 
 def _delete_files(names: Iterable[str]) -> None:

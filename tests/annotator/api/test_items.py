@@ -225,7 +225,7 @@ def test_skip(api, project):
     assert Item.objects.get(id=item_id).status == "skipped"
 
 
-def test_tiff_items_are_shown_as_a_png_made_once_and_other_formats_as_they_are(api, project):
+def test_tiff_items_are_shown_as_a_lossless_webp_made_on_import_and_other_formats_as_they_are(api, project):
     from PIL import Image
 
     # Given a TIFF turned a quarter by its orientation, a 16-bit TIFF, and one file of each format browsers show
@@ -241,34 +241,39 @@ def test_tiff_items_are_shown_as_a_png_made_once_and_other_formats_as_they_are(a
     response = api.post(f"/api/projects/{project['id']}/items/", files(*uploads.items()), format="multipart")
     assert response.json()["imported"] == 7, response.content
     items = {i.original_name: i for i in Item.objects.filter(project_id=project["id"])}
+    stored = items["turned.tif"].file
+    rendition = Path(stored.path).with_name(Path(stored.path).stem + ".display.webp")
+    assert rendition.is_file() and items["turned.tif"].display.endswith(".display.webp")  # made on import
+    made = rendition.stat().st_mtime_ns
 
     # When their images are read
-    def read(name):
-        response = api.get(f"/api/items/{items[name].id}/image/")
-        assert response.status_code == 200 and "private" in response["Cache-Control"]
+    def read(name, query=""):
+        response = api.get(f"/api/items/{items[name].id}/image/{query}")
+        assert response.status_code == 200 and response["Cache-Control"] == "private, max-age=31536000, immutable"
         return response["Content-Type"], b"".join(response.streaming_content)
 
-    # Then a TIFF comes as a PNG as displayed: turned, with the item's width and height
+    # Then a TIFF comes as a lossless WebP as displayed: turned, with the item's width and height
     content_type, data = read("turned.tif")
     shown = Image.open(io.BytesIO(data))
-    assert (content_type, shown.format) == ("image/png", "PNG")
+    assert (content_type, shown.format) == ("image/webp", "WEBP")
     assert shown.size == (items["turned.tif"].width, items["turned.tif"].height) == (20, 30)
     assert shown.convert("RGB").getpixel((19, 0)) == (0, 255, 0)
-    # And the 16-bit one as an 8-bit grey PNG of the same brightness
+    # And the 16-bit one as an 8-bit grey image of the same brightness
     content_type, data = read("deep.tiff")
     deep = Image.open(io.BytesIO(data))
-    assert content_type == "image/png" and deep.size == (8, 6)
+    assert content_type == "image/webp" and deep.size == (8, 6)
     assert deep.convert("L").getpixel((3, 3)) == round(40_000 * 255 / 65535)
-    # And the PNG is made once, stored beside the original, which stays as it was
-    stored = items["turned.tif"].file
-    rendition = Path(stored.path).with_name(Path(stored.path).stem + ".display.png")
-    made = rendition.stat().st_mtime_ns
+    # And the rendition is what is sent, not made again; the original stays as it was, a download away
     assert read("turned.tif")[1] == rendition.read_bytes() and rendition.stat().st_mtime_ns == made
     assert Path(stored.path).read_bytes() == uploads["turned.tif"]
+    original = api.get(f"/api/items/{items['turned.tif'].id}/image/?original=1")
+    assert original["Content-Type"] == "image/tiff" and 'filename="turned.tif"' in original["Content-Disposition"]
+    assert b"".join(original.streaming_content) == uploads["turned.tif"]
     # And every other format is served as stored, with its own type
     types = {"a.png": "image/png", "a.jpg": "image/jpeg", "a.gif": "image/gif", "a.bmp": "image/bmp"}
     for name, expected in {**types, "a.webp": "image/webp"}.items():
         assert read(name) == (expected, uploads[name]), name
+        assert items[name].display == ""
     # And only members get it
     outsider = APIClient()
     outsider.force_authenticate(make_user("mallory"))

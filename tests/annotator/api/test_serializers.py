@@ -66,7 +66,7 @@ def test_an_item_with_a_prelabel_is_exactly_these_bytes(team):
     # Then the body is exactly the documented fields, in order, numbers as stored
     expected = {
         "id": item.id,
-        "image_url": f"/api/items/{item.id}/image/",
+        "image_url": f"/api/items/{item.id}/image/?v={item.sha256[:16]}",
         "filename": "0.png",
         "width": 24,
         "height": 24,
@@ -76,7 +76,7 @@ def test_an_item_with_a_prelabel_is_exactly_these_bytes(team):
         "prelabel": {"label": "dog", "confidence": 0.625, "model_version": 1, "probs": [0.375, 0.625], "unsure": True},
         "score": 0.5,
         "lease_until": None,
-        "thumbnail_url": f"/api/items/{item.id}/thumbnail/",
+        "thumbnail_url": f"/api/items/{item.id}/thumbnail/?v={item.sha256[:16]}",
         "review_status": "none",
         "review_reason": "",
         "agreement": None,
