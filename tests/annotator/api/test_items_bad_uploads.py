@@ -20,6 +20,7 @@ from django.test import Client, override_settings
 from PIL import Image
 
 from annotator import paths
+from annotator.formats import renditions
 from annotator.models import Item, Project
 from ml import data as ml_data
 from tests.factories import make_project, png_bytes, zip_bytes
@@ -242,10 +243,12 @@ def upload(api, project: Project, files: list[tuple[str, bytes]]):
 
 
 def assert_nothing_half_imported(project: Project) -> None:
-    """Every item has its file and cache row; no other file lies in the project's media folder."""
+    """Every item has its file, cache row and thumbnail (and display rendition, when it has one); no
+    other file lies in the project's media folder."""
     items = list(Item.objects.filter(project=project))
-    assert all(item.cache_row is not None for item in items)
-    stored = {item.file.name for item in items}
+    assert all(item.cache_row is not None and item.display is not None for item in items)
+    stored = {item.file.name for item in items} | {renditions.thumbnail_name(item.file.name) for item in items}
+    stored |= {item.display for item in items if item.display}
     folder = Path(settings.MEDIA_ROOT) / "projects" / str(project.id)
     on_disk = {f"projects/{project.id}/{p.name}" for p in folder.iterdir()} if folder.exists() else set()
     assert on_disk == stored
