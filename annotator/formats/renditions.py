@@ -27,8 +27,6 @@ from ml.data import _to_rgb as to_rgb  # the model's own conversion: 16-bit, flo
 
 #: Suffixes of the stored files (``imports.FORMAT_SUFFIX``) that browsers display as they are.
 BROWSER_SUFFIXES = frozenset({".png", ".jpg", ".gif", ".bmp", ".webp"})
-#: Modes that a PNG holds as they are (and browsers show, transparency included).
-PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA"})
 RENDITION_SUFFIX = ".display.png"  # what earlier versions made for TIFF files (still served)
 DISPLAY_SUFFIX = ".display.webp"
 #: The longest side of a display rendition, by default (setting ``DISPLAY_MAX_SIDE``).
@@ -40,14 +38,12 @@ THUMBNAIL_SIDE = 256
 
 def rendition_name(name: str) -> str:
     """The storage name of the rendition of the stored file ``name``: ``a/b.tif`` -> ``a/b.display.png``."""
-    path = PurePosixPath(name)
-    return str(path.with_name(path.stem + RENDITION_SUFFIX))
+    return derived_name(name, RENDITION_SUFFIX)
 
 
 def thumbnail_name(name: str) -> str:
     """The storage name of the thumbnail of the stored file ``name``: ``a/b.png`` -> ``a/b.thumb.jpg``."""
-    path = PurePosixPath(name)
-    return str(path.with_name(path.stem + THUMBNAIL_SUFFIX))
+    return derived_name(name, THUMBNAIL_SUFFIX)
 
 
 def jpeg_thumbnail(src: BinaryIO, side: int = THUMBNAIL_SIDE) -> bytes:
