@@ -211,3 +211,27 @@ def digits_project_delete(project: Project) -> None:
     labeled_project_delete(project)
     shutil.rmtree(paths.data_dir() / "cache" / f"project_{project.id}", ignore_errors=True)
     shutil.rmtree(paths.data_dir() / "models" / f"project_{project.id}", ignore_errors=True)
+
+
+def phone_photo(seed: int, size: tuple[int, int] = (4032, 3024)) -> bytes:
+    """A stand-in for a phone photo of ``size`` pixels (12 MP by default), as a quality-90 JPEG: a
+    2×2 mosaic of the photographs that ship with scikit-learn, each enlarged about 3× (so that at a
+    1600-px display size it holds about a real photo's detail) and mirrored at random, with sensor-like
+    noise (σ = 3 grey levels)."""
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(seed)
+    photos = [Image.fromarray(a) for a in load_sample_images().images]
+    width, height = size
+    canvas = Image.new("RGB", size)
+    for col in range(2):
+        for row in range(2):
+            tile = photos[int(rng.integers(len(photos)))]
+            if rng.random() < 0.5:
+                tile = tile.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            tile = tile.resize((width // 2, height // 2), Image.Resampling.BICUBIC)
+            canvas.paste(tile, (col * width // 2, row * height // 2))
+    noisy = np.asarray(canvas, dtype=np.int16) + rng.normal(0, 3, (height, width, 1)).astype(np.int16)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
