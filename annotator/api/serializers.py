@@ -8,6 +8,7 @@ computed; free-form objects (a model's metrics, a job's parameters) are ``DictFi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.urls import reverse
@@ -220,6 +221,17 @@ class AnswerFields:
     def answer_names(self, instance: Any) -> list[str] | None:
         raise NotImplementedError
 
+    def given_names(self, instance: Any, read: Callable[[list[int]], dict[int, list[str]]]) -> list[str] | None:
+        """``instance``'s names from the context's "answers", or else read with ``read`` once per
+        instance (``label`` and ``labels`` both ask)."""
+        answers = self.context.get("answers")
+        if answers is not None:
+            return answers.get(instance.id)
+        cache = self.__dict__.setdefault("_answers_read", {})
+        if instance.id not in cache:
+            cache[instance.id] = read([instance.id]).get(instance.id)
+        return cache[instance.id]
+
     def _json(self, instance: Any) -> dict[str, Any]:
         return kind_of(self.context["project"]).as_json(self.answer_names(instance))
 
@@ -264,10 +276,7 @@ class ItemOut(AnswerFields, ItemBoxFields, serializers.Serializer):
 
     def answer_names(self, instance: Any) -> list[str] | None:
         """The item's answer; ``None`` while it has none (an empty answer of a labeled item is ``[]``)."""
-        answers = self.context.get("answers")
-        if answers is None:
-            answers = item_answer_names(item_ids=[instance.id])
-        names = answers.get(instance.id)
+        names = self.given_names(instance, lambda ids: item_answer_names(item_ids=ids))
         return names if names is not None else ([] if instance.status == Item.Status.LABELED else None)
 
     @extend_schema_field(serializers.CharField())
@@ -323,10 +332,8 @@ class ImportSummaryOut(serializers.Serializer):
 
 class AnnotationAnswerFields(AnswerFields):
     def answer_names(self, instance: Any) -> list[str] | None:
-        answers = self.context.get("answers")
-        if answers is None:
-            answers = annotation_answer_names(annotation_ids=[instance.id])
-        return answers.get(instance.id, [])
+        names = self.given_names(instance, lambda ids: annotation_answer_names(annotation_ids=ids))
+        return names if names is not None else []
 
 
 class AnnotationOut(AnnotationAnswerFields, AnnotationBoxFields, serializers.Serializer):

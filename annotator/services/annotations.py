@@ -24,7 +24,7 @@ from annotator.services.answers import annotation_answer_store, item_answer_stor
 from annotator.services.boxes import annotation_boxes_store
 from annotator.services.consensus import item_consensus
 from annotator.services.errors import ConflictError, ServiceError
-from annotator.services.training import training_maybe_request, training_request_overdue, training_resend
+from annotator.services.training import training_label_counted, training_request_overdue, training_resend
 
 
 def _prelabel_outcome(*, item: Item, project: Project, answer: Answer, classes: ClassOrder) -> str:
@@ -135,7 +135,10 @@ def annotation_create(
             # Robust hooks: the label is committed by then, so a failure to request a retrain (the
             # next label or the workers' reconciliation asks again) must not turn it into an error.
             if fields["status"] == Item.Status.LABELED and not project.training_requested:
-                transaction.on_commit(lambda: training_maybe_request(project_id=project_id), robust=True)
+                every = project.retrain_every
+                transaction.on_commit(
+                    lambda: training_label_counted(project_id=project_id, retrain_every=every), robust=True
+                )
             elif training_request_overdue(project=project, now=now):
                 transaction.on_commit(lambda: training_resend(project_id=project_id), robust=True)
     except IntegrityError:

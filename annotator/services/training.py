@@ -8,6 +8,7 @@ what it and the labels write through.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import DateTimeField, Exists, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -51,6 +53,34 @@ def training_maybe_request(*, project_id: int) -> bool:
         training_request(project_id=project_id)
         return True
     return False
+
+
+def _counter_key(project_id: int) -> str:
+    return f"annotator:labels-since-request:{project_id}"
+
+
+def training_label_counted(*, project_id: int, retrain_every: int) -> bool:
+    """``training_maybe_request`` for one new label, gated by a counter in the shared cache (Redis in
+    production): the labels since the project's last request are counted with one ``INCR``, and the
+    exact check (three queries) runs only once there are ``retrain_every`` of them. The counter can
+    only run ahead of the exact count (it restarts when a request is made, before the version that
+    request trains begins), so no retrain comes later than before; should the cache be unreachable
+    or have lost the counter, the exact check runs or the count restarts (a retrain at most
+    ``retrain_every`` labels late)."""
+    key = _counter_key(project_id)
+    try:
+        cache.add(key, 0, timeout=None)
+        counted = cache.incr(key)
+    except Exception:  # any cache failure: fall back to the exact check
+        logger.warning("project %s: label counter unavailable; counting in the database", project_id, exc_info=True)
+        counted = retrain_every
+    if counted < retrain_every:
+        return False
+    requested = training_maybe_request(project_id=project_id)
+    if requested:
+        with contextlib.suppress(Exception):
+            cache.set(key, 0, timeout=None)
+    return requested
 
 
 INTERRUPTED = "interrupted: the worker stopped during training"

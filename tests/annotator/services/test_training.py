@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from annotator.models import Annotation, Item, ModelVersion, Project
@@ -18,6 +20,7 @@ from annotator.services.training import (
     model_version_publish,
     training_begin,
     training_end,
+    training_label_counted,
     training_reconcile,
     training_request,
     training_resend,
@@ -42,6 +45,38 @@ def test_training_requested_after_retrain_every_labels(user, django_capture_on_c
     assert project.training_requested
 
 
+def labeled_now(project, n):
+    items = make_items(project, n)
+    Item.objects.filter(id__in=[i.id for i in items]).update(status=Item.Status.LABELED, labeled_at=timezone.now())
+
+
+def test_the_retrain_check_counts_in_the_cache_and_asks_the_database_only_when_due(user):
+    project = make_project(user, retrain_every=3)
+    cache.delete(f"annotator:labels-since-request:{project.id}")
+    labeled_now(project, 3)
+    # The first two labels: one INCR each, no query
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            assert not training_label_counted(project_id=project.id, retrain_every=3)
+        assert len(queries) == 0
+    # The third: the exact check, which finds three labels since the last version and asks
+    assert training_label_counted(project_id=project.id, retrain_every=3)
+    assert Project.objects.get(id=project.id).training_requested
+    assert cache.get(f"annotator:labels-since-request:{project.id}") == 0  # counting again from the request
+
+
+def test_without_the_cache_the_retrain_check_asks_the_database(user, monkeypatch):
+    project = make_project(user, retrain_every=2)
+    labeled_now(project, 2)
+
+    def down(*_args, **_kwargs):
+        raise ConnectionError("cache unreachable")
+
+    monkeypatch.setattr(cache, "incr", down)
+    assert training_label_counted(project_id=project.id, retrain_every=2)
+    assert Project.objects.get(id=project.id).training_requested
+
+
 def test_a_failed_retrain_request_after_commit_does_not_fail_the_stored_label(
     user, monkeypatch, django_capture_on_commit_callbacks
 ):
@@ -52,7 +87,7 @@ def test_a_failed_retrain_request_after_commit_does_not_fail_the_stored_label(
     def refused(**_kwargs):
         raise OperationalError("deadlock detected")
 
-    monkeypatch.setattr(annotations, "training_maybe_request", refused)
+    monkeypatch.setattr(annotations, "training_label_counted", refused)
     # When the label is stored
     with django_capture_on_commit_callbacks(execute=True):
         annotation, created = annotation_create(item=item, user=user, label="cat")
