@@ -27,8 +27,9 @@ def test_retrain_status_counts_labels_since_the_latest_version(
 
     # Given no model yet: the first comes after 3 labels
     assert status() == {"labels_until_next": 3, "training": False}
-    label(items[0], user, "cat")
-    label(items[1], user, "dog")
+    with django_capture_on_commit_callbacks(execute=True):  # each label's retrain check, as after a commit
+        label(items[0], user, "cat")
+        label(items[1], user, "dog")
     assert status() == {"labels_until_next": 1, "training": False}
     # When the third label requests a retrain, and while it runs: no count, training
     with django_capture_on_commit_callbacks(execute=True):
