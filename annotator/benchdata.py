@@ -5,6 +5,7 @@ peak memory of a call.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -24,6 +26,7 @@ from PIL import Image
 
 from annotator import paths
 from annotator.demo import render_digits
+from annotator.formats.renditions import thumbnail_name
 from annotator.models import Annotation, AnnotationClass, Item, ItemClass, Job, Project
 from annotator.services.annotations import annotation_create
 from annotator.services.errors import ServiceError
@@ -107,8 +110,11 @@ def labeled_project_create(
 
 def labeled_project_delete(project: Project) -> None:
     """Remove the project, its rows (items, annotations and their answers: a statement each, not one
-    by one), its image files and its export files."""
-    names = set(Item.objects.filter(project=project).values_list("file", flat=True).distinct())
+    by one), its image files with their thumbnails and display renditions, its image cache, model
+    files and export files."""
+    files = set(Item.objects.filter(project=project).values_list("file", flat=True).distinct())
+    displays = set(Item.objects.filter(project=project).values_list("display", flat=True).distinct())
+    names = files | {thumbnail_name(name) for name in files} | {name for name in displays if name}
     items = f"SELECT id FROM {Item._meta.db_table} WHERE project_id = %s"
     annotations = f"SELECT id FROM {Annotation._meta.db_table} WHERE item_id IN ({items})"
     with connection.cursor() as cursor:
@@ -120,7 +126,10 @@ def labeled_project_delete(project: Project) -> None:
         cursor.execute(f"DELETE FROM {Item._meta.db_table} WHERE project_id = %s", [project.id])
     for name in names:
         default_storage.delete(name)
-    shutil.rmtree(paths.data_dir() / "exports" / f"project_{project.id}", ignore_errors=True)
+    for folder in ("exports", "cache", "models"):
+        shutil.rmtree(paths.data_dir() / folder / f"project_{project.id}", ignore_errors=True)
+    with contextlib.suppress(OSError):  # the media folder, once empty
+        (Path(settings.MEDIA_ROOT) / "projects" / str(project.id)).rmdir()
     project.delete()
 
 
@@ -204,13 +213,6 @@ def product_retrain(*, project: Project, retrain_every: int = 10) -> tuple[float
     if version is None or version.status != version.Status.READY:
         raise ServiceError(f"the retrain of project {project.id} did not publish a version")
     return seconds, version.metrics
-
-
-def digits_project_delete(project: Project) -> None:
-    """Remove a project made by ``digits_project_create``: rows, image files, caches, model files."""
-    labeled_project_delete(project)
-    shutil.rmtree(paths.data_dir() / "cache" / f"project_{project.id}", ignore_errors=True)
-    shutil.rmtree(paths.data_dir() / "models" / f"project_{project.id}", ignore_errors=True)
 
 
 def phone_photo(seed: int, size: tuple[int, int] = (4032, 3024)) -> bytes:

@@ -222,15 +222,13 @@ class AnswerFields:
         raise NotImplementedError
 
     def given_names(self, instance: Any, read: Callable[[list[int]], dict[int, list[str]]]) -> list[str] | None:
-        """``instance``'s names from the context's "answers", or else read with ``read`` once per
-        instance (``label`` and ``labels`` both ask)."""
+        """The names from the context's "answers", else read with ``read`` once per instance (two fields ask)."""
         answers = self.context.get("answers")
-        if answers is not None:
-            return answers.get(instance.id)
-        cache = self.__dict__.setdefault("_answers_read", {})
-        if instance.id not in cache:
-            cache[instance.id] = read([instance.id]).get(instance.id)
-        return cache[instance.id]
+        if answers is None:
+            answers = self.__dict__.setdefault("_answers_read", {})
+            if instance.id not in answers:
+                answers[instance.id] = read([instance.id]).get(instance.id)
+        return answers.get(instance.id)
 
     def _json(self, instance: Any) -> dict[str, Any]:
         return kind_of(self.context["project"]).as_json(self.answer_names(instance))

@@ -61,7 +61,7 @@ def _counter_key(project_id: int) -> str:
 
 def training_label_counted(*, project_id: int, retrain_every: int) -> bool:
     """``training_maybe_request`` for one new label, gated by a counter in the shared cache (Redis in
-    production): the labels since the project's last request are counted with one ``INCR``, and the
+    production): the labels since the project's last request are counted by an increment, and the
     exact check (three queries) runs only once there are ``retrain_every`` of them. The counter can
     only run ahead of the exact count (it restarts when a request is made, before the version that
     request trains begins), so no retrain comes later than before; should the cache be unreachable
@@ -69,8 +69,10 @@ def training_label_counted(*, project_id: int, retrain_every: int) -> bool:
     ``retrain_every`` labels late)."""
     key = _counter_key(project_id)
     try:
-        cache.add(key, 0, timeout=None)
-        counted = cache.incr(key)
+        try:
+            counted = cache.incr(key)
+        except ValueError:  # no counter yet: start it, unless a concurrent label just did
+            counted = 1 if cache.add(key, 1, timeout=None) else cache.incr(key)
     except Exception:  # any cache failure: fall back to the exact check
         logger.warning("project %s: label counter unavailable; counting in the database", project_id, exc_info=True)
         counted = retrain_every

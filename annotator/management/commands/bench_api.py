@@ -12,12 +12,10 @@ it created is removed at the end.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import random
-import shutil
 import statistics
 import sys
 import time
@@ -39,7 +37,7 @@ from rest_framework.authtoken.models import Token
 from annotator import cpu_meter, embedded_redis, gunicorn_process, paths
 from annotator.api_load import Client, duplicates, percentiles
 from annotator.benchdata import labeled_project_delete, phone_photo
-from annotator.formats.renditions import display_store, thumbnail_name
+from annotator.formats.renditions import display_store
 from annotator.management.commands.serve import spawn, stop_processes, worker_commands
 from annotator.models import Annotation, Item, ModelVersion, Project
 from annotator.services.members import membership_add
@@ -199,8 +197,7 @@ class Command(BaseCommand):
         base = {**os.environ, "DEBUG": "0", "SECRET_KEY": secret, "LOG_LEVEL": "WARNING"}
         base.update(DATABASE_URL=child_database_url(WORKER_APP), DATA_DIR=str(settings.DATA_DIR))
         workers = []
-        for command, env in worker_commands(sys.executable, cores):
-            command = [part if part != "INFO" else "WARNING" for part in command]
+        for command, env in worker_commands(sys.executable, cores, loglevel="WARNING"):
             workers.append(spawn(command, env={**base, **env}))
         return workers
 
@@ -333,16 +330,4 @@ class Command(BaseCommand):
         return round(len(captured.captured_queries) / labels, 2) if labels else 0.0
 
     def cleanup(self, project: Project) -> None:
-        displays = set(Item.objects.filter(project=project).exclude(display="").values_list("display", flat=True))
-        for name in displays:
-            if name:
-                default_storage.delete(name)
-        files = set(Item.objects.filter(project=project).values_list("file", flat=True))
-        for name in files:
-            default_storage.delete(thumbnail_name(name))
-        project_id = project.id
         labeled_project_delete(project)
-        for folder in (paths.cache_path(project_id, 1).parent, paths.data_dir() / "models" / f"project_{project_id}"):
-            shutil.rmtree(folder, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            (Path(settings.MEDIA_ROOT) / "projects" / str(project_id)).rmdir()

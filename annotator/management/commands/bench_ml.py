@@ -261,6 +261,6 @@ class Command(BaseCommand):
                         f"(training {metrics['train_seconds']:.1f} s, accuracy estimate {metrics['val_accuracy']:.3f})"
                     )
             finally:
-                benchdata.digits_project_delete(project)
+                benchdata.labeled_project_delete(project)
                 user.delete()
         return out

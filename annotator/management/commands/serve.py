@@ -84,7 +84,7 @@ def stop_processes(
             time.sleep(0.05)
 
 
-def worker_commands(python: str, cores: int) -> list[tuple[list[str], dict[str, str]]]:
+def worker_commands(python: str, cores: int, *, loglevel: str = "INFO") -> list[tuple[list[str], dict[str, str]]]:
     """The two workers ``make run`` starts, as (command, extra environment): ``training`` with a torch
     thread per core (``TORCH_THREADS`` overrides), and ``default`` with one, one task at a time each."""
     out = []
@@ -94,7 +94,7 @@ def worker_commands(python: str, cores: int) -> list[tuple[list[str], dict[str, 
     ):
         # --quiet: no start-up banner (two of them, 30 lines, would bury the web server's address)
         command = [python, "-m", "celery", "-A", "annotator", "--quiet", "worker", "-Q", queue, "--concurrency", "1"]
-        command += ["--loglevel", "INFO", "-n", f"{name}@%h"]
+        command += ["--loglevel", loglevel, "-n", f"{name}@%h"]
         out.append((command, {"TORCH_THREADS": str(threads)}))
     return out
 
